@@ -1,0 +1,109 @@
+"""Engines and transactions for the two supported backends.
+
+* PostgreSQL (``postgresql+psycopg://...``): the production backend.  Writers serialise per tag
+  with ``SELECT ... FOR UPDATE`` on the tag row (see :mod:`conditions.store`).
+* SQLite (the embedded default): WAL journal, foreign keys on, and every write transaction opens
+  with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the database lock instead of failing
+  half-way with "database is locked".
+
+The database URL comes from ``--db``, else ``$CONDDB_URL``, else the embedded SQLite file
+``$CONDDB_HOME/conddb.sqlite`` (``CONDDB_HOME`` defaults to ``~/.local/share/juno-conddb``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session
+
+#: Execution option that marks a connection as a writer (SQLite: ``BEGIN IMMEDIATE``).
+WRITE_OPTION = "conddb_write"
+
+
+def default_home() -> Path:
+    """Folder of the embedded database: ``$CONDDB_HOME`` or ``~/.local/share/juno-conddb``."""
+    home = os.environ.get("CONDDB_HOME")
+    if home:
+        return Path(home).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "juno-conddb"
+
+
+def default_url() -> str:
+    """The database URL used when none is given: ``$CONDDB_URL`` or the embedded SQLite file."""
+    url = os.environ.get("CONDDB_URL")
+    if url:
+        return url
+    return f"sqlite:///{default_home() / 'conddb.sqlite'}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` and use the psycopg 3 driver for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` (default: :func:`default_url`) with the backend set up."""
+    url = normalise_url(url or default_url())
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 60, "check_same_thread": False})
+        engine = create_engine(url, **kwargs)
+        _sqlite_setup(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    raise ValueError(f"unsupported database backend {parsed.get_backend_name()!r}")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """One write transaction: commits on success, rolls back everything on any error."""
+    writer = engine.execution_options(**{WRITE_OPTION: True})
+    with Session(writer, expire_on_commit=False) as s, s.begin():
+        yield s
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A read-only unit of work (rolled back at the end; nothing it does is kept)."""
+    with Session(engine, expire_on_commit=False) as s:
+        try:
+            yield s
+        finally:
+            s.rollback()
