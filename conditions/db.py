@@ -101,9 +101,9 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    """A read-only unit of work (rolled back at the end; nothing it does is kept)."""
-    with Session(engine, expire_on_commit=False) as s:
-        try:
-            yield s
-        finally:
-            s.rollback()
+    """A read-only unit of work; closing it discards any change (loaded objects stay readable)."""
+    s = Session(engine, expire_on_commit=False)
+    try:
+        yield s
+    finally:
+        s.close()

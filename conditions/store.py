@@ -156,8 +156,8 @@ def put_payload(
     }
     dialect = s.get_bind().dialect.name
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Payload).values(**row)
-    inserted = s.execute(stmt.on_conflict_do_nothing(index_elements=["hash"])).rowcount
-    if inserted == 1:
+    stmt = stmt.on_conflict_do_nothing(index_elements=["hash"]).returning(Payload.hash)
+    if s.execute(stmt).first() is not None:
         return PutResult(digest, True)
     stored_type, stored_data = s.execute(
         select(Payload.type_name, Payload.data).where(Payload.hash == digest)
@@ -301,11 +301,8 @@ def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> A
     types: dict[str, str] = {}
     for start in range(0, len(hashes), 500):
         chunk = hashes[start : start + 500]
-        types.update(
-            s.execute(
-                select(Payload.hash, Payload.type_name).where(Payload.hash.in_(chunk))
-            ).tuples()
-        )
+        rows = s.execute(select(Payload.hash, Payload.type_name).where(Payload.hash.in_(chunk)))
+        types.update((h, t) for h, t in rows)
     for payload_hash in hashes:
         if payload_hash not in types:
             raise PayloadNotFound(
@@ -409,7 +406,7 @@ def global_tag_map(
     )
     if as_of is not None:
         stmt = stmt.where(GlobalTagMap.insertion_time <= as_of)
-    return {record: tag for record, tag in s.execute(stmt).tuples()}
+    return {record: tag for record, tag in s.execute(stmt)}
 
 
 def set_record(s: Session, gt_name: str, record: str, tag_name: str) -> bool:
@@ -481,7 +478,7 @@ def list_tags(s: Session, type_name: str | None = None) -> list[tuple[Tag, int]]
     stmt = select(Tag, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.tag_id == Tag.id)
     if type_name is not None:
         stmt = stmt.where(Tag.type_name == type_name)
-    return [(t, int(n)) for t, n in s.execute(stmt.order_by(Tag.name)).tuples()]
+    return [(t, int(n)) for t, n in s.execute(stmt.order_by(Tag.name))]
 
 
 # --- run registry --------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""Shared plumbing of the ``conddb`` commands: the database, output, times, errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from conditions.db import make_engine, read_session, write_session
+from conditions.migrate import require_head
+
+
+@dataclass
+class Context:
+    """What every command needs: the database URL and a lazily created engine."""
+
+    url: str | None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    def engine(self, *, check_schema: bool = True) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+            if check_schema:
+                require_head(self._engine)
+        return self._engine
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        with write_session(self.engine()) as s:
+            yield s
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with read_session(self.engine()) as s:
+            yield s
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    """ISO 8601 time -> aware UTC datetime; a time without a zone is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time - use e.g. 2026-11-29T12:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def fmt_time(value: dt.datetime | None) -> str:
+    return "-" if value is None else value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return fmt_time(value)
+    if hasattr(value, "value") and not isinstance(value, int | float | str):
+        return value.value
+    return str(value)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=to_jsonable))
+
+
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print rows as an aligned plain-text table."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(headers))]
+    for n, row in enumerate(cells):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            click.echo("  ".join("-" * w for w in widths))
+    if not rows:
+        click.echo("(none)", err=False)
+
+
+def fail(message: str) -> None:
+    """Print ``Error: message`` on stderr and exit with code 1."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
