@@ -155,9 +155,9 @@ def payload_show(ctx: Context, payload_hash: str, content: bool, as_json: bool) 
     if as_json:
         echo_json(info)
         return
-    for key in ("hash", "type", "schema_version", "size", "created_at"):
-        value = info[key]
-        click.echo(f"{key:15} {fmt_time(value) if key == 'created_at' else value}")
+    for key in ("hash", "type", "schema_version", "size"):
+        click.echo(f"{key:15} {info[key]}")
+    click.echo(f"{'created_at':15} {fmt_time(row.created_at)}")
     click.echo(f"{'provenance':15} {json.dumps(info['provenance'], sort_keys=True)}")
     if content:
         click.echo(json.dumps(info["content"], indent=2, sort_keys=True))
@@ -398,7 +398,7 @@ def gt_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
         g = store.get_global_tag(s, name)
         mapping = store.global_tag_map(s, g, as_of=parse_time(at))
         rows = [(r, t.name, t.type_name, t.state.value) for r, t in sorted(mapping.items())]
-        info = {
+        info: dict[str, Any] = {
             "name": g.name,
             "state": g.state,
             "snapshot_time": g.snapshot_time,

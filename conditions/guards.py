@@ -60,12 +60,14 @@ def _check_deleted(obj: Any) -> None:
 
 def _check_new(session: Session, obj: Any) -> None:
     if isinstance(obj, IOV):
-        state = session.scalar(select(Tag.state).where(Tag.id == obj.tag_id))
-        if state is TagState.LOCKED:
+        tag_state = session.scalar(select(Tag.state).where(Tag.id == obj.tag_id))
+        if tag_state is TagState.LOCKED:
             raise TagLocked("the tag of this IOV is locked", "append to an open tag")
     if isinstance(obj, GlobalTagMap):
-        state = session.scalar(select(GlobalTag.state).where(GlobalTag.id == obj.global_tag_id))
-        if state is GlobalTagState.FROZEN:
+        gt_state = session.scalar(
+            select(GlobalTag.state).where(GlobalTag.id == obj.global_tag_id)
+        )
+        if gt_state is GlobalTagState.FROZEN:
             raise GlobalTagFrozen("the global tag of this map row is frozen", "clone it first")
 
 

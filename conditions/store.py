@@ -155,8 +155,8 @@ def put_payload(
         "created_at": utcnow(),
     }
     dialect = s.get_bind().dialect.name
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Payload).values(**row)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["hash"]).returning(Payload.hash)
+    insert_row = (pg_insert if dialect == "postgresql" else sqlite_insert)(Payload).values(**row)
+    stmt = insert_row.on_conflict_do_nothing(index_elements=["hash"]).returning(Payload.hash)
     if s.execute(stmt).first() is not None:
         return PutResult(digest, True)
     stored_type, stored_data = s.execute(
