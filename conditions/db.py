@@ -67,7 +67,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(WRITE_OPTION):
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # single-statement reads: each statement is its own transaction
+        if options.get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
@@ -86,7 +89,8 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         _sqlite_setup(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        kwargs.setdefault("pool_pre_ping", True)
+        # No pool pre-ping: it costs a round trip per checkout.  A connection found dead raises
+        # once and is discarded by the pool; the next checkout reconnects.
         return create_engine(url, **kwargs)
     raise ValueError(f"unsupported database backend {parsed.get_backend_name()!r}")
 
@@ -97,6 +101,11 @@ def write_session(engine: Engine) -> Iterator[Session]:
     writer = engine.execution_options(**{WRITE_OPTION: True})
     with Session(writer, expire_on_commit=False) as s, s.begin():
         yield s
+
+
+def autocommit_reader(engine: Engine) -> Engine:
+    """The engine for single-statement lookups: no BEGIN/ROLLBACK round trips around them."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

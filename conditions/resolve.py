@@ -32,6 +32,7 @@ from sqlalchemy import BigInteger, Select, String, and_, bindparam, exists, func
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, aliased
 
+from .db import autocommit_reader
 from .errors import (
     GlobalTagNotFound,
     InvalidInput,
@@ -400,6 +401,7 @@ class Resolver:
         max_resolutions: int = 100_000,
     ) -> None:
         self.engine = engine
+        self._reader = autocommit_reader(engine)
         self._resolutions: OrderedDict[tuple[Any, ...], Resolution] = OrderedDict()
         self._max_resolutions = max_resolutions
         self._payloads = _LRUBytes(payload_cache_bytes)
@@ -416,7 +418,7 @@ class Resolver:
         cached = self._resolutions.get(key)
         if cached is not None:
             return cached
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             result = resolve(conn, global_tag, run, record=record, as_of=as_of)
         if result.frozen:
             self._resolutions[key] = result
@@ -427,7 +429,7 @@ class Resolver:
     def resolve_many(
         self, global_tag: str, runs: Iterable[int], *, as_of: dt.datetime | None = None
     ) -> dict[int, Resolution]:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return resolve_many(conn, global_tag, runs, as_of=as_of)
 
     def payload(self, payload_hash: str) -> bytes:
@@ -435,7 +437,7 @@ class Resolver:
         data = self._payloads.get(payload_hash)
         if data is not None:
             return data
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             data = conn.scalar(select(Payload.data).where(Payload.hash == payload_hash))
         if data is None:
             raise PayloadNotFound(f"no payload with hash {payload_hash!r}", "check the hash")

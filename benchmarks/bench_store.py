@@ -1,0 +1,211 @@
+"""Benchmark of the conditions store: lookup latency vs tag size, cache, bulk append.
+
+    python benchmarks/bench_store.py [--backend sqlite|postgresql|both] [--sizes 1000,100000,1000000]
+
+For each backend and size N: a global tag with 8 records whose tags hold N IOVs each.  Prints the
+p50/p99 of ``resolve(gt, run)`` in-process (uncached through a held connection; through the
+``Resolver`` of an open global tag; cached under a frozen global tag) and, in the same run, of one raw
+indexed ``SELECT`` of a single IOV row through the driver (psycopg / sqlite3): the floor.  Also the
+time to append 100k IOVs to a tag with :func:`conditions.store.append_iovs`.
+Targets (issue 2): uncached <= 2x the raw select, t(1M)/t(1k) <= 1.5, cached <= 5 us, 100k appends
+< 10 s.  The fill itself uses COPY / executemany (not measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from conditions import migrate, store
+from conditions.db import make_engine, write_session
+from conditions.resolve import Resolver, resolve
+
+RECORDS = 8
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 of samples [s] in microseconds."""
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return statistics.median(ordered) * 1e6, p99 * 1e6
+
+
+def timed(fn: Callable[[int], object], runs: list[int]) -> list[float]:
+    out = []
+    for run in runs:
+        t0 = time.perf_counter()
+        fn(run)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def fill(engine: Engine, backend: str, n: int, url: str) -> list[str]:
+    """8 tags of n IOVs each (since = 0, 10, 20, ...), payloads cycling over 100 hashes."""
+    with write_session(engine) as s:
+        store.register_payload_type(s, "json")
+        hashes = [store.put_payload(s, "json", f'{{"k":{k}}}'.encode()).hash for k in range(100)]
+        tag_ids = [store.create_tag(s, f"tag{r}", "json").id for r in range(RECORDS)]
+        store.create_global_tag(s, "GT")
+        for r in range(RECORDS):
+            store.set_record(s, "GT", f"rec{r}", f"tag{r}")
+    now = dt.datetime.now(dt.UTC)
+    if backend == "postgresql":
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
+            with cur.copy("COPY iov (tag_id, since, insertion_time, payload_hash) FROM STDIN") as cp:
+                for tag_id in tag_ids:
+                    buf = io.StringIO()
+                    for k in range(n):
+                        buf.write(f"{tag_id}\t{10 * k}\t{now.isoformat()}\t{hashes[k % 100]}\n")
+                    cp.write(buf.getvalue())
+            cur.execute("ANALYZE iov")
+    else:
+        path = url.removeprefix("sqlite:///")
+        conn = sqlite3.connect(path)
+        stamp = now.replace(tzinfo=None).isoformat(sep=" ")
+        for tag_id in tag_ids:
+            conn.executemany(
+                "INSERT INTO iov (tag_id, since, insertion_time, payload_hash) VALUES (?,?,?,?)",
+                ((tag_id, 10 * k, stamp, hashes[k % 100]) for k in range(n)),
+            )
+        conn.commit()
+        conn.execute("ANALYZE")
+        conn.close()
+    return hashes
+
+
+def raw_select(backend: str, url: str) -> tuple[Callable[[int], object], Callable[[], None]]:
+    """One indexed single-row SELECT through the bare driver."""
+    sql = ("SELECT payload_hash FROM iov WHERE tag_id = {p} AND since <= {p} "
+           "ORDER BY since DESC LIMIT 1")
+    if backend == "postgresql":
+        pg = psycopg.connect(url, autocommit=True)
+        cur = pg.cursor()
+        q = sql.format(p="%s")
+        return (lambda run: cur.execute(q, (1, run)).fetchone()), pg.close
+    lite = sqlite3.connect(url.removeprefix("sqlite:///"))
+    q = sql.format(p="?")
+    return (lambda run: lite.execute(q, (1, run)).fetchone()), lite.close
+
+
+def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    t0 = time.perf_counter()
+    fill(engine, backend, n, url.replace("postgresql+psycopg", "postgresql"))
+    fill_s = time.perf_counter() - t0
+    rng = random.Random(1)
+    runs = [rng.randrange(0, 10 * n) for _ in range(lookups)]
+    raw, close_raw = raw_select(backend, url.replace("postgresql+psycopg", "postgresql"))
+    with engine.connect() as conn:
+        for run in runs[:50]:  # warm up: statement caches, prepared statements, buffers
+            resolve(conn, "GT", run)
+            raw(run)
+        raw_t = timed(raw, runs)
+        ours_t = timed(lambda run: resolve(conn, "GT", run), runs)
+        raw_t2 = timed(raw, runs)  # again, to bracket drifts of the machine
+    close_raw()
+    resolver = Resolver(engine)
+    resolver_t = timed(lambda run: resolver.resolve("GT", run), runs)
+    with write_session(engine) as s:
+        store.freeze_global_tag(s, "GT")
+    frozen = Resolver(engine)
+    for run in runs:
+        frozen.resolve("GT", run)
+    cached_t = timed(lambda run: frozen.resolve("GT", run), runs)
+    engine.dispose()
+    raw_p50 = min(percentiles(raw_t)[0], percentiles(raw_t2)[0])
+    ours_p50, ours_p99 = percentiles(ours_t)
+    res_p50, res_p99 = percentiles(resolver_t)
+    cached_p50, cached_p99 = percentiles(cached_t)
+    print(
+        f"  N={n:>8}: fill {fill_s:6.1f}s | raw select p50 {raw_p50:7.1f} us | "
+        f"resolve(conn) p50 {ours_p50:7.1f} p99 {ours_p99:7.1f} us (x{ours_p50 / raw_p50:4.1f}) | "
+        f"Resolver(open GT) p50 {res_p50:7.1f} p99 {res_p99:7.1f} us | "
+        f"cached p50 {cached_p50:5.2f} p99 {cached_p99:5.2f} us",
+        flush=True,
+    )
+    return {"raw": raw_p50, "resolve": ours_p50, "resolver": res_p50, "cached": cached_p50}
+
+
+def bench_append(url: str, count: int = 100_000) -> float:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with write_session(engine) as s:
+        store.register_payload_type(s, "json")
+        hashes = [store.put_payload(s, "json", f'{{"k":{k}}}'.encode()).hash for k in range(100)]
+        store.create_tag(s, "bulk", "json")
+    t0 = time.perf_counter()
+    with write_session(engine) as s:
+        store.append_iovs(s, "bulk", [(k, hashes[k % 100]) for k in range(count)])
+    elapsed = time.perf_counter() - t0
+    engine.dispose()
+    return elapsed
+
+
+class Database:
+    """A scratch database of one backend, dropped at the end."""
+
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.name = f"conddb_bench_{uuid.uuid4().hex[:8]}"
+        if backend == "postgresql":
+            self.admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with self.admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+            self.url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}"
+        else:
+            self.url = f"sqlite:///{workdir / (self.name + '.sqlite')}"
+
+    def drop(self) -> None:
+        if self.backend == "postgresql":
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+            self.admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="both", choices=["sqlite", "postgresql", "both"])
+    parser.add_argument("--sizes", default="1000,100000,1000000")
+    parser.add_argument("--lookups", type=int, default=2000)
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            print(f"{backend}: global tag of {RECORDS} records, tags of N IOVs each "
+                  f"({args.lookups} lookups at random runs)")
+            results = {}
+            for n in sizes:
+                db = Database(backend, Path(tmp))
+                try:
+                    results[n] = bench_size(backend, db.url, n, args.lookups)
+                finally:
+                    db.drop()
+            if len(sizes) > 1:
+                lo, hi = results[sizes[0]], results[sizes[-1]]
+                print(f"  flatness t({sizes[-1]})/t({sizes[0]}): resolve "
+                      f"{hi['resolve'] / lo['resolve']:.2f}, raw {hi['raw'] / lo['raw']:.2f}")
+            db = Database(backend, Path(tmp))
+            try:
+                print(f"  append 100k IOVs in one transaction: {bench_append(db.url):.2f} s")
+            finally:
+                db.drop()
+
+
+if __name__ == "__main__":
+    main()
