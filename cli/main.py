@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from conditions.errors import ConddbError
 
 from .context import Context
+from .schema_commands import schema
 from .store_commands import STORE_COMMANDS
 
 
@@ -36,7 +37,7 @@ def conddb(ctx: click.Context, url: str | None) -> None:
     ctx.obj = Context(url)
 
 
-for command in STORE_COMMANDS:
+for command in [*STORE_COMMANDS, schema]:
     conddb.add_command(command)
 
 
@@ -81,6 +82,15 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(1)
     except OSError as exc:
         click.echo(f"Error: {exc.strerror or exc}: {exc.filename or ''} - check the path", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("CONDDB_DEBUG"):
+            raise
+        click.echo(
+            f"Error: internal error ({type(exc).__name__}: {exc}) - nothing was written; "
+            "rerun with CONDDB_DEBUG=1 for the traceback and report it",
+            err=True,
+        )
         sys.exit(1)
 
 

@@ -1,0 +1,47 @@
+"""``conddb schema list|show``: JSON Schemas of the typed payloads, for readers in any language."""
+
+from __future__ import annotations
+
+import click
+
+from conditions.payloads import LATEST, PAYLOAD_TYPES, json_schema, model_class
+
+from .context import echo_json, echo_table
+
+
+@click.group()
+def schema() -> None:
+    """JSON Schemas of the typed payload types."""
+
+
+@schema.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def schema_list(as_json: bool) -> None:
+    """List the typed payload types, their schema versions and what they hold."""
+    rows = []
+    for name in sorted(PAYLOAD_TYPES):
+        doc = (model_class(name).__doc__ or "").strip().splitlines()
+        rows.append(
+            (
+                name,
+                ",".join(str(v) for v in sorted(PAYLOAD_TYPES[name])),
+                LATEST[name],
+                doc[0] if doc else "",
+            )
+        )
+    if as_json:
+        echo_json(
+            [{"type": n, "versions": v, "latest": latest, "summary": d} for n, v, latest, d in rows]
+        )
+    else:
+        echo_table(["type", "versions", "latest", "summary"], rows)
+
+
+@schema.command("show")
+@click.argument("type_name", metavar="TYPE")
+@click.option(
+    "--version", "version", type=int, default=None, help="Schema version (default: latest)."
+)
+def schema_show(type_name: str, version: int | None) -> None:
+    """Print the JSON Schema of TYPE (the document form `conddb payload put` validates)."""
+    echo_json(json_schema(type_name, version))
