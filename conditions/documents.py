@@ -12,6 +12,8 @@ import json
 import math
 from typing import Any
 
+import numpy as np
+
 from sqlalchemy.orm import Session
 
 from . import store
@@ -89,9 +91,32 @@ def decode_document(type_name: str, data: bytes) -> Any:
     if type_name in typed_types():
         from .payloads import decode_payload
 
-        model = decode_payload(type_name, data)
-        return json.loads(model.model_dump_json()) if hasattr(model, "model_dump_json") else model
+        return summarise_arrays(decode_payload(type_name, data).model_dump())
     return json.loads(data)
+
+
+def summarise_arrays(value: Any, max_items: int = 64) -> Any:
+    """A JSON-able copy of ``value`` where numpy arrays longer than ``max_items`` become a summary
+    (dtype, shape, min, max, mean) instead of hundreds of thousands of numbers."""
+    if isinstance(value, np.ndarray):
+        if value.size <= max_items:
+            return value.tolist()
+        finite = value[np.isfinite(value)] if value.dtype.kind == "f" else value
+        stats = (
+            {"min": float(finite.min()), "max": float(finite.max()), "mean": float(finite.mean())}
+            if finite.size
+            else {}
+        )
+        return {"array": {"dtype": str(value.dtype), "shape": list(value.shape), **stats}}
+    if isinstance(value, dict):
+        return {str(k): summarise_arrays(v, max_items) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [summarise_arrays(v, max_items) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "value") and not isinstance(value, int | float | str):
+        return value.value  # enums
+    return value
 
 
 def is_finite_number(value: Any) -> bool:
