@@ -46,10 +46,14 @@ def test_cli_story(db_url: str, tmp_path: Path) -> None:
     run(db_url, "iov", "add", "ly-v1", "--since", "100", "--payload", h[:12])
     iov_file = tmp_path / "iovs.csv"
     iov_file.write_text(f"since,payload\n200,{h}\n300,{h}\n")
-    assert "2 IOV(s) added" in run(db_url, "iov", "add", "ly-v1", "--from-file", str(iov_file)).stdout
+    assert (
+        "2 IOV(s) added" in run(db_url, "iov", "add", "ly-v1", "--from-file", str(iov_file)).stdout
+    )
     run(db_url, "gt", "create", "GT-2026")
     run(db_url, "gt", "set", "GT-2026", "light_yield", "ly-v1")
-    out = json.loads(run(db_url, "get", "--gt", "GT-2026", "--run", "250", "--json", "--content").stdout)
+    out = json.loads(
+        run(db_url, "get", "--gt", "GT-2026", "--run", "250", "--json", "--content").stdout
+    )
     rec = out["records"]["light_yield"]
     assert (rec["payload"], rec["since"], rec["until"]) == (h, 200, 299)
     assert rec["content"] == {"y0": 1345.0, "sigma": 0.2}
@@ -67,19 +71,21 @@ def test_cli_story(db_url: str, tmp_path: Path) -> None:
     assert_one_line_error(
         run(db_url, "iov", "add", "ly-v1", "--since", "400", "--payload", h, ok=False), "locked"
     )
+    assert_one_line_error(run(db_url, "gt", "set", "GT-2026", "x", "ly-v1", ok=False), "frozen")
     assert_one_line_error(
-        run(db_url, "gt", "set", "GT-2026", "x", "ly-v1", ok=False), "frozen"
+        run(db_url, "get", "--gt", "GT-2026", "--run", "5", ok=False), "not covered"
     )
-    assert_one_line_error(run(db_url, "get", "--gt", "GT-2026", "--run", "5", ok=False),
-                          "not covered")
-    assert_one_line_error(run(db_url, "get", "--gt", "NOPE", "--run", "5", ok=False),
-                          "no global tag")
-    assert_one_line_error(run(db_url, "payload", "put", "nosuch", str(doc), ok=False),
-                          "unknown payload type")
+    assert_one_line_error(
+        run(db_url, "get", "--gt", "NOPE", "--run", "5", ok=False), "no global tag"
+    )
+    assert_one_line_error(
+        run(db_url, "payload", "put", "nosuch", str(doc), ok=False), "unknown payload type"
+    )
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    assert_one_line_error(run(db_url, "payload", "put", "json", str(bad), ok=False),
-                          "not valid JSON")
+    assert_one_line_error(
+        run(db_url, "payload", "put", "json", str(bad), ok=False), "not valid JSON"
+    )
     nan = tmp_path / "nan.json"
     nan.write_text('{"y0": NaN}')
     assert_one_line_error(run(db_url, "payload", "put", "json", str(nan), ok=False), "NaN")

@@ -38,24 +38,54 @@ def _orm_change(engine: Engine, change: object) -> None:
 @pytest.mark.parametrize(
     ("change", "error"),
     [
-        (lambda s: setattr(s.scalars(select(Payload)).first(), "provenance", {"x": 1}),
-         ImmutableObject),
+        (
+            lambda s: setattr(s.scalars(select(Payload)).first(), "provenance", {"x": 1}),
+            ImmutableObject,
+        ),
         (lambda s: s.delete(s.scalars(select(Payload)).first()), ImmutableObject),
         (lambda s: setattr(s.scalars(select(IOV)).first(), "since", 7), ImmutableObject),
         (lambda s: s.delete(s.scalars(select(IOV)).first()), ImmutableObject),
-        (lambda s: setattr(s.scalars(select(Tag).where(Tag.name == "locked_tag")).one(),
-                           "state", TagState.OPEN), TagLocked),
-        (lambda s: setattr(s.scalars(select(Tag).where(Tag.name == "locked_tag")).one(),
-                           "description", "changed"), TagLocked),
-        (lambda s: setattr(s.scalars(select(GlobalTag)).one(), "snapshot_time", None),
-         GlobalTagFrozen),
+        (
+            lambda s: setattr(
+                s.scalars(select(Tag).where(Tag.name == "locked_tag")).one(), "state", TagState.OPEN
+            ),
+            TagLocked,
+        ),
+        (
+            lambda s: setattr(
+                s.scalars(select(Tag).where(Tag.name == "locked_tag")).one(),
+                "description",
+                "changed",
+            ),
+            TagLocked,
+        ),
+        (
+            lambda s: setattr(s.scalars(select(GlobalTag)).one(), "snapshot_time", None),
+            GlobalTagFrozen,
+        ),
         (lambda s: s.delete(s.scalars(select(GlobalTagMap)).first()), ImmutableObject),
-        (lambda s: s.add(IOV(tag_id=s.scalars(select(Tag.id).where(Tag.name == "locked_tag"))
-                             .one(), since=5, payload_hash=s.scalars(select(Payload.hash))
-                             .first())), TagLocked),
+        (
+            lambda s: s.add(
+                IOV(
+                    tag_id=s.scalars(select(Tag.id).where(Tag.name == "locked_tag")).one(),
+                    since=5,
+                    payload_hash=s.scalars(select(Payload.hash)).first(),
+                )
+            ),
+            TagLocked,
+        ),
     ],
-    ids=["payload-set", "payload-delete", "iov-set", "iov-delete", "unlock", "locked-describe",
-         "gt-snapshot", "map-delete", "iov-into-locked"],
+    ids=[
+        "payload-set",
+        "payload-delete",
+        "iov-set",
+        "iov-delete",
+        "unlock",
+        "locked-describe",
+        "gt-snapshot",
+        "map-delete",
+        "iov-into-locked",
+    ],
 )
 def test_orm_changes_are_refused(populated: Engine, change: object, error: type) -> None:
     with pytest.raises(error):
@@ -83,13 +113,17 @@ def test_orm_changes_are_refused(populated: Engine, change: object, error: type)
 )
 def test_raw_sql_is_refused_by_the_database(populated: Engine, sql: str) -> None:
     with read_session(populated) as s:
-        before = (s.scalar(text("SELECT count(*) FROM iov")),
-                  s.scalar(text("SELECT count(*) FROM global_tag_map")))
+        before = (
+            s.scalar(text("SELECT count(*) FROM iov")),
+            s.scalar(text("SELECT count(*) FROM global_tag_map")),
+        )
     with pytest.raises(DBAPIError, match="conddb"), populated.begin() as conn:
         conn.execute(text(sql))
     with read_session(populated) as s:
-        after = (s.scalar(text("SELECT count(*) FROM iov")),
-                 s.scalar(text("SELECT count(*) FROM global_tag_map")))
+        after = (
+            s.scalar(text("SELECT count(*) FROM iov")),
+            s.scalar(text("SELECT count(*) FROM global_tag_map")),
+        )
         assert s.scalar(text("SELECT state FROM tag WHERE name = 'locked_tag'")) == "locked"
     assert before == after
 

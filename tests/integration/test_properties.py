@@ -33,8 +33,9 @@ PROPERTY_SETTINGS = settings(
 def _prepare(engine: Engine) -> list[str]:
     with write_session(engine) as s:
         store.register_payload_type(s, "json")
-        return [store.put_payload(s, "json", f'{{"p":{k}}}'.encode()).hash
-                for k in range(N_PAYLOADS)]
+        return [
+            store.put_payload(s, "json", f'{{"p":{k}}}'.encode()).hash for k in range(N_PAYLOADS)
+        ]
 
 
 @PROPERTY_SETTINGS
@@ -76,13 +77,19 @@ def test_resolve_is_greatest_since_of_the_newest_rows(
 
 
 @PROPERTY_SETTINGS
-@given(content=st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                  max_size=3),
-    max_leaves=10,
-))
+@given(
+    content=st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=10),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        ),
+        max_leaves=10,
+    )
+)
 def test_payload_round_trips_to_the_same_hash(engine: Engine, content: object) -> None:
     from conditions.documents import canonical_json, decode_document, put_document
 

@@ -55,7 +55,7 @@ def test_greatest_since_and_bounds(gt: tuple[Engine, list[str]]) -> None:
 
 def test_errors(gt: tuple[Engine, list[str]]) -> None:
     engine, _ = gt
-    with pytest.raises(RunNotCovered, match="run 9 .* a \\(tag ta\\)"):
+    with pytest.raises(RunNotCovered, match=r"run 9 .* a \(tag ta\)"):
         resolve(engine, "GT", 9)
     assert resolve(engine, "GT", 9, record="b")["b"].since == 0
     with pytest.raises(GlobalTagNotFound):
