@@ -3,7 +3,7 @@
 Refuses, at flush time, every change that the conditions semantics forbid, whichever code path tries
 it through a :class:`~sqlalchemy.orm.Session` (the library, the CLI, a script setting attributes):
 
-* updating or deleting a payload, an IOV or a global-tag map row;
+* updating or deleting a payload, an IOV, a global-tag map row or a campaign record;
 * adding an IOV to a locked tag, or changing / deleting a locked tag;
 * changing / deleting a frozen global tag, or adding a map row to it.
 
@@ -19,7 +19,20 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from .errors import GlobalTagFrozen, ImmutableObject, TagLocked
-from .model import IOV, GlobalTag, GlobalTagMap, GlobalTagState, Payload, Tag, TagState
+from .model import (
+    IOV,
+    Campaign,
+    CampaignPayload,
+    GlobalTag,
+    GlobalTagMap,
+    GlobalTagState,
+    Payload,
+    Tag,
+    TagState,
+)
+
+#: Rows that are never updated nor deleted once written.
+IMMUTABLE = (Payload, IOV, GlobalTagMap, Campaign, CampaignPayload)
 
 
 def _was(obj: Any, attribute: str) -> Any:
@@ -37,7 +50,7 @@ def _check_dirty(obj: Any) -> None:
     assert session is not None
     if not session.is_modified(obj, include_collections=False):
         return
-    if isinstance(obj, Payload | IOV | GlobalTagMap):
+    if isinstance(obj, IMMUTABLE):
         raise ImmutableObject(
             f"{type(obj).__name__} rows are immutable", "store a new payload or append a new IOV"
         )
@@ -50,7 +63,7 @@ def _check_dirty(obj: Any) -> None:
 
 
 def _check_deleted(obj: Any) -> None:
-    if isinstance(obj, Payload | IOV | GlobalTagMap):
+    if isinstance(obj, IMMUTABLE):
         raise ImmutableObject(f"{type(obj).__name__} rows cannot be deleted", "history is kept")
     if isinstance(obj, Tag) and _was(obj, "state") is TagState.LOCKED:
         raise TagLocked(f"tag {obj.name!r} is locked", "locked tags cannot be deleted")

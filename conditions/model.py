@@ -207,3 +207,31 @@ class Run(Base):
         CheckConstraint("run >= 0", name="run_not_negative"),
         Index("ix_run_start_time", "start_time"),
     )
+
+
+class Campaign(Base):
+    """A calibration campaign whose constants were uploaded (one transaction per campaign)."""
+
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    first_run: Mapped[int] = mapped_column(BigInteger)
+    last_run: Mapped[int] = mapped_column(BigInteger)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    #: runs, input files with their SHA-256, code version, job settings.
+    info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignPayload(Base):
+    """Which payload a campaign produced for which record, and the IOV it was uploaded with."""
+
+    __tablename__ = "campaign_payload"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), primary_key=True)
+    record: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    payload_hash: Mapped[str] = mapped_column(ForeignKey("payload.hash"), index=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id"))
+    since: Mapped[int] = mapped_column(BigInteger)
