@@ -42,12 +42,13 @@ for command in [*STORE_COMMANDS, schema]:
 
 
 def _optional_commands() -> None:
-    """Commands that live with other parts of the project (added when those parts exist)."""
-    try:
-        from .simulate import simulate
-    except ImportError:  # pragma: no cover - the mock detector is part of the package
-        return
-    conddb.add_command(simulate)
+    """Commands of the other parts of the project: service, mock detector, tokens."""
+    from .serve import serve
+    from .simulate import simulate
+    from .tokens import token
+
+    for command in (serve, simulate, token):
+        conddb.add_command(command)
 
 
 _optional_commands()

@@ -13,7 +13,6 @@ import math
 from typing import Any
 
 import numpy as np
-
 from sqlalchemy.orm import Session
 
 from . import store

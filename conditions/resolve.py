@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -405,6 +406,7 @@ class Resolver:
         self._resolutions: OrderedDict[tuple[Any, ...], Resolution] = OrderedDict()
         self._max_resolutions = max_resolutions
         self._payloads = _LRUBytes(payload_cache_bytes)
+        self._lock = threading.Lock()  # the caches are shared by the threads of a service
 
     def resolve(
         self,
@@ -421,9 +423,10 @@ class Resolver:
         with self._reader.connect() as conn:
             result = resolve(conn, global_tag, run, record=record, as_of=as_of)
         if result.frozen:
-            self._resolutions[key] = result
-            if len(self._resolutions) > self._max_resolutions:
-                self._resolutions.popitem(last=False)
+            with self._lock:
+                self._resolutions[key] = result
+                if len(self._resolutions) > self._max_resolutions:
+                    self._resolutions.popitem(last=False)
         return result
 
     def resolve_many(
@@ -434,7 +437,8 @@ class Resolver:
 
     def payload(self, payload_hash: str) -> bytes:
         """The canonical bytes of a payload, from the cache when possible."""
-        data = self._payloads.get(payload_hash)
+        with self._lock:
+            data = self._payloads.get(payload_hash)
         if data is not None:
             return data
         with self._reader.connect() as conn:
@@ -442,9 +446,11 @@ class Resolver:
         if data is None:
             raise PayloadNotFound(f"no payload with hash {payload_hash!r}", "check the hash")
         data = bytes(data)
-        self._payloads.put(payload_hash, data)
+        with self._lock:
+            self._payloads.put(payload_hash, data)
         return data
 
     def clear(self) -> None:
-        self._resolutions.clear()
-        self._payloads = _LRUBytes(self._payloads.max_bytes)
+        with self._lock:
+            self._resolutions.clear()
+            self._payloads = _LRUBytes(self._payloads.max_bytes)

@@ -142,14 +142,15 @@ def test_batch_lookup_segments(seeded: Seeded) -> None:
         (27, 27, ["a"]),
     ]
     limit = seeded.svc.settings.max_batch_runs
-    for params, status in [
+    bad: list[tuple[dict[str, str | int], int]] = [
         ({"first": 8, "last": 12}, 404),  # run 8 is before the first IOV of ta
         ({"first": 10, "last": 10 + limit}, 422),  # one run too many
         ({"first": 20, "last": 10}, 422),
         ({"first": 10}, 422),
         ({"runs": "1,x"}, 422),
         ({"runs": "12", "first": 10, "last": 12}, 422),
-    ]:
+    ]
+    for params, status in bad:
         assert http.get("/v1/resolve/OPEN", params=params).status_code == status, params
 
 

@@ -1,0 +1,285 @@
+"""Bearer tokens with roles, stored hashed in a file, and the audit log of writes.
+
+Tokens file (``CONDDB_TOKENS_FILE``): one JSON object per line::
+
+    {"name": "alice", "role": "uploader", "sha256": "<hex SHA-256 of the token>",
+     "revoked": false, "created_at": "2026-01-01T00:00:00+00:00"}
+
+The token itself (``cdb_`` + 43 URL-safe characters = 256 random bits) is shown once when it is
+created and never stored or logged: only its SHA-256 is.  An unsalted hash is enough because the
+token is random with 256 bits of entropy (nothing to guess from a dictionary).  The file is
+replaced atomically on every change and re-read when its inode, modification time or size
+changes, so ``conddb token add|revoke`` takes effect on running workers without a restart.
+
+Roles are ordered: ``reader`` < ``uploader`` < ``admin``; a role may do what the lower ones may.
+
+* reader: the read API (which needs no token anyway) and ``whoami``;
+* uploader: upload payloads, create tags, append IOVs, campaign uploads;
+* admin: lock tags, register payload types, create / set / clone / freeze global tags.
+
+Audit log (``CONDDB_AUDIT_LOG``): one JSON object per write attempt, successful or refused, with
+who (token name, role, client address), when (UTC), what (action, target, details) and the HTTP
+status.  Lines are appended under an exclusive ``flock`` so that several workers never interleave.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conditions.errors import AlreadyExists, ConddbError, InvalidInput, InvalidName
+from conditions.store import NAME_PATTERN
+
+TOKEN_PREFIX = "cdb_"
+
+_audit_logger = logging.getLogger("conddb.audit")
+
+
+class Role(enum.IntEnum):
+    """Token roles, ordered by what they may do."""
+
+    READER = 1
+    UPLOADER = 2
+    ADMIN = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: str) -> Role:
+        try:
+            return cls[value.upper()]
+        except KeyError:
+            raise InvalidInput(
+                f"unknown role {value!r}", "use one of: reader, uploader, admin"
+            ) from None
+
+
+class Unauthorized(ConddbError):
+    """No token, an unknown token or a revoked one (HTTP 401)."""
+
+    http_status = 401
+
+
+class Forbidden(ConddbError):
+    """A valid token whose role may not do this (HTTP 403)."""
+
+    http_status = 403
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: the token's name and role."""
+
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One line of the tokens file."""
+
+    name: str
+    role: Role
+    sha256: str
+    revoked: bool
+    created_at: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "name": self.name,
+                "role": self.role.label,
+                "sha256": self.sha256,
+                "revoked": self.revoked,
+                "created_at": self.created_at,
+            },
+            sort_keys=True,
+        )
+
+
+def token_hash(token: str) -> str:
+    """Hex SHA-256 of a token (what the tokens file stores)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def read_tokens(path: Path) -> list[TokenRecord]:
+    """All records of a tokens file (missing file: none).  Raises InvalidInput on a bad line."""
+    if not path.exists():
+        return []
+    records: list[TokenRecord] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            records.append(
+                TokenRecord(
+                    name=str(obj["name"]),
+                    role=Role.parse(str(obj["role"])),
+                    sha256=str(obj["sha256"]),
+                    revoked=bool(obj.get("revoked", False)),
+                    created_at=str(obj.get("created_at", "")),
+                )
+            )
+        except (ValueError, KeyError, TypeError, InvalidInput) as exc:
+            raise InvalidInput(
+                f"{path}:{n}: not a token record ({exc})", "fix or remove the line"
+            ) from None
+    return records
+
+
+def _write_tokens(path: Path, records: list[TokenRecord]) -> None:
+    """Replace the tokens file atomically, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(r.to_json() + "\n" for r in records)
+    os.replace(tmp, path)
+
+
+def add_token(path: Path, name: str, role: Role) -> str:
+    """Create a token for ``name`` with ``role``; returns the token (shown once, never stored)."""
+    if not NAME_PATTERN.match(name):
+        raise InvalidName(f"invalid token name {name!r}", "use letters, digits, _ . -")
+    records = read_tokens(path)
+    if any(r.name == name and not r.revoked for r in records):
+        raise AlreadyExists(f"token {name!r} exists", "revoke it first or choose another name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    records.append(TokenRecord(name, role, token_hash(token), False, now))
+    _write_tokens(path, records)
+    return token
+
+
+def revoke_token(path: Path, name: str) -> int:
+    """Revoke every token called ``name``; returns how many were revoked."""
+    records = read_tokens(path)
+    changed = 0
+    out: list[TokenRecord] = []
+    for r in records:
+        if r.name == name and not r.revoked:
+            r = TokenRecord(r.name, r.role, r.sha256, True, r.created_at)
+            changed += 1
+        out.append(r)
+    if changed:
+        _write_tokens(path, out)
+    return changed
+
+
+class TokenStore:
+    """Verifies bearer tokens against the tokens file (re-read when the file changes)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._by_hash: dict[str, TokenRecord] = {}
+
+    def _refresh(self) -> None:
+        if self.path is None:
+            return
+        try:
+            st = self.path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = (0, 0, -1)
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            records = read_tokens(self.path) if stamp[2] >= 0 else []
+            self._by_hash = {r.sha256: r for r in records}
+            self._stamp = stamp
+
+    def identify(self, authorization: str | None) -> Identity:
+        """The identity behind an ``Authorization: Bearer <token>`` header, or Unauthorized."""
+        if not authorization:
+            raise Unauthorized("no token given", "send 'Authorization: Bearer <token>'")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("malformed Authorization header", "use 'Bearer <token>'")
+        if self.path is None:
+            raise Unauthorized(
+                "this server accepts no writes (no tokens file)", "set CONDDB_TOKENS_FILE"
+            )
+        self._refresh()
+        record = self._by_hash.get(token_hash(token))
+        if record is None or record.revoked:
+            raise Unauthorized("invalid or revoked token", "ask an admin for a token")
+        return Identity(record.name, record.role)
+
+    def require(self, authorization: str | None, role: Role) -> Identity:
+        """The caller's identity if its role is at least ``role``; else Unauthorized/Forbidden."""
+        who = self.identify(authorization)
+        if who.role < role:
+            raise Forbidden(
+                f"token {who.name!r} has role {who.role.label}, this needs {role.label}",
+                "ask an admin for a token with that role",
+            )
+        return who
+
+
+class AuditLog:
+    """Appends one JSON line per write attempt (who, when, what, outcome)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(
+        self,
+        *,
+        who: Identity | None,
+        client: str | None,
+        action: str,
+        target: str,
+        status: int,
+        detail: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """Write one audit record and return it."""
+        entry: dict[str, Any] = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+            "who": None if who is None else who.name,
+            "role": None if who is None else who.role.label,
+            "client": client,
+            "action": action,
+            "target": target,
+            "status": status,
+            "detail": detail or {},
+        }
+        if error is not None:
+            entry["error"] = error
+        line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+        if self.path is None:
+            _audit_logger.info(line.rstrip())
+            return entry
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        return entry
+
+
+def read_audit(path: Path) -> list[dict[str, Any]]:
+    """All records of an audit log, oldest first."""
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]

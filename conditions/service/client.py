@@ -1,0 +1,328 @@
+"""Python client of the conditions service for reconstruction jobs.
+
+    client = ConditionsClient("http://conddb.example:8080", cache_dir="~/.cache/conddb")
+    scale = client.energy_scale("JUNO-2026-v1", run=1234)   # conditions.energy.EnergyScale
+    e = scale.reconstruct(pe, x, y, z)
+
+On-disk cache (``cache_dir``):
+
+* ``payloads/<h[:2]>/<h>``: payload bytes by hash, written atomically (temp file + rename) after
+  their SHA-256 has been checked, and checked again when read back.  Payloads are immutable, so
+  a restarted job, or another job on the same node, fetches nothing again.
+* ``resolutions/<key>.json``: lookup answers with their ETag.  Under a frozen global tag the
+  answer never changes and is reused without any request; under an open one it is revalidated
+  with ``If-None-Match`` (``304 Not Modified`` costs no body).
+
+Errors come back as the same typed errors as the library's (:mod:`conditions.errors`), built
+from the service's JSON error body; a service that cannot be reached after ``retries`` attempts
+raises :class:`ServiceUnavailable`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from conditions import errors
+from conditions.resolve import Resolution
+
+from . import wire
+
+if TYPE_CHECKING:
+    from conditions.energy import EnergyScale, OutsideMap, OutsideRange
+
+
+class ServiceUnavailable(errors.ConddbError):
+    """The service could not be reached (or answered 5xx) after every retry."""
+
+    http_status = 503
+
+
+class ServiceError(errors.ConddbError):
+    """An error status of the service without a known error type."""
+
+
+def _error_class(name: str, status: int) -> type[errors.ConddbError]:
+    found = getattr(errors, name, None)
+    if isinstance(found, type) and issubclass(found, errors.ConddbError):
+        return found
+    if name in ("Unauthorized", "Forbidden"):
+        from .auth import Forbidden, Unauthorized
+
+        return Unauthorized if name == "Unauthorized" else Forbidden
+    by_status: dict[int, type[errors.ConddbError]] = {
+        404: errors.NotFound,
+        409: errors.Conflict,
+        413: errors.PayloadTooLarge,
+        422: errors.InvalidInput,
+    }
+    return by_status.get(status, ServiceError)
+
+
+def raise_for_error(response: httpx.Response) -> None:
+    """Raise the typed error described by an error response (no-op for 2xx and 304)."""
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+        name, message, hint = body["error"], body["message"], body.get("hint", "")
+    except (ValueError, KeyError, TypeError):
+        name, message, hint = "", f"HTTP {response.status_code}: {response.text[:200]}", ""
+    if response.status_code >= 500:
+        raise ServiceUnavailable(message, hint or "retry later")
+    cls = _error_class(name, response.status_code)
+    exc = cls(message, hint)
+    if cls is ServiceError:
+        exc.http_status = response.status_code
+    raise exc
+
+
+class ConditionsClient:
+    """Resolve and fetch conditions over HTTP with an on-disk cache by payload hash.
+
+    Parameters
+    ----------
+    url : str
+        Base URL of the service (or of the HTTP cache in front of it).
+    cache_dir : path, optional
+        Folder of the on-disk cache (created); None keeps everything in memory only.
+    token : str, optional
+        Bearer token for the write methods.
+    timeout : float
+        Seconds per request.
+    retries : int
+        Attempts per request on connection errors and 5xx (exponential back-off from 0.2 s).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        cache_dir: str | Path | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
+        self.retries = max(1, retries)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, headers=headers, transport=transport
+        )
+        self._memory: dict[str, bytes] = {}
+        #: HTTP requests sent, and how many of them came back 304 (for tests and monitoring)
+        self.requests = 0
+        self.not_modified = 0
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ConditionsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        delay = 0.2
+        for attempt in range(self.retries):
+            try:
+                self.requests += 1
+                response = self._http.request(
+                    method, path, params=params, headers=headers, **kwargs
+                )
+            except httpx.TransportError as exc:
+                if attempt + 1 == self.retries:
+                    raise ServiceUnavailable(
+                        f"cannot reach the conditions service at {self.url} ({exc})",
+                        "check the URL and that the service is running",
+                    ) from None
+            else:
+                if response.status_code < 500 or attempt + 1 == self.retries:
+                    raise_for_error(response)
+                    return response
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- payloads ------------------------------------------------------------------------------
+    def _payload_path(self, payload_hash: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / "payloads" / payload_hash[:2] / payload_hash
+
+    def payload(self, payload_hash: str) -> bytes:
+        """Canonical bytes of a payload: from memory, the disk cache, else the service.
+
+        The bytes are checked against their SHA-256 before they are used or cached.
+        """
+        data = self._memory.get(payload_hash)
+        if data is not None:
+            return data
+        path = self._payload_path(payload_hash)
+        if path is not None and path.exists():
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() == payload_hash:
+                self._memory[payload_hash] = data
+                return data
+            path.unlink(missing_ok=True)  # corrupt cache entry: fetch again
+        data = self._send("GET", f"/v1/payloads/{payload_hash}").content
+        if hashlib.sha256(data).hexdigest() != payload_hash:
+            raise errors.InvalidPayload(
+                f"bytes fetched for payload {payload_hash} do not hash to it",
+                "a cache on the way may be corrupt; retry or report it",
+            )
+        if path is not None:
+            _atomic_write(path, data)
+        self._memory[payload_hash] = data
+        return data
+
+    def payload_json(self, payload_hash: str) -> Any:
+        """The JSON view of a payload (decoded content)."""
+        return self._send("GET", f"/v1/payloads/{payload_hash}/json").json()
+
+    # -- lookups -------------------------------------------------------------------------------
+    def _cached_get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """GET a lookup, reusing frozen answers and revalidating open ones by ETag."""
+        params = {k: v for k, v in params.items() if v is not None}
+        key = hashlib.sha256(wire.dumps([path, params])).hexdigest()
+        file = None if self.cache_dir is None else self.cache_dir / "resolutions" / f"{key}.json"
+        entry: dict[str, Any] | None = None
+        if file is not None and file.exists():
+            try:
+                entry = json.loads(file.read_bytes())
+            except ValueError:
+                entry = None
+        if entry is not None and entry["body"].get("frozen"):
+            return dict(entry["body"])
+        headers = {"If-None-Match": entry["etag"]} if entry is not None else None
+        response = self._send("GET", path, params=params, headers=headers)
+        if response.status_code == 304 and entry is not None:
+            self.not_modified += 1
+            return dict(entry["body"])
+        body = response.json()
+        if file is not None and response.headers.get("etag"):
+            _atomic_write(file, wire.dumps({"etag": response.headers["etag"], "body": body}))
+        return dict(body)
+
+    def resolve(
+        self,
+        global_tag: str,
+        run: int,
+        *,
+        record: str | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> Resolution:
+        """The payload of each record of ``global_tag`` for ``run`` (see conditions.resolve)."""
+        body = self._cached_get(
+            f"/v1/resolve/{global_tag}/{int(run)}",
+            {"record": record, "as_of": wire.fmt_time(as_of)},
+        )
+        return wire.resolution_from_json(body)
+
+    def resolve_many(
+        self,
+        global_tag: str,
+        runs: Iterable[int],
+        *,
+        record: str | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> dict[int, Resolution]:
+        """Resolve many runs with one request per contiguous range (runs are deduplicated)."""
+        wanted = sorted({int(r) for r in runs})
+        if not wanted:
+            return {}
+        contiguous = wanted[-1] - wanted[0] + 1 == len(wanted)
+        params: dict[str, Any] = {"record": record, "as_of": wire.fmt_time(as_of)}
+        if contiguous:
+            params.update(first=wanted[0], last=wanted[-1])
+        else:
+            params["runs"] = ",".join(map(str, wanted))
+        body = self._cached_get(f"/v1/resolve/{global_tag}", params)
+        return wire.segments_from_json(
+            body["global_tag"],
+            wire.parse_time(body.get("as_of")),
+            bool(body["frozen"]),
+            body["segments"],
+            wanted,
+        )
+
+    def energy_scale(
+        self,
+        global_tag: str,
+        run: int,
+        *,
+        outside_map: OutsideMap = "nan",
+        outside_range: OutsideRange = "nan",
+    ) -> EnergyScale:
+        """The :class:`~conditions.energy.EnergyScale` of ``run`` under ``global_tag``
+        (Eq. 3.3 and 2.4 with the payloads the service resolves; built once per set of hashes)."""
+        from conditions.energy import EnergyScale
+
+        res = self.resolve(global_tag, run)
+        return EnergyScale.from_resolved(
+            res.records, self.payload, outside_map=outside_map, outside_range=outside_range
+        )
+
+    # -- writes (need a token) -------------------------------------------------------------------
+    def post(self, path: str, body: Any = None, *, method: str = "POST") -> dict[str, Any]:
+        """Send a JSON write request; returns the JSON answer or raises the typed error."""
+        result: dict[str, Any] = self._send(method, path, json=body).json()
+        return result
+
+    def put_document(
+        self, type_name: str, document: Any, provenance: dict[str, Any] | None = None
+    ) -> str:
+        """Upload a payload document; returns its hash."""
+        body = {"type": type_name, "document": document, "provenance": provenance or {}}
+        return str(self.post("/v1/payloads", body)["hash"])
+
+    def put_bytes(
+        self, type_name: str, data: bytes, provenance: dict[str, Any] | None = None
+    ) -> str:
+        """Upload canonical payload bytes; returns their hash."""
+        headers = {"Content-Type": wire.OCTET_STREAM}
+        if provenance:
+            headers["X-Conddb-Provenance"] = json.dumps(provenance)
+        response = self._send(
+            "POST", "/v1/payloads/raw", params={"type": type_name}, headers=headers, content=data
+        )
+        return str(response.json()["hash"])
+
+    def append_iovs(self, tag: str, iovs: Iterable[tuple[int, str]]) -> dict[str, Any]:
+        body = {"iovs": [{"since": s, "payload_hash": h} for s, h in iovs]}
+        return self.post(f"/v1/tags/{tag}/iovs", body)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

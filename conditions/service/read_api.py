@@ -1,0 +1,356 @@
+"""Read API (GET, no authentication): lookups, payloads, listings, schemas, trend series.
+
+Every response carries ``Cache-Control`` and ``ETag`` (see :mod:`.caching`), so an HTTP cache in
+front (nginx, Squid, Varnish) can serve thousands of batch jobs that ask for the same runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from conditions import store
+from conditions.db import read_session
+from conditions.documents import decode_document, typed_types
+from conditions.errors import InvalidInput
+from conditions.model import PayloadType
+
+from . import wire
+from .caching import IMMUTABLE, cached_response, public
+from .lookup import Lookups
+from .state import ServiceState, get_state
+
+router = APIRouter(prefix="/v1", tags=["read"])
+
+JSON = "application/json"
+State = Annotated[ServiceState, Depends(get_state)]
+AsOf = Annotated[
+    str | None,
+    Query(description="replay the lookup as it was at this ISO 8601 time (UTC if no zone)"),
+]
+Record = Annotated[str | None, Query(description="only this record")]
+Hash = Annotated[str, Path(description="full 64-digit lowercase hex SHA-256 of the payload")]
+
+#: Most points one trend series returns.
+MAX_TREND_POINTS = 5000
+
+
+def _json(request: Request, doc: Any, max_age: int) -> Response:
+    content = wire.dumps(doc)
+    return cached_response(
+        request,
+        content,
+        etag=wire.body_etag(content),
+        cache_control=public(max_age),
+        media_type=JSON,
+    )
+
+
+# --- lookups ------------------------------------------------------------------------------------
+@router.get("/resolve/{global_tag}/{run}", summary="payloads of every record for one run")
+async def resolve_run(
+    request: Request,
+    st: State,
+    global_tag: str,
+    run: int,
+    record: Record = None,
+    as_of: AsOf = None,
+) -> Response:
+    """Per record: tag, payload type, payload hash and the IOV bounds ``since``..``until``
+    (inclusive; ``until`` null = open-ended).  Frozen global tags: long ``max-age``; open
+    ones: short ``max-age`` and revalidation by ETag (``304``)."""
+    store.check_run(run)
+    when = wire.parse_time(as_of)
+    # frozen answers come from memory on the event loop; anything else queries in a thread
+    body = st.lookups.cached_resolution(global_tag, run, record, when)
+    if body is None:
+        body = await run_in_threadpool(st.lookups.resolve, global_tag, run, record, when)
+    max_age = st.settings.frozen_max_age if body.frozen else st.settings.open_max_age
+    return cached_response(
+        request, body.content, etag=body.etag, cache_control=public(max_age), media_type=JSON
+    )
+
+
+def _runs(runs: str | None, first: int | None, last: int | None, limit: int) -> list[int]:
+    if runs is not None:
+        if first is not None or last is not None:
+            raise InvalidInput("give runs=... or first=..&last=.., not both", "choose one form")
+        try:
+            parsed = sorted({int(x) for x in runs.split(",") if x.strip()})
+        except ValueError:
+            raise InvalidInput(
+                f"runs={runs!r} is not a list of integers", "e.g. runs=1,5,9"
+            ) from None
+        return [store.check_run(r) for r in parsed]
+    if first is None or last is None:
+        raise InvalidInput("no runs given", "give runs=1,5,9 or first=100&last=200")
+    store.check_run(first, "first run")
+    store.check_run(last, "last run")
+    if last < first:
+        raise InvalidInput(f"last run {last} is before first run {first}", "swap them")
+    if last - first + 1 > limit:
+        raise InvalidInput(
+            f"{last - first + 1} runs asked in one batch, the limit is {limit}",
+            "split the range (or raise CONDDB_MAX_BATCH_RUNS)",
+        )
+    return list(range(first, last + 1))
+
+
+@router.get("/resolve/{global_tag}", summary="batch lookup of many runs")
+def resolve_batch(
+    request: Request,
+    st: State,
+    global_tag: str,
+    runs: Annotated[str | None, Query(description="comma-separated run numbers")] = None,
+    first: Annotated[int | None, Query(description="first run of a range (inclusive)")] = None,
+    last: Annotated[int | None, Query(description="last run of a range (inclusive)")] = None,
+    record: Record = None,
+    as_of: AsOf = None,
+) -> Response:
+    """``segments``: the requested runs grouped into ``first_run``..``last_run`` stretches that
+    resolve to the same payloads; one database query for the whole batch."""
+    wanted = _runs(runs, first, last, st.settings.max_batch_runs)
+    body = st.lookups.resolve_batch(global_tag, wanted, record, wire.parse_time(as_of))
+    max_age = st.settings.frozen_max_age if body.frozen else st.settings.open_max_age
+    return cached_response(
+        request, body.content, etag=body.etag, cache_control=public(max_age), media_type=JSON
+    )
+
+
+# --- payloads -----------------------------------------------------------------------------------
+@router.get(
+    "/payloads/{payload_hash}",
+    summary="canonical bytes of a payload",
+    response_class=Response,
+    responses={200: {"content": {wire.OCTET_STREAM: {}}}},
+)
+async def payload_bytes(request: Request, st: State, payload_hash: Hash) -> Response:
+    """The stored canonical bytes; ``ETag`` is the hash, cached forever (``immutable``)."""
+    data = st.lookups.cached_payload(payload_hash)
+    if data is None:
+        data = await run_in_threadpool(st.lookups.payload, payload_hash)
+    return cached_response(
+        request,
+        data,
+        etag=f'"{payload_hash}"',
+        cache_control=IMMUTABLE,
+        media_type=wire.OCTET_STREAM,
+    )
+
+
+router.add_api_route(
+    "/payloads/{payload_hash}", payload_bytes, methods=["HEAD"], include_in_schema=False
+)
+
+
+@router.get("/payloads/{payload_hash}/json", summary="JSON view of a payload")
+def payload_json(request: Request, st: State, payload_hash: Hash) -> Response:
+    """The decoded content as JSON (typed payloads: binary arrays as nested lists)."""
+    meta = st.lookups.meta(payload_hash)
+    doc = decode_document(meta.type_name, st.lookups.payload(payload_hash))
+    content = wire.dumps(doc)
+    return cached_response(
+        request, content, etag=f'"{payload_hash}.json"', cache_control=IMMUTABLE, media_type=JSON
+    )
+
+
+@router.get("/payloads/{payload_hash}/meta", summary="type, size, provenance of a payload")
+def payload_meta(request: Request, st: State, payload_hash: Hash) -> Response:
+    content = wire.dumps(st.lookups.meta(payload_hash).to_json())
+    return cached_response(
+        request, content, etag=f'"{payload_hash}.meta"', cache_control=IMMUTABLE, media_type=JSON
+    )
+
+
+# --- listings for dashboards ----------------------------------------------------------------------
+@router.get("/types", summary="registered payload types")
+def list_types(request: Request, st: State) -> Response:
+    typed = typed_types()
+    with read_session(st.read_engine) as s:
+        rows = s.scalars(select(PayloadType).order_by(PayloadType.name)).all()
+        doc = [
+            {
+                "name": p.name,
+                "kind": "typed" if p.name in typed else "json",
+                "schema_versions": sorted(typed.get(p.name, {1: None})),
+                "description": p.description,
+            }
+            for p in rows
+        ]
+    return _json(request, doc, st.settings.list_max_age)
+
+
+@router.get("/schemas", summary="typed payload types and their schema versions")
+def list_schemas(request: Request, st: State) -> Response:
+    doc = {name: sorted(versions) for name, versions in sorted(typed_types().items())}
+    return _json(request, doc, st.settings.schema_max_age)
+
+
+@router.get("/schemas/{type_name}", summary="JSON Schema of a payload type")
+def show_schema(
+    request: Request,
+    st: State,
+    type_name: str,
+    version: Annotated[int | None, Query(description="schema version (default: latest)")] = None,
+) -> Response:
+    from conditions.payloads import json_schema
+
+    return _json(request, json_schema(type_name, version), st.settings.schema_max_age)
+
+
+def _tag_json(t: Any, n_iovs: int | None = None) -> dict[str, Any]:
+    doc = {
+        "name": t.name,
+        "type": t.type_name,
+        "state": t.state.value,
+        "description": t.description,
+        "created_at": wire.fmt_time(t.created_at),
+        "locked_at": wire.fmt_time(t.locked_at),
+    }
+    if n_iovs is not None:
+        doc["iovs"] = n_iovs
+    return doc
+
+
+def _iov_json(i: store.IOVRow) -> dict[str, Any]:
+    return {
+        "since": i.since,
+        "until": i.until,
+        "payload_hash": i.payload_hash,
+        "insertion_time": wire.fmt_time(i.insertion_time),
+        "superseded": i.superseded,
+    }
+
+
+@router.get("/tags", summary="tags with their state and number of IOV rows")
+def list_tags(
+    request: Request,
+    st: State,
+    type: Annotated[str | None, Query(description="only tags of this payload type")] = None,
+) -> Response:
+    with read_session(st.read_engine) as s:
+        doc = [_tag_json(t, n) for t, n in store.list_tags(s, type)]
+    return _json(request, doc, st.settings.list_max_age)
+
+
+@router.get("/tags/{tag}", summary="a tag and its IOVs in force")
+def show_tag(
+    request: Request,
+    st: State,
+    tag: str,
+    as_of: AsOf = None,
+    history: Annotated[bool, Query(description="include superseded IOV rows")] = False,
+) -> Response:
+    when = wire.parse_time(as_of)
+    with read_session(st.read_engine) as s:
+        doc = _tag_json(store.get_tag(s, tag))
+        doc["iovs"] = [_iov_json(i) for i in store.list_iovs(s, tag, as_of=when, history=history)]
+    max_age = st.settings.frozen_max_age if doc["state"] == "locked" and when is None else 0
+    return _json(request, doc, max_age or st.settings.list_max_age)
+
+
+@router.get("/globaltags", summary="global tags")
+def list_global_tags(request: Request, st: State) -> Response:
+    with read_session(st.read_engine) as s:
+        doc = [_gt_json(g) for g in store.list_global_tags(s)]
+    return _json(request, doc, st.settings.list_max_age)
+
+
+def _gt_json(g: Any) -> dict[str, Any]:
+    return {
+        "name": g.name,
+        "state": g.state.value,
+        "snapshot_time": wire.fmt_time(g.snapshot_time),
+        "description": g.description,
+        "created_at": wire.fmt_time(g.created_at),
+        "frozen_at": wire.fmt_time(g.frozen_at),
+    }
+
+
+@router.get("/globaltags/{global_tag}", summary="a global tag and its record -> tag map")
+def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = None) -> Response:
+    with read_session(st.read_engine) as s:
+        g = store.get_global_tag(s, global_tag)
+        doc = _gt_json(g)
+        mapping = store.global_tag_map(s, g, as_of=wire.parse_time(as_of))
+        doc["records"] = {
+            r: {"tag": t.name, "type": t.type_name, "tag_state": t.state.value}
+            for r, t in sorted(mapping.items())
+        }
+    max_age = st.settings.frozen_max_age if g.state.value == "frozen" else st.settings.list_max_age
+    return _json(request, doc, max_age)
+
+
+# --- trend series ---------------------------------------------------------------------------------
+def _field(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return None
+    return doc
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def trend_points(
+    lookups: Lookups, type_name: str, iovs: list[store.IOVRow], field: str, error: str | None
+) -> list[dict[str, Any]]:
+    """One point per IOV: ``value`` (and ``error``) = the payload's fields at the dotted paths."""
+    decoded: dict[str, Any] = {}
+    points = []
+    for i in iovs:
+        if i.payload_hash not in decoded:
+            decoded[i.payload_hash] = decode_document(type_name, lookups.payload(i.payload_hash))
+        doc = decoded[i.payload_hash]
+        value = _number(_field(doc, field))
+        if value is None:
+            raise InvalidInput(
+                f"payload {i.payload_hash[:12]} has no number at {field!r}",
+                "give a dotted path to a numeric field, e.g. field=y0",
+            )
+        point: dict[str, Any] = {**_iov_json(i), "value": value}
+        if error is not None:
+            point["error"] = _number(_field(doc, error))
+        points.append(point)
+    return points
+
+
+@router.get("/trend/{tag}", summary="series of one payload field across the IOVs of a tag")
+def trend(
+    request: Request,
+    st: State,
+    tag: str,
+    field: Annotated[str, Query(description="dotted path of a numeric field, e.g. y0")],
+    error: Annotated[str | None, Query(description="dotted path of its uncertainty")] = None,
+    as_of: AsOf = None,
+) -> Response:
+    """``points``: since, until, payload hash, value (and error) per IOV in force, by since."""
+    with read_session(st.read_engine) as s:
+        t = store.get_tag(s, tag)
+        type_name, state = t.type_name, t.state.value
+        iovs = store.list_iovs(s, tag, as_of=wire.parse_time(as_of))
+    truncated = len(iovs) > MAX_TREND_POINTS
+    if truncated:
+        iovs = iovs[-MAX_TREND_POINTS:]  # the newest ones
+    doc = {
+        "truncated": truncated,
+        "tag": tag,
+        "type": type_name,
+        "state": state,
+        "field": field,
+        "points": trend_points(st.lookups, type_name, iovs, field, error),
+    }
+    return _json(request, doc, st.settings.list_max_age)

@@ -1,0 +1,387 @@
+"""Write API (bearer tokens with roles): payloads, tags, IOVs, global tags, campaign uploads.
+
+Every write attempt is audited (:class:`~.auth.AuditLog`): refused ones (401/403/4xx) as well as
+successful ones.  Each request is one database transaction (:func:`conditions.db.write_session`):
+it lands whole or not at all.  Without a valid token nothing is read from the body and nothing
+changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from conditions import store
+from conditions.db import write_session
+from conditions.documents import canonical_json, parse_json_bytes, put_document, typed_types
+from conditions.errors import (
+    ConddbError,
+    InvalidInput,
+    InvalidPayload,
+    PayloadTooLarge,
+    TagNotFound,
+)
+
+from . import wire
+from .auth import Forbidden, Identity, Role
+from .bodies import (
+    CampaignIn,
+    CloneIn,
+    FreezeIn,
+    GlobalTagIn,
+    IOVsIn,
+    PayloadIn,
+    RecordIn,
+    TagIn,
+    TypeIn,
+)
+from .caching import NO_STORE
+from .state import state_of
+
+router = APIRouter(prefix="/v1", tags=["write"])
+bearer = HTTPBearer(auto_error=False, description="token from `conddb token add`")
+
+#: A JSON request body may be this many times larger than the payload limit (nested lists of
+#: numbers take ~4-8x the bytes of their binary form).
+JSON_OVERHEAD = 8
+
+
+def client_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def action_of(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "name", None) or f"{request.method} {request.url.path}"
+
+
+class Require:
+    """Dependency: the caller's identity if its token has at least ``role``; audits refusals."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    def __call__(
+        self,
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Identity:
+        st = state_of(request)
+        who: Identity | None = None
+        try:
+            who = st.tokens.identify(request.headers.get("authorization"))
+            if who.role < self.role:
+                raise Forbidden(
+                    f"token {who.name!r} has role {who.role.label}, this needs {self.role.label}",
+                    "ask an admin for a token with that role",
+                )
+            _check_length(request, st.settings.max_payload_bytes * JSON_OVERHEAD)
+        except ConddbError as exc:
+            st.audit.record(
+                who=who,
+                client=client_of(request),
+                action=action_of(request),
+                target=request.url.path,
+                status=exc.http_status,
+                error=exc.one_line(),
+            )
+            raise
+        request.state.who = who
+        return who
+
+
+def _check_length(request: Request, limit: int) -> None:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(
+            f"request body of {length} bytes exceeds the limit of {limit} bytes",
+            "split the upload (or raise CONDDB_MAX_PAYLOAD_BYTES)",
+        )
+
+
+Reader = Annotated[Identity, Depends(Require(Role.READER))]
+Uploader = Annotated[Identity, Depends(Require(Role.UPLOADER))]
+Admin = Annotated[Identity, Depends(Require(Role.ADMIN))]
+Work = Callable[[Session], tuple[int, dict[str, Any]]]
+
+
+def apply(request: Request, who: Identity, work: Work) -> JSONResponse:
+    """Run ``work`` in one write transaction, audit the outcome and answer with its detail."""
+    st = state_of(request)
+
+    def audit(status: int, detail: dict[str, Any] | None, error: str | None) -> None:
+        st.audit.record(
+            who=who,
+            client=client_of(request),
+            action=action_of(request),
+            target=request.url.path,
+            status=status,
+            detail=detail,
+            error=error,
+        )
+
+    try:
+        with write_session(st.write_engine) as s:
+            status, detail = work(s)
+    except ConddbError as exc:
+        audit(exc.http_status, None, exc.one_line())
+        raise
+    except OperationalError as exc:
+        audit(503, None, str(exc.orig or exc).splitlines()[0])
+        raise
+    except DBAPIError as exc:
+        audit(409, None, str(exc.orig or exc).splitlines()[0])
+        raise
+    audit(status, detail, None)
+    return JSONResponse(detail, status_code=status, headers={"Cache-Control": NO_STORE})
+
+
+def _provenance(given: dict[str, Any], who: Identity) -> dict[str, Any]:
+    return {"uploaded_by": who.name, **given}
+
+
+def check_canonical(type_name: str, data: bytes) -> int:
+    """Schema version of ``data`` if it is the canonical encoding of a ``type_name`` payload."""
+    if type_name in typed_types():
+        from conditions.payloads import decode_payload, type_of
+
+        return type_of(decode_payload(type_name, data))[1]
+    doc = parse_json_bytes(data, "payload")
+    if canonical_json(doc) != data:
+        raise InvalidPayload(
+            "payload bytes are not canonical JSON",
+            "sort keys, no whitespace, UTF-8 (or upload the document with POST /v1/payloads)",
+        )
+    return 1
+
+
+def _put_bytes(
+    s: Session, type_name: str, data: bytes, provenance: dict[str, Any], max_bytes: int
+) -> store.PutResult:
+    store.get_payload_type(s, type_name)
+    version = check_canonical(type_name, data)
+    return store.put_payload(
+        s, type_name, data, schema_version=version, provenance=provenance, max_bytes=max_bytes
+    )
+
+
+# --- payloads -----------------------------------------------------------------------------------
+@router.post("/payloads", summary="upload a payload as a JSON document", status_code=201)
+def upload_document(request: Request, who: Uploader, body: PayloadIn) -> JSONResponse:
+    """Validate and store; 201 if new, 200 if the same content was already stored."""
+    limit = state_of(request).settings.max_payload_bytes
+
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        r = put_document(
+            s,
+            body.type,
+            body.document,
+            provenance=_provenance(body.provenance, who),
+            max_bytes=limit,
+        )
+        return (201 if r.created else 200), {
+            "hash": r.hash,
+            "created": r.created,
+            "type": body.type,
+        }
+
+    return apply(request, who, work)
+
+
+@router.post("/payloads/raw", summary="upload canonical payload bytes", status_code=201)
+def upload_bytes(
+    request: Request,
+    who: Uploader,
+    type: str,
+    data: Annotated[bytes, Body(media_type=wire.OCTET_STREAM)],
+    x_conddb_provenance: Annotated[
+        str | None, Header(description="provenance as a JSON object")
+    ] = None,
+) -> JSONResponse:
+    """Canonical bytes (as ``GET /v1/payloads/{hash}`` returns them) of payload type ``type``."""
+    limit = state_of(request).settings.max_payload_bytes
+    provenance: dict[str, Any] = {}
+    if x_conddb_provenance:
+        try:
+            provenance = json.loads(x_conddb_provenance)
+        except ValueError:
+            provenance = None  # type: ignore[assignment]
+        if not isinstance(provenance, dict):
+            raise InvalidInput("X-Conddb-Provenance is not a JSON object", "send a JSON object")
+
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        r = _put_bytes(s, type, bytes(data), _provenance(provenance, who), limit)
+        return (201 if r.created else 200), {"hash": r.hash, "created": r.created, "type": type}
+
+    return apply(request, who, work)
+
+
+@router.post("/types", summary="register a payload type", status_code=201)
+def register_type(request: Request, who: Admin, body: TypeIn) -> JSONResponse:
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        store.register_payload_type(s, body.name, body.description)
+        return 201, {"type": body.name}
+
+    return apply(request, who, work)
+
+
+# --- tags and IOVs --------------------------------------------------------------------------------
+@router.post("/tags", summary="create an open tag", status_code=201)
+def create_tag(request: Request, who: Uploader, body: TagIn) -> JSONResponse:
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        store.create_tag(s, body.name, body.type, body.description)
+        return 201, {"tag": body.name, "type": body.type, "state": "open"}
+
+    return apply(request, who, work)
+
+
+@router.post("/tags/{tag}/iovs", summary="append IOVs to an open tag")
+def append_iovs(request: Request, who: Uploader, tag: str, body: IOVsIn) -> JSONResponse:
+    """All IOVs in one transaction; an IOV equal to the one in force changes nothing."""
+
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        r = store.append_iovs(s, tag, [(i.since, i.payload_hash) for i in body.iovs])
+        return 200, {
+            "tag": tag,
+            "added": r.added,
+            "unchanged": r.unchanged,
+            "insertion_time": wire.fmt_time(r.insertion_time),
+        }
+
+    return apply(request, who, work)
+
+
+@router.post("/tags/{tag}/lock", summary="lock a tag for good")
+def lock_tag(request: Request, who: Admin, tag: str) -> JSONResponse:
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        t = store.lock_tag(s, tag)
+        return 200, {"tag": tag, "state": t.state.value, "locked_at": wire.fmt_time(t.locked_at)}
+
+    return apply(request, who, work)
+
+
+# --- global tags ----------------------------------------------------------------------------------
+@router.post("/globaltags", summary="create an open, empty global tag", status_code=201)
+def create_global_tag(request: Request, who: Admin, body: GlobalTagIn) -> JSONResponse:
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        store.create_global_tag(s, body.name, body.description)
+        return 201, {"global_tag": body.name, "state": "open"}
+
+    return apply(request, who, work)
+
+
+@router.put("/globaltags/{global_tag}/records/{record}", summary="point a record at a tag")
+def set_record(
+    request: Request, who: Admin, global_tag: str, record: str, body: RecordIn
+) -> JSONResponse:
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        changed = store.set_record(s, global_tag, record, body.tag)
+        return 200, {
+            "global_tag": global_tag,
+            "record": record,
+            "tag": body.tag,
+            "changed": changed,
+        }
+
+    return apply(request, who, work)
+
+
+@router.post("/globaltags/{global_tag}/freeze", summary="freeze a global tag for good")
+def freeze_global_tag(
+    request: Request, who: Admin, global_tag: str, body: FreezeIn | None = None
+) -> JSONResponse:
+    snapshot = body.snapshot_time if body is not None else None
+
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        g = store.freeze_global_tag(s, global_tag, snapshot_time=snapshot)
+        return 200, {
+            "global_tag": global_tag,
+            "state": g.state.value,
+            "snapshot_time": wire.fmt_time(g.snapshot_time),
+        }
+
+    return apply(request, who, work)
+
+
+@router.post("/globaltags/{global_tag}/clone", summary="clone a global tag", status_code=201)
+def clone_global_tag(request: Request, who: Admin, global_tag: str, body: CloneIn) -> JSONResponse:
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        store.clone_global_tag(s, global_tag, body.destination, body.description)
+        return 201, {"global_tag": body.destination, "source": global_tag, "state": "open"}
+
+    return apply(request, who, work)
+
+
+# --- campaign upload ------------------------------------------------------------------------------
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(
+            "data_base64 is not valid base64", "encode the bytes with base64"
+        ) from None
+
+
+@router.post("/campaigns", summary="atomic campaign upload: tags, payloads and IOVs")
+def upload_campaign(request: Request, who: Uploader, body: CampaignIn) -> JSONResponse:
+    """Create the missing tags, store every payload and append every IOV in ONE transaction:
+    a failure anywhere (bad payload, locked tag, wrong type) leaves the database unchanged."""
+    limit = state_of(request).settings.max_payload_bytes
+
+    def work(s: Session) -> tuple[int, dict[str, Any]]:
+        created_tags = []
+        for t in body.create_tags:
+            try:
+                existing = store.get_tag(s, t.name)
+            except TagNotFound:
+                store.create_tag(s, t.name, t.type, t.description)
+                created_tags.append(t.name)
+                continue
+            if existing.type_name != t.type:
+                raise InvalidInput(
+                    f"tag {t.name!r} exists with type {existing.type_name!r}, not {t.type!r}",
+                    "use another tag name",
+                )
+        per_tag: dict[str, list[tuple[int, str]]] = {}
+        hashes = []
+        new_payloads = 0
+        for item in body.items:
+            prov = _provenance({**item.provenance, "campaign": body.campaign}, who)
+            if item.data_base64 is not None:
+                r = _put_bytes(s, item.type, _b64(item.data_base64), prov, limit)
+            else:
+                r = put_document(s, item.type, item.document, provenance=prov, max_bytes=limit)
+            per_tag.setdefault(item.tag, []).append((item.since, r.hash))
+            hashes.append(r.hash)
+            new_payloads += r.created
+        appended = {}
+        for tag, rows in per_tag.items():
+            a = store.append_iovs(s, tag, rows)
+            appended[tag] = {"added": a.added, "unchanged": a.unchanged}
+        return 200, {
+            "campaign": body.campaign,
+            "created_tags": created_tags,
+            "payloads": hashes,
+            "new_payloads": new_payloads,
+            "iovs": appended,
+        }
+
+    return apply(request, who, work)
+
+
+# --- who am I -----------------------------------------------------------------------------------
+@router.get("/whoami", summary="the name and role of the calling token")
+def whoami(who: Reader) -> JSONResponse:
+    return JSONResponse(
+        {"name": who.name, "role": who.role.label}, headers={"Cache-Control": "private, no-store"}
+    )
