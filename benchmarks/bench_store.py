@@ -1,11 +1,11 @@
 """Benchmark of the conditions store: lookup latency vs tag size, cache, bulk append.
 
-    python benchmarks/bench_store.py [--backend sqlite|postgresql|both] [--sizes 1000,100000,1000000]
+    python benchmarks/bench_store.py [--backend sqlite|postgresql|both] [--sizes 1000,100000]
 
 For each backend and size N: a global tag with 8 records whose tags hold N IOVs each.  Prints the
 p50/p99 of ``resolve(gt, run)`` in-process (uncached through a held connection; through the
-``Resolver`` of an open global tag; cached under a frozen global tag) and, in the same run, of one raw
-indexed ``SELECT`` of a single IOV row through the driver (psycopg / sqlite3): the floor.  Also the
+``Resolver`` of an open global tag; cached under a frozen global tag) and, in the same run, of one
+raw indexed ``SELECT`` of a single IOV row through the driver (psycopg / sqlite3): the floor.  Also the
 time to append 100k IOVs to a tag with :func:`conditions.store.append_iovs`.
 Targets (issue 2): uncached <= 2x the raw select, t(1M)/t(1k) <= 1.5, cached <= 5 us, 100k appends
 < 10 s.  The fill itself uses COPY / executemany (not measured).
@@ -64,8 +64,9 @@ def fill(engine: Engine, backend: str, n: int, url: str) -> list[str]:
             store.set_record(s, "GT", f"rec{r}", f"tag{r}")
     now = dt.datetime.now(dt.UTC)
     if backend == "postgresql":
+        copy_sql = "COPY iov (tag_id, since, insertion_time, payload_hash) FROM STDIN"
         with psycopg.connect(url) as conn, conn.cursor() as cur:
-            with cur.copy("COPY iov (tag_id, since, insertion_time, payload_hash) FROM STDIN") as cp:
+            with cur.copy(copy_sql) as cp:
                 for tag_id in tag_ids:
                     buf = io.StringIO()
                     for k in range(n):
