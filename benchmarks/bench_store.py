@@ -5,8 +5,8 @@
 For each backend and size N: a global tag with 8 records whose tags hold N IOVs each.  Prints the
 p50/p99 of ``resolve(gt, run)`` in-process (uncached through a held connection; through the
 ``Resolver`` of an open global tag; cached under a frozen global tag) and, in the same run, of one
-raw indexed ``SELECT`` of a single IOV row through the driver (psycopg / sqlite3): the floor.  Also the
-time to append 100k IOVs to a tag with :func:`conditions.store.append_iovs`.
+raw indexed ``SELECT`` of a single IOV row through the driver (psycopg / sqlite3): the floor.
+Also the time to append 100k IOVs to a tag with :func:`conditions.store.append_iovs`.
 Targets (issue 2): uncached <= 2x the raw select, t(1M)/t(1k) <= 1.5, cached <= 5 us, 100k appends
 < 10 s.  The fill itself uses COPY / executemany (not measured).
 """
