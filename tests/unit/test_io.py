@@ -1,0 +1,109 @@
+"""Event-file readers and writers (fitting/io.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fitting.io import (
+    COLUMN_UNITS,
+    EventFileError,
+    have_parquet,
+    read_events,
+    sha256_file,
+    write_events,
+)
+from fitting.toymc.events import EVENT_COLUMNS
+
+
+def _columns(n: int = 50) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    cols: dict[str, np.ndarray] = {k: rng.normal(size=n) * 1e3 for k in EVENT_COLUMNS}
+    cols["event_id"] = np.arange(n, dtype=np.int64)
+    cols["mc_process"] = rng.integers(0, 8, n)
+    return cols
+
+
+def test_every_event_column_has_a_unit() -> None:
+    assert set(EVENT_COLUMNS) == set(COLUMN_UNITS)
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_round_trip_is_exact(tmp_path: Path, ext: str) -> None:
+    if ext == ".parquet" and not have_parquet():
+        pytest.skip("pyarrow not installed")
+    cols = _columns()
+    path = write_events(tmp_path / f"ev{ext}", cols)
+    back = read_events(path)
+    assert list(back) == list(cols)
+    for k, v in cols.items():
+        np.testing.assert_array_equal(back[k], v)
+        assert back[k].dtype == (np.int64 if k in ("event_id", "mc_process") else np.float64)
+
+
+def test_empty_csv_keeps_the_columns(tmp_path: Path) -> None:
+    cols = {k: v[:0] for k, v in _columns().items()}
+    back = read_events(write_events(tmp_path / "e.csv", cols))
+    assert list(back) == list(cols) and all(v.size == 0 for v in back.values())
+
+
+def test_errors_say_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(EventFileError, match="no such file"):
+        read_events(tmp_path / "missing.csv")
+    (tmp_path / "x.txt").write_text("a\n1\n")
+    with pytest.raises(EventFileError, match="unknown event-file extension"):
+        read_events(tmp_path / "x.txt")
+    with pytest.raises(EventFileError, match="different lengths"):
+        write_events(tmp_path / "bad.csv", {"a": np.zeros(2), "b": np.zeros(3)})
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(EventFileError, match="empty"):
+        read_events(tmp_path / "empty.csv")
+
+
+def test_root_ttree_is_read_with_uproot(tmp_path: Path) -> None:
+    uproot = pytest.importorskip("uproot")
+    cols = _columns()
+    path = tmp_path / "ev.root"
+    with uproot.recreate(path) as f:
+        f.mktree("events", {k: v.dtype for k, v in cols.items()})
+        f["events"].extend(cols)
+        f["other"] = {"a": np.arange(3.0)}  # an RNTuple after the TTree
+    for target in (path, f"{path}:events"):
+        back = read_events(target)
+        assert list(back) == list(cols)
+        for k, v in cols.items():
+            np.testing.assert_array_equal(back[k], v)
+    np.testing.assert_array_equal(read_events(f"{path}:other")["a"], np.arange(3.0))
+
+
+def test_sha256_of_a_file(tmp_path: Path) -> None:
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"abc")
+    assert sha256_file(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_manifest_and_laser_scan_readers(tmp_path: Path) -> None:
+    from fitting.io import load_manifest, read_laser_scan
+    from fitting.toymc.campaign import write_campaign
+
+    manifest = write_campaign("weekly", 1, tmp_path / "c", seed=4, scale=0.01, n_flashes=3)
+    doc = load_manifest(manifest)
+    base = Path(doc["base_dir"])
+    laser = [r for r in doc["runs"] if r["data_kind"] == "laser"]
+    scan = read_laser_scan(base / laser[0]["file"])
+    assert scan["lpmt_mean"].shape == (10, 17_612) and scan["spmt_total"].shape == (10, 3)
+    with pytest.raises(EventFileError, match="not a laser scan"):
+        np.savez(tmp_path / "x.npz", a=np.zeros(2))
+        read_laser_scan(tmp_path / "x.npz")
+    # a modified data file is detected
+    events = next(r for r in doc["runs"] if r["data_kind"] == "events")
+    target = base / events["file"]
+    target.write_bytes(target.read_bytes() + b" ")
+    with pytest.raises(EventFileError, match="does not match its SHA-256"):
+        load_manifest(manifest)
+    assert load_manifest(manifest, verify=False)["kind"] == "weekly"
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(EventFileError, match="not valid JSON"):
+        load_manifest(tmp_path / "bad.json")
