@@ -1,0 +1,653 @@
+"""Position non-uniformity g(r, theta) of the CD from calibration points (paper section 3).
+
+g is the light yield at a position relative to the centre (section 3, Eq. 3.3 divides the
+PE by ``Y0 * g``).  Azimuthal symmetry (section 3.3) reduces it to the vertical half-plane;
+the map is a smooth tensor-product B-spline in the paper's coordinates (Figure 11)
+
+    u = (r / R_LS)**3   in [0, 1]  (equal-volume radial coordinate),
+    v = cos(theta)      in [-1, 1],
+
+fitted to the g values measured with a gamma source (2.22 MeV n-H capture gammas of AmC,
+section 3.4) at the calibration points of :mod:`fitting.layouts` (section 3.5).  The fit
+is a weighted least-squares spline with a small second-difference penalty on the
+coefficients (P-spline; divided differences at the Greville abscissae, so bilinear
+functions are not penalised) so that knot spans without points stay smooth; the centre
+point is spread over the whole segment u = 0 (it is one physical point for every theta).
+
+Optionally (beyond the paper) the finite extent of the source light -- gamma Compton
+chain and neutron travel before capture -- is unfolded with the source simulation's
+deposits (:class:`SourceKernel`): on the mock detector this removes most of the b-term
+penalty of using a gamma source instead of positrons (section 3.4).
+
+Also here: an energy-dependent stack of maps with common knots (section 3.2 "for every
+energy"), the ideal 20,000 equal-volume voxel map g(r, theta, phi) (section 3.2), and the
+pieces of the resolution chain of Table 3 (Eq. 3.3 reconstruction, (a, b, c), a-tilde and
+energy-scale bias per step).
+
+Units: r in mm, theta in rad (polar angle from +z), phi in rad, energies in MeV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.interpolate import BSpline, NdBSpline
+
+from fitting.layouts import R_LS_MM
+
+FloatArray = NDArray[np.float64]
+
+#: default interior knots in u = (r/R_LS)^3: denser where g drops at the acrylic edge
+DEFAULT_KNOTS_U: tuple[float, ...] = (0.15, 0.35, 0.55, 0.68, 0.76, 0.82, 0.87, 0.91, 0.95)
+#: default interior knots in v = cos(theta)
+DEFAULT_KNOTS_V: tuple[float, ...] = (-0.5, 0.0, 0.5)
+
+
+def to_uv(r_mm: ArrayLike, theta_rad: ArrayLike, r_ref_mm: float = R_LS_MM) -> tuple[
+    FloatArray, FloatArray
+]:
+    """Map coordinates (R^3, cos theta) of Figure 11, clipped to [0, 1] x [-1, 1]."""
+    r = np.asarray(r_mm, dtype=np.float64) / r_ref_mm
+    u = np.clip(r * r * r, 0.0, 1.0)
+    v = np.clip(np.cos(np.asarray(theta_rad, dtype=np.float64)), -1.0, 1.0)
+    return u, v
+
+
+def xyz_to_uv(xyz_mm: ArrayLike, r_ref_mm: float = R_LS_MM) -> tuple[FloatArray, FloatArray]:
+    """(u, v) of Cartesian positions of shape (..., 3) in mm (v = 1 at the centre)."""
+    xyz = np.asarray(xyz_mm, dtype=np.float64)
+    r2 = np.einsum("...i,...i->...", xyz, xyz)
+    r = np.sqrt(r2)
+    v = np.divide(xyz[..., 2], r, out=np.ones_like(r), where=r > 0)
+    rr = r / r_ref_mm
+    return np.clip(rr * rr * rr, 0.0, 1.0), np.clip(v, -1.0, 1.0)
+
+
+def _full_knots(interior: Sequence[float], lo: float, hi: float, k: int) -> FloatArray:
+    return np.concatenate([[lo] * (k + 1), np.asarray(interior, dtype=np.float64), [hi] * (k + 1)])
+
+
+def _greville(knots: FloatArray, k: int) -> FloatArray:
+    """Greville abscissae (knot averages) of the B-spline basis."""
+    n = len(knots) - k - 1
+    return np.array([np.mean(knots[i + 1 : i + k + 1]) for i in range(n)])
+
+
+def _curvature_penalty(knots: FloatArray, k: int) -> FloatArray:
+    """``D^T D`` with ``D`` the second divided differences of the coefficients at the
+    Greville abscissae: its null space is exactly the linear functions (non-uniform knots).
+    """
+    g = _greville(knots, k)
+    n = len(g)
+    d1 = np.zeros((n - 1, n))
+    for i in range(n - 1):
+        h = g[i + 1] - g[i]
+        d1[i, i], d1[i, i + 1] = -1.0 / h, 1.0 / h
+    d2 = np.zeros((n - 2, n - 1))
+    for i in range(n - 2):
+        h = 0.5 * (g[i + 2] - g[i])
+        d2[i, i], d2[i, i + 1] = -1.0 / h, 1.0 / h
+    d = d2 @ d1
+    return np.asarray(d.T @ d)
+
+
+@dataclass(frozen=True)
+class GMapConfig:
+    """Settings of the g-map spline fit.
+
+    Attributes
+    ----------
+    knots_u, knots_v : interior knots in u = (r/R_LS)^3 and v = cos(theta)
+    degree_u, degree_v : spline degrees (3 = cubic)
+    penalty : weight of the second-difference penalty, relative to the mean diagonal of
+        the weighted normal matrix (0 = pure least squares)
+    r_ref_mm : radius R_LS of the u coordinate [mm]
+    centre_spread : number of v values over which the centre point (r = 0) is spread
+    """
+
+    knots_u: tuple[float, ...] = DEFAULT_KNOTS_U
+    knots_v: tuple[float, ...] = DEFAULT_KNOTS_V
+    degree_u: int = 3
+    degree_v: int = 3
+    penalty: float = 1e-3
+    r_ref_mm: float = R_LS_MM
+    centre_spread: int = 9
+
+
+@dataclass(frozen=True)
+class GMap:
+    """Smooth g(r, theta) map, shaped for the non-uniformity payload.
+
+    Attributes
+    ----------
+    knots_u, knots_v : ndarray, full knot vectors (boundary knots repeated degree+1 times)
+    coeffs : ndarray, shape (n_u, n_v), B-spline coefficients
+        (``n_u = len(knots_u) - degree_u - 1``)
+    degree_u, degree_v : int
+    r_ref_mm : float, R_LS of ``u = (r / r_ref_mm)**3`` [mm]
+    coeff_cov : ndarray, shape (n_u * n_v, n_u * n_v), covariance of ``coeffs.ravel()``
+    points_r_mm, points_theta_rad, values, errors : ndarray, shape (n,)
+        Calibration points and the g values (with errors) the map was built from.
+    particle : str, energy_mev : float
+        Source the map was built with (e.g. "gamma", 2.223 for n-H capture).
+    chi2 : float, ndf : float (points minus effective number of parameters)
+    coordinates : tuple of str, names of the two coordinates
+    """
+
+    knots_u: FloatArray
+    knots_v: FloatArray
+    coeffs: FloatArray
+    degree_u: int
+    degree_v: int
+    r_ref_mm: float
+    coeff_cov: FloatArray
+    points_r_mm: FloatArray
+    points_theta_rad: FloatArray
+    values: FloatArray
+    errors: FloatArray
+    particle: str
+    energy_mev: float
+    chi2: float
+    ndf: float
+    coordinates: tuple[str, str] = ("u=(r/r_ref)^3", "v=cos(theta)")
+
+    def payload_fields(self, source: str = "AmC") -> dict[str, object]:
+        """Plain fields named as the non-uniformity payload (conditions.payloads.uniformity,
+        coordinates "r3_costheta"); lengths converted to metres.  No import of conditions."""
+        return {
+            "coordinates": "r3_costheta",
+            "r_ref": self.r_ref_mm / 1000.0,
+            "knots_u": self.knots_u.copy(),
+            "knots_v": self.knots_v.copy(),
+            "degree_u": self.degree_u,
+            "degree_v": self.degree_v,
+            "coefficients": self.coeffs.copy(),
+            "points_r": self.points_r_mm / 1000.0,
+            "points_theta": self.points_theta_rad.copy(),
+            "points_g": self.values.copy(),
+            "points_g_uncertainty": self.errors.copy(),
+            "particle": self.particle,
+            "source": source,
+            "energy": self.energy_mev,
+        }
+
+    def _spline(self) -> NdBSpline:
+        return NdBSpline((self.knots_u, self.knots_v), self.coeffs, (self.degree_u, self.degree_v))
+
+    def eval_uv(self, u: ArrayLike, v: ArrayLike, chunk: int = 2_000_000) -> FloatArray:
+        """g at map coordinates (u, v) (any matching shapes), evaluated in chunks."""
+        uu = np.asarray(u, dtype=np.float64)
+        vv = np.asarray(v, dtype=np.float64)
+        shape = np.broadcast_shapes(uu.shape, vv.shape)
+        uf = np.broadcast_to(uu, shape).ravel()
+        vf = np.broadcast_to(vv, shape).ravel()
+        spl = self._spline()
+        out = np.empty(uf.size)
+        for s in range(0, uf.size, chunk):
+            pts = np.stack([uf[s : s + chunk], vf[s : s + chunk]], axis=1)
+            out[s : s + chunk] = spl(pts)
+        return out.reshape(shape)
+
+    def __call__(self, r_mm: ArrayLike, theta_rad: ArrayLike) -> FloatArray:
+        """g(r [mm], theta [rad]); positions beyond r_ref are clamped to the boundary."""
+        u, v = to_uv(r_mm, theta_rad, self.r_ref_mm)
+        return self.eval_uv(u, v)
+
+    def eval_xyz(self, xyz_mm: ArrayLike) -> FloatArray:
+        """g at Cartesian positions of shape (..., 3) [mm]."""
+        u, v = xyz_to_uv(xyz_mm, self.r_ref_mm)
+        return self.eval_uv(u, v)
+
+    def error(self, r_mm: ArrayLike, theta_rad: ArrayLike) -> FloatArray:
+        """1 sigma statistical error of g from the coefficient covariance (small inputs)."""
+        u, v = to_uv(np.atleast_1d(r_mm), np.atleast_1d(theta_rad), self.r_ref_mm)
+        a = _design(u, v, self.knots_u, self.knots_v, self.degree_u, self.degree_v)
+        return np.sqrt(np.einsum("ni,ij,nj->n", a, self.coeff_cov, a))
+
+
+def _design(
+    u: FloatArray, v: FloatArray, tu: FloatArray, tv: FloatArray, ku: int, kv: int
+) -> FloatArray:
+    """Dense tensor-product design matrix, shape (n, n_u * n_v) (row-major in (u, v))."""
+    bu = BSpline.design_matrix(u, tu, ku).toarray()
+    bv = BSpline.design_matrix(v, tv, kv).toarray()
+    return np.asarray(np.einsum("ni,nj->nij", bu, bv).reshape(len(u), -1))
+
+
+@dataclass(frozen=True)
+class SourceKernel:
+    """Energy deposits of the calibration-source simulation around each calibration point.
+
+    A 2.22 MeV gamma (and the neutron before its capture) spreads its light over tens of cm,
+    so the peak measured at a point is the visible-energy weighted mean of g over the
+    deposits, not g at the point (section 3.4: "particle type ... neglected").  With a
+    kernel, :func:`fit_gmap` fits the map whose deposit-weighted mean reproduces the
+    measured values (a linear unfolding: the rows of the design matrix are averaged over
+    the deposits).  Pass the deposits of fully contained (peak) events only.
+
+    Attributes
+    ----------
+    pos_mm : ndarray, shape (n, 3), deposit positions [mm]
+    weight : ndarray, shape (n,), visible energy of each deposit [MeV]
+    point : ndarray of int, shape (n,), index of the calibration point of each deposit
+    """
+
+    pos_mm: FloatArray
+    weight: FloatArray
+    point: NDArray[np.int64]
+
+
+def _kernel_design(
+    kernel: SourceKernel, n_points: int, tu: FloatArray, tv: FloatArray, ku: int, kv: int,
+    r_ref_mm: float, chunk: int = 400_000,
+) -> FloatArray:
+    """Deposit-weighted mean of the tensor basis per point, shape (n_points, n_u * n_v)."""
+    nu, nv = len(tu) - ku - 1, len(tv) - kv - 1
+    acc = np.zeros(n_points * nu * nv)
+    wsum = np.bincount(kernel.point, weights=kernel.weight, minlength=n_points)
+    for s0 in range(0, len(kernel.weight), chunk):
+        sl = slice(s0, s0 + chunk)
+        u, v = xyz_to_uv(kernel.pos_mm[sl], r_ref_mm)
+        bu = BSpline.design_matrix(u, tu, ku)  # CSR with exactly ku + 1 entries per row
+        bv = BSpline.design_matrix(v, tv, kv)
+        iu = bu.indices.reshape(-1, ku + 1)
+        iv = bv.indices.reshape(-1, kv + 1)
+        vals = (bu.data.reshape(-1, ku + 1)[:, :, None] * bv.data.reshape(-1, kv + 1)[:, None, :]
+                * kernel.weight[sl, None, None])
+        cols = iu[:, :, None] * nv + iv[:, None, :]
+        flat = kernel.point[sl, None, None] * (nu * nv) + cols
+        acc += np.bincount(flat.ravel(), weights=vals.ravel(), minlength=acc.size)
+    out = acc.reshape(n_points, nu * nv)
+    return np.asarray(out / np.where(wsum > 0, wsum, 1.0)[:, None])
+
+
+def g_from_peaks(
+    peak_pe: ArrayLike, peak_err: ArrayLike, centre_index: int
+) -> tuple[FloatArray, FloatArray]:
+    """g at each point = fitted peak [PE] / peak at the centre (section 3 definition of g).
+
+    The returned error is the point's own error divided by the centre peak; the centre's
+    error is a common normalisation (absorbed by Y0) and is not added point by point.
+    """
+    pk = np.asarray(peak_pe, dtype=np.float64)
+    er = np.asarray(peak_err, dtype=np.float64)
+    c = pk[centre_index]
+    return pk / c, er / c
+
+
+def fit_gmap(
+    r_mm: ArrayLike,
+    theta_rad: ArrayLike,
+    g: ArrayLike,
+    g_err: ArrayLike,
+    config: GMapConfig | None = None,
+    particle: str = "gamma",
+    energy_mev: float = 2.223,
+    kernel: SourceKernel | None = None,
+) -> GMap:
+    """Fit the smooth map g(r, theta) through calibration-point values (sections 3.4-3.5).
+
+    Parameters
+    ----------
+    r_mm, theta_rad : shape (n,), calibration positions [mm], [rad]
+    g, g_err : shape (n,), measured relative light yield and its 1 sigma error (> 0)
+    config : knots, degrees, penalty (:class:`GMapConfig`)
+    particle, energy_mev : recorded in the result for the payload
+    kernel : optional source deposits per point (:class:`SourceKernel`); without it each
+        value is taken as g at the point itself (the paper's approximation)
+
+    Returns
+    -------
+    GMap with coefficients, covariance, chi2 and effective ndf.
+    """
+    cfg = config or GMapConfig()
+    r = np.asarray(r_mm, dtype=np.float64)
+    th = np.asarray(theta_rad, dtype=np.float64)
+    y = np.asarray(g, dtype=np.float64)
+    e = np.asarray(g_err, dtype=np.float64)
+    if not (r.shape == th.shape == y.shape == e.shape) or r.ndim != 1:
+        raise ValueError("r_mm, theta_rad, g and g_err must be 1D arrays of equal length")
+    if np.any(e <= 0) or not np.all(np.isfinite(y)):
+        raise ValueError("g must be finite and g_err > 0 at every point")
+    u, v = to_uv(r, th, cfg.r_ref_mm)
+    w = 1.0 / e**2
+    tu = _full_knots(cfg.knots_u, 0.0, 1.0, cfg.degree_u)
+    tv = _full_knots(cfg.knots_v, -1.0, 1.0, cfg.degree_v)
+    nu, nv = len(tu) - cfg.degree_u - 1, len(tv) - cfg.degree_v - 1
+    at_centre = r < 1e-6 * cfg.r_ref_mm
+    if kernel is not None:
+        if kernel.point.size and (kernel.point.min() < 0 or kernel.point.max() >= len(r)):
+            raise ValueError("kernel.point must index the calibration points")
+        a = _kernel_design(kernel, len(r), tu, tv, cfg.degree_u, cfg.degree_v, cfg.r_ref_mm)
+        empty = ~np.any(a != 0.0, axis=1)
+        if np.any(empty):  # points without deposits: point-like rows
+            a[empty] = _design(u[empty], v[empty], tu, tv, cfg.degree_u, cfg.degree_v)
+        y_fit = y
+    elif np.any(at_centre) and cfg.centre_spread > 1:
+        # the centre (r = 0) is one point for every theta: spread it over u = 0 with the
+        # same total weight so that the spline does not invent a theta dependence there
+        vs = np.linspace(-1.0, 1.0, cfg.centre_spread)
+        rep = np.flatnonzero(at_centre)
+        u = np.concatenate([u[~at_centre], np.zeros(len(rep) * len(vs))])
+        v = np.concatenate([v[~at_centre], np.tile(vs, len(rep))])
+        y_fit = np.concatenate([y[~at_centre], np.repeat(y[rep], len(vs))])
+        w = np.concatenate([w[~at_centre], np.repeat(w[rep] / len(vs), len(vs))])
+        a = _design(u, v, tu, tv, cfg.degree_u, cfg.degree_v)
+    else:
+        y_fit = y
+        a = _design(u, v, tu, tv, cfg.degree_u, cfg.degree_v)
+    normal = a.T @ (w[:, None] * a)
+    pu = _curvature_penalty(tu, cfg.degree_u)
+    pv = _curvature_penalty(tv, cfg.degree_v)
+    pu /= np.mean(np.diag(pu))
+    pv /= np.mean(np.diag(pv))
+    pen = np.kron(pu, np.eye(nv)) + np.kron(np.eye(nu), pv)
+    lam = cfg.penalty * float(np.mean(np.diag(normal)))
+    lhs = normal + lam * pen
+    cov = np.linalg.inv(lhs)
+    coef = cov @ (a.T @ (w * y_fit))
+    resid = y_fit - a @ coef
+    chi2 = float(np.sum(w * resid**2))
+    edf = float(np.trace(cov @ normal))  # effective number of parameters
+    # covariance of the penalised estimator (sandwich): cov N cov
+    coef_cov = cov @ normal @ cov
+    return GMap(
+        knots_u=tu,
+        knots_v=tv,
+        coeffs=coef.reshape(nu, nv),
+        degree_u=cfg.degree_u,
+        degree_v=cfg.degree_v,
+        r_ref_mm=cfg.r_ref_mm,
+        coeff_cov=coef_cov,
+        points_r_mm=r,
+        points_theta_rad=th,
+        values=y,
+        errors=e,
+        particle=particle,
+        energy_mev=float(energy_mev),
+        chi2=chi2,
+        ndf=float(len(y) - edf),
+    )
+
+
+@dataclass(frozen=True)
+class EnergyDependentGMap:
+    """Maps g(r, theta; E) at several energies with common knots (section 3.2/3.3 option).
+
+    ``coeffs`` has shape (n_E, n_u, n_v); evaluation interpolates g linearly in energy
+    between the two neighbouring maps and clamps outside ``energies_mev``.
+    """
+
+    energies_mev: FloatArray
+    maps: tuple[GMap, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.maps) != len(self.energies_mev) or len(self.maps) == 0:
+            raise ValueError("need one map per energy")
+        if np.any(np.diff(self.energies_mev) <= 0):
+            raise ValueError("energies_mev must be strictly increasing")
+        k0 = self.maps[0]
+        for m in self.maps[1:]:
+            same_u = np.array_equal(m.knots_u, k0.knots_u)
+            if not (same_u and np.array_equal(m.knots_v, k0.knots_v)):
+                raise ValueError("all maps of an energy-dependent map must share their knots")
+
+    @property
+    def coeffs(self) -> FloatArray:
+        """Stacked coefficients, shape (n_E, n_u, n_v)."""
+        return np.stack([m.coeffs for m in self.maps])
+
+    def __call__(self, r_mm: ArrayLike, theta_rad: ArrayLike, energy_mev: ArrayLike) -> FloatArray:
+        """g(r, theta; E), E [MeV] broadcast against the positions."""
+        u, v = to_uv(r_mm, theta_rad, self.maps[0].r_ref_mm)
+        e = np.asarray(energy_mev, dtype=np.float64)
+        shape = np.broadcast_shapes(u.shape, e.shape)
+        u, v, e = (np.broadcast_to(x, shape) for x in (u, v, e))
+        if len(self.maps) == 1:
+            return self.maps[0].eval_uv(u, v)
+        ev = self.energies_mev
+        j = np.clip(np.searchsorted(ev, e, side="right") - 1, 0, len(ev) - 2)
+        t = np.clip((e - ev[j]) / (ev[j + 1] - ev[j]), 0.0, 1.0)
+        out = np.zeros(shape)
+        for i, m in enumerate(self.maps):
+            wgt = np.where(j == i, 1.0 - t, 0.0) + np.where(j + 1 == i, t, 0.0)
+            sel = wgt > 0
+            if np.any(sel):
+                out[sel] += wgt[sel] * m.eval_uv(u[sel], v[sel])
+        return out
+
+
+def fit_gmap_energy_dependent(
+    r_mm: ArrayLike,
+    theta_rad: ArrayLike,
+    g: ArrayLike,
+    g_err: ArrayLike,
+    energies_mev: ArrayLike,
+    config: GMapConfig | None = None,
+    particle: str = "gamma",
+) -> EnergyDependentGMap:
+    """One :func:`fit_gmap` per energy; ``g``, ``g_err`` have shape (n_E, n_points)."""
+    gg = np.atleast_2d(np.asarray(g, dtype=np.float64))
+    ee = np.atleast_2d(np.asarray(g_err, dtype=np.float64))
+    en = np.asarray(energies_mev, dtype=np.float64)
+    maps = tuple(
+        fit_gmap(r_mm, theta_rad, gg[i], ee[i], config, particle, float(en[i]))
+        for i in range(len(en))
+    )
+    return EnergyDependentGMap(en, maps)
+
+
+# ---------------------------------------------------------------------------------------
+# ideal equal-volume voxel map (section 3.2)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoxelMap:
+    """g on equal-volume voxels: uniform bins in (r/r_max)^3, cos(theta) and phi.
+
+    ``values`` has shape (n_r, n_cos, n_phi); n_phi = 1 is the azimuthally symmetric map.
+    The default 50 x 20 x 20 = 20,000 voxels is the ideal map of section 3.2 (the paper
+    gives only the total; 50 radial shells keep the ~0.13 m shell width near the acrylic,
+    where g drops by ~30 % over ~1 m, while 20 shells would add ~0.4 % to b there).
+    """
+
+    values: FloatArray
+    r_max_mm: float = R_LS_MM
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(n_r, n_cos, n_phi)."""
+        s = self.values.shape
+        return int(s[0]), int(s[1]), int(s[2])
+
+    @staticmethod
+    def voxel_index(xyz_mm: FloatArray, shape: tuple[int, int, int], r_max_mm: float) -> (
+        NDArray[np.int64]
+    ):
+        """Flat voxel index of positions (..., 3) [mm]; r > r_max goes to the last shell."""
+        n_r, n_c, n_p = shape
+        u, v = xyz_to_uv(xyz_mm, r_max_mm)
+        phi = np.arctan2(xyz_mm[..., 1], xyz_mm[..., 0]) % (2.0 * np.pi)
+        ir = np.minimum((u * n_r).astype(np.int64), n_r - 1)
+        ic = np.minimum(((v + 1.0) * 0.5 * n_c).astype(np.int64), n_c - 1)
+        ip = np.minimum((phi / (2.0 * np.pi) * n_p).astype(np.int64), n_p - 1)
+        return np.asarray((ir * n_c + ic) * n_p + ip)
+
+    def __call__(self, xyz_mm: ArrayLike) -> FloatArray:
+        """g of the voxel containing each position (..., 3) [mm]."""
+        xyz = np.asarray(xyz_mm, dtype=np.float64)
+        idx = self.voxel_index(xyz, self.shape, self.r_max_mm)
+        return np.asarray(self.values.ravel()[idx])
+
+    @classmethod
+    def from_events(
+        cls,
+        xyz_mm: ArrayLike,
+        response: ArrayLike,
+        shape: tuple[int, int, int] = (50, 20, 20),
+        r_max_mm: float = R_LS_MM,
+        reference: float = 1.0,
+    ) -> VoxelMap:
+        """Mean ``response / reference`` of the events in each voxel (section 3.2).
+
+        ``response`` is e.g. (PE - dark noise) / (Y0 E) of each event; empty voxels get the
+        mean of the non-empty voxels of the same radial shell.
+        """
+        xyz = np.asarray(xyz_mm, dtype=np.float64)
+        resp = np.asarray(response, dtype=np.float64) / reference
+        n = shape[0] * shape[1] * shape[2]
+        idx = cls.voxel_index(xyz, shape, r_max_mm)
+        s = np.bincount(idx, weights=resp, minlength=n)
+        c = np.bincount(idx, minlength=n).astype(np.float64)
+        vals = np.divide(s, c, out=np.full(n, np.nan), where=c > 0).reshape(shape)
+        shell = np.nanmean(vals.reshape(shape[0], -1), axis=1)
+        shell = np.where(np.isfinite(shell), shell, 1.0)
+        vals = np.where(np.isfinite(vals), vals, shell[:, None, None])
+        return cls(values=vals, r_max_mm=r_max_mm)
+
+    @classmethod
+    def from_function(
+        cls,
+        g: Callable[[FloatArray], FloatArray],
+        shape: tuple[int, int, int] = (50, 20, 20),
+        r_max_mm: float = R_LS_MM,
+        samples_per_voxel: int = 16,
+        seed: int = 0,
+    ) -> VoxelMap:
+        """Voxel averages of a function ``g(xyz_mm)`` (infinite-statistics ideal map).
+
+        Each voxel is sampled at ``samples_per_voxel`` uniform points (in volume).
+        """
+        rng = np.random.default_rng(seed)
+        n_r, n_c, n_p = shape
+        ir, ic, ip = np.meshgrid(np.arange(n_r), np.arange(n_c), np.arange(n_p), indexing="ij")
+        m = samples_per_voxel
+        uu = (ir.ravel()[:, None] + rng.uniform(size=(ir.size, m))) / n_r
+        vv = (ic.ravel()[:, None] + rng.uniform(size=(ic.size, m))) / n_c * 2.0 - 1.0
+        pp = (ip.ravel()[:, None] + rng.uniform(size=(ip.size, m))) / n_p * 2.0 * np.pi
+        rr = r_max_mm * np.cbrt(uu)
+        st = np.sqrt(1.0 - vv * vv)
+        xyz = np.stack([rr * st * np.cos(pp), rr * st * np.sin(pp), rr * vv], axis=-1)
+        vals = g(xyz).mean(axis=1).reshape(shape)
+        return cls(values=vals, r_max_mm=r_max_mm)
+
+
+# ---------------------------------------------------------------------------------------
+# energy reconstruction and the resolution chain of Table 3 (sections 3.1-3.10)
+# ---------------------------------------------------------------------------------------
+
+
+def reconstruct_visible_energy(
+    pe_total: ArrayLike, dark_noise_pe: float, y0_pe_per_mev: float, g: ArrayLike
+) -> FloatArray:
+    """Eq. (3.3): ``E_vis = (PE_tot - Delta Q_DR) / Y0 / g`` [MeV].
+
+    ``pe_total`` [PE] (LPMT + SPMT), ``dark_noise_pe`` the mean dark-noise PE in the window,
+    ``y0_pe_per_mev`` [PE/MeV], ``g`` the non-uniformity at each event's vertex.
+    """
+    pe = np.asarray(pe_total, dtype=np.float64)
+    return np.asarray((pe - dark_noise_pe) / y0_pe_per_mev / np.asarray(g, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One row of the resolution chain (Table 3).
+
+    ``a``, ``c`` in sqrt(MeV) and MeV as fractions, ``b`` a fraction (Eq. 3.1); ``a_tilde``
+    from Eq. 3.2 with its error including the (a, b, c) correlations; ``bias`` the mean
+    relative difference between the reconstructed energy of uniform events and of central
+    events at the same energies (section 3.9), None when no reference was given.
+    """
+
+    name: str
+    a: float
+    b: float
+    c: float
+    a_err: float
+    b_err: float
+    c_err: float
+    a_tilde: float
+    a_tilde_err: float
+    chi2_ndf: float
+    bias: float | None = None
+    bias_err: float | None = None
+
+
+def resolution_step(
+    name: str,
+    samples_mev: Sequence[FloatArray],
+    centre_means: FloatArray | None = None,
+    centre_mean_errs: FloatArray | None = None,
+) -> ChainStep:
+    """(a, b, c), a-tilde and energy bias of one chain step.
+
+    ``samples_mev``: reconstructed E_vis [MeV] of the events at each energy (one array per
+    energy, figure 9 Gaussian fits then the Eq. 3.1 fit, :mod:`fitting.resolution`);
+    ``centre_means`` / ``centre_mean_errs``: the Gaussian means at the centre for the same
+    energies (reference of the bias).
+    """
+    from fitting.resolution import fit_resolution, resolution_points
+
+    means, rel, rel_err = resolution_points(samples_mev)
+    res = fit_resolution(means, rel, rel_err)
+    a, b, c = (float(v) for v in res.fit.values)
+    ea, eb, ec = (float(v) for v in res.fit.errors)
+    bias = bias_err = None
+    if centre_means is not None:
+        n = np.array([len(s) for s in samples_mev], dtype=np.float64)
+        m_err = rel * means / np.sqrt(n)
+        ratio = means / centre_means
+        c_err = np.asarray(centre_mean_errs, dtype=np.float64)
+        r_err = ratio * np.sqrt((m_err / means) ** 2 + (c_err / centre_means) ** 2)
+        w = 1.0 / r_err**2
+        bias = float(np.sum(w * (ratio - 1.0)) / np.sum(w))
+        bias_err = float(1.0 / np.sqrt(np.sum(w)))
+    return ChainStep(name, a, b, c, ea, eb, ec, res.a_tilde, res.a_tilde_err,
+                     res.fit.chi2_ndf, bias, bias_err)
+
+
+def format_chain_table(steps: Sequence[ChainStep]) -> str:
+    """Table 3-like text table, values in %."""
+    head = (f"{'assumption':42s} {'a (%)':>12s} {'b (%)':>12s} {'c (%)':>12s} "
+            f"{'a~ (%)':>12s} {'bias (%)':>14s}")
+    lines = [head, "-" * len(head)]
+    for s in steps:
+        bias = "-" if s.bias is None else f"{100 * s.bias:+.3f}({100 * (s.bias_err or 0):.3f})"
+        def pm(v: float, e: float, nd: int = 2) -> str:
+            # a parameter at its bound 0 has no parabolic error
+            err = f"{100 * e:.{nd}f}" if np.isfinite(e) and e < 1.0 else "--"
+            return f"{100 * v:6.{nd}f}({err})"
+
+        cols = [pm(s.a, s.a_err), pm(s.b, s.b_err), pm(s.c, s.c_err),
+                pm(s.a_tilde, s.a_tilde_err, 3)]
+        lines.append(f"{s.name:42s} " + " ".join(cols) + f" {bias:>14s}")
+    return "\n".join(lines)
+
+
+def deposit_weighted_g(
+    g_xyz: Callable[[FloatArray], FloatArray],
+    pos_mm: FloatArray,
+    weight: FloatArray,
+    event_index: NDArray[np.int64],
+    n_events: int,
+    r_max_mm: float = R_LS_MM,
+) -> tuple[FloatArray, NDArray[np.bool_]]:
+    """Effective g of extended events: ``sum_i w_i g(x_i) / sum_i w_i`` per event.
+
+    ``pos_mm`` (n, 3) deposit positions, ``weight`` (n,) their visible energies,
+    ``event_index`` (n,) the event of each deposit.  Returns (g_eff per event, contained)
+    where ``contained`` is True when every deposit lies inside ``r_max_mm`` (full-absorption
+    peak events, section 3.4).
+    """
+    r2 = np.einsum("ij,ij->i", pos_mm, pos_mm)
+    inside = r2 < r_max_mm**2
+    gw = np.where(inside, g_xyz(pos_mm), 0.0) * weight
+    num = np.bincount(event_index, weights=gw, minlength=n_events)
+    den = np.bincount(event_index, weights=weight, minlength=n_events)
+    lost = np.bincount(event_index, weights=(~inside).astype(np.float64), minlength=n_events)
+    g = np.divide(num, den, out=np.zeros(n_events), where=den > 0)
+    return g, (lost == 0) & (den > 0)
