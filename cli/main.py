@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from conditions.errors import ConddbError
 
+from .campaign_commands import CAMPAIGN_COMMANDS
 from .context import Context
 from .schema_commands import schema
 from .store_commands import STORE_COMMANDS
@@ -37,7 +38,7 @@ def conddb(ctx: click.Context, url: str | None) -> None:
     ctx.obj = Context(url)
 
 
-for command in [*STORE_COMMANDS, schema]:
+for command in [*STORE_COMMANDS, schema, *CAMPAIGN_COMMANDS]:
     conddb.add_command(command)
 
 
