@@ -46,10 +46,13 @@ def _optional_commands() -> None:
     """Commands of the other parts of the project: service, mock detector, tokens."""
     from .serve import serve
     from .simulate import simulate
+    from .store_commands import gt
     from .tokens import token
+    from .trend import gt_diff, trend
 
-    for command in (serve, simulate, token):
+    for command in (serve, simulate, token, trend):
         conddb.add_command(command)
+    gt.add_command(gt_diff)
 
 
 _optional_commands()
