@@ -471,17 +471,7 @@ class EnergyScale:
     def _g(self, r2: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self.uniformity is not None
         spline = self.uniformity.spline
-        r = np.sqrt(r2)
-        cos_t = np.ones_like(r)
-        with np.errstate(invalid="ignore"):  # inf / inf from a non-finite vertex: NaN, flagged
-            np.divide(z, r, out=cos_t, where=r > 0)
-        np.clip(cos_t, -1.0, 1.0, out=cos_t)
-        inv_ref = 1.0 / self.uniformity.r_ref
-        if self.uniformity.coordinates == "r3_costheta":
-            u, v = r2 * r, cos_t
-            u *= inv_ref**3
-        else:
-            u, v = r * inv_ref, np.arccos(cos_t)
+        u, v = self.uniformity.coordinates_uv(r2, z)  # a non-finite vertex gives NaN, flagged
         outside = ~spline.inside(u, v)
         return spline(u, v), outside
 

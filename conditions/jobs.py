@@ -464,21 +464,11 @@ def nonlinearity_jobs(
     return out
 
 
-def _eval_gmap(gmap: NonuniformityMapV1, x: FloatArray, y: FloatArray, z: FloatArray) -> FloatArray:
-    """g at vertices [mm] from the map payload (clamped to the map's range)."""
-    from .energy import EnergyScale
-    from .payloads import examples
-
-    scale = EnergyScale.from_payloads(
-        {
-            "light_yield": examples.light_yield(),
-            "dark_noise": examples.dark_noise(),
-            "energy_nonlinearity": examples.energy_nonlinearity(),
-            "nonuniformity_map": gmap,
-        },
-        outside_map="clamp",
-    )
-    return np.asarray(scale.g(x, y, z), dtype=np.float64)
+def _eval_gmap(
+    gmap: NonuniformityMapV1, x: FloatArray, y: FloatArray, z: FloatArray
+) -> FloatArray:
+    """g at vertices given in mm (the event files' unit; the map works in metres)."""
+    return np.asarray(gmap.g_xyz(x / 1000.0, y / 1000.0, z / 1000.0), dtype=np.float64)
 
 
 def _nonlinearity_payload(fit: NonlinFitResult) -> EnergyNonlinearityV1:

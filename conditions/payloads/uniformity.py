@@ -128,6 +128,28 @@ class NonuniformityMapV1(Payload):
             self.knots_u, self.knots_v, self.coefficients, self.degree_u, self.degree_v
         )
 
+    def coordinates_uv(self, r2: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spline coordinates (u, v) of vertices given r^2 [m^2] and z [m] (theta from +z).
+
+        ``r3_costheta``: u = (r / r_ref)^3, v = cos(theta); otherwise u = r / r_ref, v = theta.
+        """
+        r = np.sqrt(r2)
+        cos_t = np.ones_like(r)
+        with np.errstate(invalid="ignore"):  # inf / inf from a non-finite vertex: NaN
+            np.divide(z, r, out=cos_t, where=r > 0)
+        np.clip(cos_t, -1.0, 1.0, out=cos_t)
+        inv_ref = 1.0 / self.r_ref
+        if self.coordinates == "r3_costheta":
+            u = r2 * r
+            u *= inv_ref**3
+            return u, cos_t
+        return r * inv_ref, np.arccos(cos_t)
+
+    def g_xyz(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """g at vertices (x, y, z) [m]; outside the map's domain clamped to its edge."""
+        u, v = self.coordinates_uv(x * x + y * y + z * z, np.asarray(z, dtype=np.float64))
+        return self.spline(u, v)
+
     @property
     def r_max(self) -> float:
         """Largest radius covered by the map [m]."""
