@@ -44,13 +44,14 @@ for command in [*STORE_COMMANDS, schema, *CAMPAIGN_COMMANDS]:
 
 def _optional_commands() -> None:
     """Commands of the other parts of the project: service, mock detector, tokens."""
+    from .demo import demo
     from .serve import serve
     from .simulate import simulate
     from .store_commands import gt
     from .tokens import token
     from .trend import gt_diff, trend
 
-    for command in (serve, simulate, token, trend):
+    for command in (demo, serve, simulate, token, trend):
         conddb.add_command(command)
     gt.add_command(gt_diff)
 
