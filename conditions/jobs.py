@@ -141,7 +141,7 @@ def load_runs(manifest_path: Path) -> tuple[dict[str, Any], list[RunData]]:
         manifest = io.load_manifest(manifest_path, verify=True)
     except (OSError, ValueError, KeyError) as exc:
         raise InvalidInput(
-            f"campaign manifest {manifest_path}: {exc}",
+            f"broken campaign: {exc}",
             "re-copy the campaign files or re-run `conddb simulate campaign`",
         ) from None
     base = Path(manifest_path).parent
