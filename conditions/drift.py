@@ -326,8 +326,10 @@ QUANTITIES: dict[str, Quantity] = {
            "mean of g(r, theta) at the map's calibration points, Eq. 3.3"),
         _q("g_spread", "nonuniformity_map", "RMS g", "1", True, 0.05, 0.10, _g_spread,
            "RMS of g(r, theta) at the map's calibration points"),
-        _q("lpmt_corr_mean", "lpmt_nonlinearity", "mean LPMT correction", "1", True, 0.003,
-           0.003, _lpmt_mean,
+        # 0.6 %: a 10-step laser scan (Table 6) scatters the mean correction by ~0.15 % from
+        # week to week on the mock detector; 0.3 % flagged noise (tests/integration/test_mock_year)
+        _q("lpmt_corr_mean", "lpmt_nonlinearity", "mean LPMT correction", "1", True, 0.006,
+           0.006, _lpmt_mean,
            f"mean over GOOD channels of true/measured charge at {LPMT_REFERENCE_CHARGE:g} PE"),
         _q("lpmt_corr_rms", "lpmt_nonlinearity", "RMS LPMT correction", "1", True, 0.1, 0.2,
            _lpmt_rms,
