@@ -25,7 +25,7 @@ import datetime as dt
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,28 +132,23 @@ _LO = bindparam("lo", type_=BigInteger())
 _HI = bindparam("hi", type_=BigInteger())
 
 
-@functools.cache
-def _resolve_statement(with_record: bool, with_as_of: bool) -> Select[Any]:
-    gt_name, run = _GT, _RUN
-    record = _RECORD if with_record else None
+IOVJoin = Callable[[Any, Any, Any, Any], Any]
+
+
+def _lookup_statement(
+    with_record: bool, with_as_of: bool, iov_on: IOVJoin, after: Any, ordered: bool = False
+) -> Select[Any]:
+    """Per record of the global tag (its map in force): the IOV rows joined by
+    ``iov_on(i, t, g, as_of)``, and the first ``since`` after ``after`` (the IOV's end)."""
     as_of = _AS_OF if with_as_of else None
     g = aliased(GlobalTag, name="g")
     m = aliased(GlobalTagMap, name="m")
     t = aliased(Tag, name="t")
     i = aliased(IOV, name="i")
-    j = aliased(IOV, name="j")
     n = aliased(IOV, name="n")
-    in_force = (
-        select(j.id)
-        .where(j.tag_id == t.id, j.since <= run, *_iov_time_filter(j, g, as_of))
-        .order_by(j.since.desc(), j.insertion_time.desc(), j.id.desc())
-        .limit(1)
-        .correlate(t, g)
-        .scalar_subquery()
-    )
     next_since = (
         select(func.min(n.since))
-        .where(n.tag_id == t.id, n.since > run, *_iov_time_filter(n, g, as_of))
+        .where(n.tag_id == t.id, n.since > after, *_iov_time_filter(n, g, as_of))
         .correlate(t, g)
         .scalar_subquery()
     )
@@ -171,12 +166,56 @@ def _resolve_statement(with_record: bool, with_as_of: bool) -> Select[Any]:
         .select_from(g)
         .join(m, m.global_tag_id == g.id)
         .join(t, t.id == m.tag_id)
-        .outerjoin(i, i.id == in_force)
-        .where(g.name == gt_name, _current_map_filter(m, as_of, g))
+        .outerjoin(i, iov_on(i, t, g, as_of))
+        .where(g.name == _GT, _current_map_filter(m, as_of, g))
     )
-    if record is not None:
-        stmt = stmt.where(m.record == record)
+    if with_record:
+        stmt = stmt.where(m.record == _RECORD)
+    if ordered:
+        stmt = stmt.order_by(m.record, i.since, i.insertion_time, i.id)
     return stmt
+
+
+def _in_force(i: Any, t: Any, g: Any, as_of: Any) -> Any:
+    """Join condition: ``i`` is the IOV row in force at run ``_RUN`` (greatest since <= run,
+    newest insertion)."""
+    j = aliased(IOV, name="j")
+    newest = (
+        select(j.id)
+        .where(j.tag_id == t.id, j.since <= _RUN, *_iov_time_filter(j, g, as_of))
+        .order_by(j.since.desc(), j.insertion_time.desc(), j.id.desc())
+        .limit(1)
+        .correlate(t, g)
+        .scalar_subquery()
+    )
+    return i.id == newest
+
+
+def _in_range(i: Any, t: Any, g: Any, as_of: Any) -> Any:
+    """Join condition: ``i`` is one of the rows from the one in force at ``_LO`` up to ``_HI``."""
+    f = aliased(IOV, name="f")
+    first_since = (
+        select(func.max(f.since))
+        .where(f.tag_id == t.id, f.since <= _LO, *_iov_time_filter(f, g, as_of))
+        .correlate(t, g)
+        .scalar_subquery()
+    )
+    return and_(
+        i.tag_id == t.id,
+        i.since <= _HI,
+        i.since >= func.coalesce(first_since, _LO),
+        *_iov_time_filter(i, g, as_of),
+    )
+
+
+@functools.cache
+def _resolve_statement(with_record: bool, with_as_of: bool) -> Select[Any]:
+    return _lookup_statement(with_record, with_as_of, _in_force, _RUN)
+
+
+@functools.cache
+def _resolve_many_statement(with_record: bool, with_as_of: bool) -> Select[Any]:
+    return _lookup_statement(with_record, with_as_of, _in_range, _HI, ordered=True)
 
 
 def _explain_empty(conn: Connection, gt_name: str, record: str | None) -> None:
@@ -274,60 +313,6 @@ def resolve_many(
         if owned:
             conn.close()
     return _assign_runs(global_tag, wanted, as_of, rows)
-
-
-@functools.cache
-def _resolve_many_statement(with_record: bool, with_as_of: bool) -> Select[Any]:
-    lo, hi, global_tag = _LO, _HI, _GT
-    record = _RECORD if with_record else None
-    as_of = _AS_OF if with_as_of else None
-    g = aliased(GlobalTag, name="g")
-    m = aliased(GlobalTagMap, name="m")
-    t = aliased(Tag, name="t")
-    i = aliased(IOV, name="i")
-    f = aliased(IOV, name="f")
-    n = aliased(IOV, name="n")
-    first_since = (
-        select(func.max(f.since))
-        .where(f.tag_id == t.id, f.since <= lo, *_iov_time_filter(f, g, as_of))
-        .correlate(t, g)
-        .scalar_subquery()
-    )
-    after_hi = (
-        select(func.min(n.since))
-        .where(n.tag_id == t.id, n.since > hi, *_iov_time_filter(n, g, as_of))
-        .correlate(t, g)
-        .scalar_subquery()
-    )
-    stmt = (
-        select(
-            g.state,
-            m.record,
-            t.name,
-            t.type_name,
-            i.since,
-            i.payload_hash,
-            i.insertion_time,
-            after_hi,
-        )
-        .select_from(g)
-        .join(m, m.global_tag_id == g.id)
-        .join(t, t.id == m.tag_id)
-        .outerjoin(
-            i,
-            and_(
-                i.tag_id == t.id,
-                i.since <= hi,
-                i.since >= func.coalesce(first_since, lo),
-                *_iov_time_filter(i, g, as_of),
-            ),
-        )
-        .where(g.name == global_tag, _current_map_filter(m, as_of, g))
-        .order_by(m.record, i.since, i.insertion_time, i.id)
-    )
-    if record is not None:
-        stmt = stmt.where(m.record == record)
-    return stmt
 
 
 def _assign_runs(
