@@ -49,9 +49,10 @@ def _optional_commands() -> None:
     from .simulate import simulate
     from .store_commands import gt
     from .tokens import token
+    from .transfer import export_cmd, import_cmd
     from .trend import gt_diff, trend
 
-    for command in (demo, serve, simulate, token, trend):
+    for command in (demo, serve, simulate, token, trend, export_cmd, import_cmd):
         conddb.add_command(command)
     gt.add_command(gt_diff)
 

@@ -84,6 +84,8 @@ PEAKS_OF_SOURCE: dict[str, tuple[str, ...]] = {
 B12_FIDUCIAL_MM = 15_000.0
 #: A peak needs this many events in its search range to be measured.
 MIN_PEAK_EVENTS = 1000
+#: The n-H peak of a neutron source (the fullest peak of its run) needs fewer.
+MIN_NH_EVENTS = 100
 #: Smallest number of source positions for a g(r, theta) map.
 MIN_MAP_POINTS = 20
 
@@ -170,7 +172,12 @@ def _finite(x: float) -> float:
 
 
 def _mode_window(
-    x: FloatArray, lo: float, hi: float, rel_sigma: float, n_sigmas: float
+    x: FloatArray,
+    lo: float,
+    hi: float,
+    rel_sigma: float,
+    n_sigmas: float,
+    min_events: int = MIN_PEAK_EVENTS,
 ) -> FloatArray:
     """Events within ``n_sigmas`` (relative width ``rel_sigma``) of the fullest bin in [lo, hi].
 
@@ -178,7 +185,7 @@ def _mode_window(
     edge of the search range (the flank of a neighbouring peak, not a peak of its own).
     """
     inside = x[(x > lo) & (x < hi)]
-    if inside.size < MIN_PEAK_EVENTS:
+    if inside.size < min_events:
         raise InvalidInput(f"no peak between {lo:.4g} and {hi:.4g}", "check the source runs")
     counts, edges = np.histogram(inside, bins=100, range=(lo, hi))
     k = int(np.argmax(counts))
@@ -227,6 +234,7 @@ def _nh_peak_pe(pe: FloatArray, settings: JobSettings) -> FloatArray:
         float(np.percentile(pe, 99.9)),
         max(rel, 0.02),
         settings.peak_window_sigmas,
+        min_events=MIN_NH_EVENTS,
     )
 
 

@@ -101,8 +101,14 @@ def register_payload_type(s: Session, name: str, description: str = "") -> Paylo
     return ptype
 
 
+def _valid_name(name: object) -> bool:
+    """Whether ``name`` could name anything: names are checked when created, so a lookup of an
+    invalid one (e.g. with a NUL byte, which PostgreSQL refuses in text) finds nothing."""
+    return isinstance(name, str) and NAME_PATTERN.match(name) is not None
+
+
 def get_payload_type(s: Session, name: str) -> PayloadType:
-    ptype = s.get(PayloadType, name) if isinstance(name, str) else None
+    ptype = s.get(PayloadType, name) if _valid_name(name) else None
     if ptype is None:
         known = ", ".join(s.scalars(select(PayloadType.name).order_by(PayloadType.name))) or "none"
         raise PayloadTypeNotFound(
@@ -235,7 +241,7 @@ def get_tag(s: Session, name: str, *, for_update: bool = False) -> Tag:
     stmt = select(Tag).where(Tag.name == name)
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    tag = s.scalar(stmt)
+    tag = s.scalar(stmt) if _valid_name(name) else None
     if tag is None:
         raise TagNotFound(f"no tag named {name!r}", "list tags with `conddb tag list`")
     return tag
@@ -379,7 +385,7 @@ def get_global_tag(s: Session, name: str, *, for_update: bool = False) -> Global
     stmt = select(GlobalTag).where(GlobalTag.name == name)
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    gt = s.scalar(stmt)
+    gt = s.scalar(stmt) if _valid_name(name) else None
     if gt is None:
         raise GlobalTagNotFound(
             f"no global tag named {name!r}", "list global tags with `conddb gt list`"

@@ -1,0 +1,62 @@
+"""`conddb export FILE` / `conddb import FILE`: move a database (or one global tag) as a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from conditions import transfer
+
+from .context import Context, echo_json, echo_table, pass_context
+
+
+def _print(report: transfer.TransferReport, verb: str, as_json: bool) -> None:
+    if as_json:
+        echo_json(
+            {
+                "file": str(report.path),
+                "scope": report.scope,
+                "rows": report.rows,
+                "added": report.added,
+                "reused": report.reused,
+            }
+        )
+        return
+    if verb == "exported":
+        echo_table(["table", "rows"], [(t, n) for t, n, _a, _r in transfer.table_counts(report)])
+    else:
+        echo_table(["table", "rows", "added", "reused"], list(transfer.table_counts(report)))
+    click.echo(f"{verb} {report.scope} ({report.path})")
+
+
+@click.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--gt",
+    "global_tag",
+    default=None,
+    metavar="NAME",
+    help="Export only this global tag with everything it references.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def export_cmd(ctx: Context, file: Path, global_tag: str | None, as_json: bool) -> None:
+    """Write the whole database (or one global tag: map history, tags, every IOV row with its
+    insertion time, payloads, types, campaign records) to FILE, a zip with SHA-256 checks."""
+    report = transfer.export_file(ctx.engine(), file, global_tag=global_tag)
+    _print(report, "exported", as_json)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def import_cmd(ctx: Context, file: Path, as_json: bool) -> None:
+    """Import FILE (made by `conddb export`) in one transaction: hashes are verified first;
+    identical objects already present are kept; any conflict writes nothing."""
+    report = transfer.import_file(ctx.engine(), file)
+    _print(report, "imported", as_json)
+
+
+TRANSFER_COMMANDS = [export_cmd, import_cmd]
