@@ -44,3 +44,28 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
             assert resolve(s, "g", 5)["r"].payload_hash == h
     finally:
         engine.dispose()
+
+
+def test_downgrade_upgrade_keeps_a_populated_database(engine: Engine) -> None:
+    """One step down (0002 -> 0001 drops only the campaign records) and up again: payloads, tags,
+    IOVs, global tags and their states are untouched and resolve the same."""
+    from conditions.campaign import upload_campaign
+    from tests.integration.test_campaign_upload import constants
+
+    with write_session(engine) as s:
+        report = upload_campaign(s, constants())
+        store.create_global_tag(s, "G")
+        for r in report.records:
+            store.set_record(s, "G", r.record, r.tag)
+        store.lock_tag(s, "juno-light_yield")
+        store.freeze_global_tag(s, "G")
+    before = resolve(engine, "G", 1005)
+    migrate.downgrade(engine, "0001")
+    assert "campaign" not in inspect(engine).get_table_names()
+    assert resolve(engine, "G", 1005).records == before.records
+    migrate.upgrade(engine)
+    migrate.check(engine)
+    after = resolve(engine, "G", 1005)
+    assert after.records == before.records and after.frozen
+    with read_session(engine) as s:
+        assert store.get_tag(s, "juno-light_yield").state.value == "locked"
