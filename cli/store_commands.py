@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +283,7 @@ def _read_iov_file(path: Path) -> list[tuple[int, str]]:
         for n, row in enumerate(csv.reader(fh), start=1):
             if not row or row[0].strip().lower() == "since":
                 continue
-            if len(row) != 2 or not row[0].strip().isdigit():
+            if len(row) != 2 or not re.fullmatch(r"[0-9]+", row[0].strip()):
                 raise InvalidIOV(f"{path}:{n}: expected 'since,payload_hash'", "fix the line")
             out.append((int(row[0]), row[1].strip()))
     return out

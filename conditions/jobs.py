@@ -167,8 +167,14 @@ def _provenance(
     }
 
 
-def _finite(x: float) -> float:
-    return float(x) if math.isfinite(x) else 0.0
+def _finite(x: float, what: str = "chi2") -> float:
+    """``x`` if finite; a failed fit (NaN chi2) must not be stored as a perfect one."""
+    if not math.isfinite(x):
+        raise InvalidInput(
+            f"the {what} of a fit is not finite: the fit failed",
+            "check the campaign's runs; nothing was stored",
+        )
+    return float(x)
 
 
 def _mode_window(
@@ -365,6 +371,7 @@ def _measure_peaks(
         if not r.at_centre or r.source not in PEAKS_OF_SOURCE:
             continue
         e_vis = (io.read_events(r.path)["pe_total"] - dq) / y0
+        found_before = len(peaks)
         for name in PEAKS_OF_SOURCE[r.source]:
             if name in done:
                 continue
@@ -386,7 +393,8 @@ def _measure_peaks(
             rel_err = rel_sigma * math.hypot(g.error("sigma") / g["sigma"], g.error("mu") / g["mu"])
             peaks.append(MeasuredPeak(peak, rel_sigma, rel_err))
             done.add(name)
-        used.append(r)
+        if len(peaks) > found_before:  # provenance names only the runs that gave a peak
+            used.append(r)
     return peaks, used
 
 
@@ -472,9 +480,7 @@ def nonlinearity_jobs(
     return out
 
 
-def _eval_gmap(
-    gmap: NonuniformityMapV1, x: FloatArray, y: FloatArray, z: FloatArray
-) -> FloatArray:
+def _eval_gmap(gmap: NonuniformityMapV1, x: FloatArray, y: FloatArray, z: FloatArray) -> FloatArray:
     """g at vertices given in mm (the event files' unit; the map works in metres)."""
     return np.asarray(gmap.g_xyz(x / 1000.0, y / 1000.0, z / 1000.0), dtype=np.float64)
 

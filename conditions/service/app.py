@@ -17,7 +17,7 @@ Errors are never cached (``Cache-Control: no-store``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -148,6 +148,22 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
+
+    @app.middleware("http")
+    async def refuse_chunked_bodies(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # The size limit of uploads is checked on Content-Length before the body is read; a
+        # chunked body has none and could otherwise fill the worker's memory.
+        chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
+        if chunked and "content-length" not in request.headers:
+            return error_response(
+                411,
+                "LengthRequired",
+                "a chunked request body has no Content-Length",
+                "send the body with its length (not chunked)",
+            )
+        return await call_next(request)
 
     @app.get("/healthz", tags=["health"], summary="liveness and database reachability")
     def healthz() -> Response:

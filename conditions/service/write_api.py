@@ -147,7 +147,7 @@ def apply(request: Request, who: Identity, work: Work) -> JSONResponse:
 
 
 def _provenance(given: dict[str, Any], who: Identity) -> dict[str, Any]:
-    return {"uploaded_by": who.name, **given}
+    return {**given, "uploaded_by": who.name}  # the authenticated name, never the client's
 
 
 def check_canonical(type_name: str, data: bytes) -> int:
