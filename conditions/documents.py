@@ -9,7 +9,6 @@ the same content always gives the same hash.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
@@ -116,7 +115,3 @@ def summarise_arrays(value: Any, max_items: int = 64) -> Any:
     if hasattr(value, "value") and not isinstance(value, int | float | str):
         return value.value  # enums
     return value
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
