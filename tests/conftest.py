@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from conditions import migrate
 from conditions.db import make_engine, normalise_url
+from conditions.model import Base
 
 PG_ADMIN_URL = normalise_url(
     os.environ.get("CONDDB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -114,6 +115,15 @@ class Backend:
             with self.admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
             self.admin.dispose()
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows in every table of the conditions schema: the whole observable state of the store."""
+    with engine.connect() as conn:
+        return {
+            table.name: int(conn.scalar(select(func.count()).select_from(table)) or 0)
+            for table in Base.metadata.sorted_tables
+        }
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 
 from conditions.campaign import CampaignConstants, upload_campaign
@@ -32,19 +32,11 @@ from conditions.db import make_engine, read_session, write_session
 from conditions.model import (
     IOV,
     Campaign,
-    CampaignPayload,
-    GlobalTag,
-    GlobalTagMap,
-    Payload,
-    PayloadType,
-    Run,
-    Tag,
 )
 from conditions.payloads import examples
-from tests.conftest import Backend
+from tests.conftest import Backend, row_counts
 
 FORK = mp.get_context("fork")
-TABLES = (PayloadType, Payload, Tag, IOV, GlobalTag, GlobalTagMap, Run, Campaign, CampaignPayload)
 
 
 def constants(name: str, first_run: int, *, lpmt: bool) -> CampaignConstants:
@@ -75,9 +67,7 @@ VICTIM = constants("weekly-run2000", 2000, lpmt=True)
 def snapshot(engine: Engine) -> dict[str, Any]:
     """Row counts of every table plus the full IOV and campaign contents."""
     with read_session(engine) as s:
-        out: dict[str, Any] = {
-            m.__tablename__: int(s.scalar(select(func.count()).select_from(m)) or 0) for m in TABLES
-        }
+        out: dict[str, Any] = dict(row_counts(engine))
         out["iov_rows"] = sorted(s.execute(select(IOV.tag_id, IOV.since, IOV.payload_hash)).all())
         out["campaigns"] = sorted(s.scalars(select(Campaign.name)))
         return out

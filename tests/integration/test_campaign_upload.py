@@ -5,16 +5,16 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from conditions import store
 from conditions.campaign import CampaignConstants, upload_campaign
-from conditions.db import make_engine, read_session, write_session
+from conditions.db import make_engine, write_session
 from conditions.errors import Conflict, TagLocked
 from conditions.model import IOV, Campaign, CampaignPayload, Payload
 from conditions.payloads import examples
 from conditions.resolve import resolve
+from tests.conftest import row_counts
 
 
 def constants(name: str = "weekly-run1000", y0: float = 1345.0) -> CampaignConstants:
@@ -34,11 +34,8 @@ def constants(name: str = "weekly-run1000", y0: float = 1345.0) -> CampaignConst
 
 
 def counts(engine: Engine) -> tuple[int, int, int, int]:
-    with read_session(engine) as s:
-        return tuple(  # type: ignore[return-value]
-            int(s.scalar(select(func.count()).select_from(m)) or 0)
-            for m in (Payload, IOV, Campaign, CampaignPayload)
-        )
+    rows = row_counts(engine)
+    return tuple(rows[m.__tablename__] for m in (Payload, IOV, Campaign, CampaignPayload))  # type: ignore[return-value]
 
 
 def test_upload_then_rerun_is_a_no_op(engine: Engine) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from cli.main import main
@@ -23,8 +22,8 @@ from conditions import store
 from conditions.db import read_session, write_session
 from conditions.documents import encode_document, parse_json_bytes, put_document
 from conditions.errors import ConddbError, InvalidName
-from conditions.model import IOV, GlobalTag, GlobalTagMap, Payload, PayloadType, Run, Tag
 from conditions.payloads import decode_payload, examples, parse_document, type_of
+from tests.conftest import row_counts
 from tests.stress.service_fuzz import FuzzStats, fuzz_service
 
 #: JSON-like values, including what json.loads never returns but a Python caller may pass.
@@ -107,14 +106,6 @@ def test_json_parsing_raises_only_conddb_errors(raw: bytes) -> None:
         parse_json_bytes(raw, "fuzz.json")
 
 
-def counts(engine: Engine) -> dict[str, int]:
-    with read_session(engine) as s:
-        return {
-            m.__tablename__: int(s.scalar(select(func.count()).select_from(m)) or 0)
-            for m in (PayloadType, Payload, Tag, IOV, GlobalTag, GlobalTagMap, Run)
-        }
-
-
 def test_put_document_rejections_write_nothing(engine: Engine) -> None:
     with write_session(engine) as s:
         for name in [*TYPES, "json"]:
@@ -131,16 +122,16 @@ def test_put_document_rejections_write_nothing(engine: Engine) -> None:
     def check(case: tuple[str, Any], as_json: bool) -> None:
         type_name, doc = case
         type_name = "json" if as_json else type_name
-        before = counts(engine)
+        before = row_counts(engine)
         try:
             with write_session(engine) as s:
                 put = put_document(s, type_name, doc, max_bytes=64 * 1024)
         except ConddbError:
             stats["rejected"] += 1
-            assert counts(engine) == before
+            assert row_counts(engine) == before
             return
         stats["accepted"] += 1
-        after = counts(engine)
+        after = row_counts(engine)
         assert after["payload"] == before["payload"] + (1 if put.created else 0)
 
     check()
@@ -170,7 +161,7 @@ def test_injection_names_are_refused_by_the_store(engine: Engine) -> None:
         store.append_iovs(s, "t0", [(0, h)])
         store.create_global_tag(s, "G")
         store.set_record(s, "G", "a", "t0")
-    before = counts(engine)
+    before = row_counts(engine)
     writers = [
         lambda s, n: store.register_payload_type(s, n),
         lambda s, n: store.create_tag(s, n, "json"),
@@ -187,7 +178,7 @@ def test_injection_names_are_refused_by_the_store(engine: Engine) -> None:
             store.get_tag(s, name)
         with read_session(engine) as s, pytest.raises(ConddbError):
             store.append_iovs(s, name, [(1, h)])
-    assert counts(engine) == before
+    assert row_counts(engine) == before
 
 
 def test_injection_names_through_the_cli(
@@ -204,7 +195,7 @@ def test_injection_names_through_the_cli(
 
     assert conddb("db", "upgrade")[0] == 0
     assert conddb("tag", "create", "t0", "--type", "json")[0] == 0
-    before = counts(engine)
+    before = row_counts(engine)
     for name in INJECTIONS:
         if "\x00" in name:
             continue  # the OS refuses NUL in argv before conddb sees it
@@ -224,7 +215,7 @@ def test_injection_names_through_the_cli(
             lines = err.strip().splitlines()
             assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), (args, err)
             assert "Traceback" not in err and "internal error" not in err, (args, err)
-    assert counts(engine) == before
+    assert row_counts(engine) == before
 
 
 def test_fuzzed_service_requests(db_url: str, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from cli.context import Context
@@ -44,7 +44,7 @@ from conditions.transfer import (
     read_manifest,
     verify_file,
 )
-from tests.conftest import Backend
+from tests.conftest import Backend, row_counts
 
 RUNS = (0, 5, 10, 19, 20, 21, 22, 25, 30, 35, 999, 1000, 1005, 10**12)
 
@@ -280,24 +280,6 @@ def test_global_tag_export_takes_only_what_it_references(
         export_file(src, tmp_path / "none.zip", global_tag="NOPE")
 
 
-def counts(engine: Engine) -> tuple[int, ...]:
-    with read_session(engine) as s:
-        return tuple(
-            int(s.scalar(select(func.count()).select_from(m)) or 0)
-            for m in (
-                PayloadType,
-                Payload,
-                Tag,
-                IOV,
-                GlobalTag,
-                GlobalTagMap,
-                Run,
-                Campaign,
-                CampaignPayload,
-            )
-        )
-
-
 def test_reimport_reuses_and_conflicts_write_nothing(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
@@ -305,16 +287,16 @@ def test_reimport_reuses_and_conflicts_write_nothing(
     populate(engine)
     path = tmp_path / "x.zip"
     export_file(engine, path)
-    before = counts(engine)
+    before = row_counts(engine)
     again = import_file(engine, path)  # into the very database it came from
-    assert not again.added and again.reused["iov"] == 13 and counts(engine) == before
+    assert not again.added and again.reused["iov"] == 13 and row_counts(engine) == before
 
     with write_session(engine) as s:  # the target's ta now differs from the file's
         store.append_iovs(s, "ta", [(40, dump(engine)["iovs"][-1][3])])
-    after = counts(engine)
+    after = row_counts(engine)
     with pytest.raises(TransferConflict, match="tag 'ta'"):
         import_file(engine, path)
-    assert counts(engine) == after
+    assert row_counts(engine) == after
 
 
 def test_conflict_in_fresh_target_rolls_back_everything(both: list[Engine], tmp_path: Path) -> None:
@@ -323,10 +305,10 @@ def test_conflict_in_fresh_target_rolls_back_everything(both: list[Engine], tmp_
     export_file(src, tmp_path / "a.zip")
     with write_session(pg) as s:  # a global tag of the same name, other content; sorted after
         store.create_global_tag(s, "G-open")  # every tag and payload, so those get written first
-    before = counts(pg)
+    before = row_counts(pg)
     with pytest.raises(TransferConflict, match="global tag 'G-open'"):
         import_file(pg, tmp_path / "a.zip")
-    assert counts(pg) == before
+    assert row_counts(pg) == before
 
 
 def _rewrite(src: Path, dst: Path, change: dict[str, bytes]) -> None:
@@ -362,18 +344,18 @@ def test_damaged_or_forged_files_are_refused(
         "not an export": {"manifest.json": b'{"format": "other"}'},
     }
     try:
-        empty = counts(target)
+        empty = row_counts(target)
         for why, change in cases.items():
             bad = tmp_path / "bad.zip"
             _rewrite(good, bad, change)
             with pytest.raises(TransferError):
                 import_file(target, bad)
-            assert counts(target) == empty, why
+            assert row_counts(target) == empty, why
         (tmp_path / "junk.zip").write_bytes(b"not a zip")
         with pytest.raises(TransferError, match="not a zip"):
             import_file(target, tmp_path / "junk.zip")
         import_file(target, good)  # the intact file does import
-        assert counts(target) == counts(engine) != empty
+        assert row_counts(target) == row_counts(engine) != empty
     finally:
         target.dispose()
         backend.drop(target_url)

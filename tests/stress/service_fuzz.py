@@ -32,25 +32,19 @@ import httpx
 import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from conditions import migrate, store
 from conditions.db import make_engine, read_session, write_session
 from conditions.documents import typed_types
 from conditions.model import (
-    IOV,
-    Campaign,
-    CampaignPayload,
     GlobalTag,
-    GlobalTagMap,
-    Payload,
-    PayloadType,
-    Run,
     Tag,
 )
 from conditions.payloads import encode_payload, examples
 from conditions.service.auth import Role, add_token, revoke_token
 from conditions.service.testing import running_service
+from tests.conftest import row_counts
 
 INJECTIONS = [
     "x'; DROP TABLE tag; --",
@@ -122,20 +116,7 @@ def seed_database(url: str) -> dict[str, str]:
 def database_state(engine: Any) -> tuple[Any, ...]:
     """Row counts of every table plus tag and global-tag states: a rejected request's footprint."""
     with read_session(engine) as s:
-        counts = tuple(
-            int(s.scalar(select(func.count()).select_from(m)) or 0)
-            for m in (
-                PayloadType,
-                Payload,
-                Tag,
-                IOV,
-                GlobalTag,
-                GlobalTagMap,
-                Run,
-                Campaign,
-                CampaignPayload,
-            )
-        )
+        counts = tuple(row_counts(engine).items())
         tags = tuple(s.execute(select(Tag.name, Tag.state).order_by(Tag.name)).tuples())
         gts = tuple(
             s.execute(select(GlobalTag.name, GlobalTag.state).order_by(GlobalTag.name)).tuples()
