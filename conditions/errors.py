@@ -57,6 +57,10 @@ class RunNotFound(NotFound):
     pass
 
 
+class CampaignNotFound(NotFound):
+    pass
+
+
 # --- conflicts with the stored state (409) ----------------------------------------------------
 class Conflict(ConddbError):
     http_status = 409

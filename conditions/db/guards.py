@@ -9,6 +9,10 @@ it through a :class:`~sqlalchemy.orm.Session` (the library, the CLI, a script se
 
 Core statements (``session.execute(insert(...))``) bypass ORM events; for them (and for raw SQL)
 the database triggers installed by migration 0001 are the backstop.
+
+The guard is installed explicitly on the sessions :mod:`conditions.db` makes (:func:`install`),
+never on the :class:`~sqlalchemy.orm.Session` class: importing :mod:`conditions` changes nothing
+for the other SQLAlchemy sessions of a process.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
-from .errors import GlobalTagFrozen, ImmutableObject, TagLocked
+from ..errors import GlobalTagFrozen, ImmutableObject, TagLocked
 from .model import (
     IOV,
     Campaign,
@@ -84,8 +88,14 @@ def _check_new(session: Session, obj: Any) -> None:
             raise GlobalTagFrozen("the global tag of this map row is frozen", "clone it first")
 
 
-@event.listens_for(Session, "before_flush")
-def _refuse_forbidden_changes(session: Session, _context: Any, _instances: Any) -> None:
+def install(session: Session) -> Session:
+    """Install the guard on ``session`` (idempotent) and return it."""
+    if not event.contains(session, "before_flush", refuse_forbidden_changes):
+        event.listen(session, "before_flush", refuse_forbidden_changes)
+    return session
+
+
+def refuse_forbidden_changes(session: Session, _context: Any, _instances: Any) -> None:
     with session.no_autoflush:
         for obj in session.dirty:
             _check_dirty(obj)

@@ -8,6 +8,11 @@
 
 The database URL comes from ``--db``, else ``$CONDDB_URL``, else the embedded SQLite file
 ``$CONDDB_HOME/conddb.sqlite`` (``CONDDB_HOME`` defaults to ``~/.local/share/juno-conddb``).
+
+Every session made here (:func:`session`, :func:`write_session`, :func:`read_session`) carries
+the ORM immutability guard (:mod:`conditions.db.guards`); nothing is installed on import.
+Package layout: this module (engines and sessions), :mod:`.model` (ORM), :mod:`.guards`,
+:mod:`.migrate` (Alembic).
 """
 
 from __future__ import annotations
@@ -109,11 +114,18 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     raise ValueError(f"unsupported database backend {parsed.get_backend_name()!r}")
 
 
+def session(engine: Engine, **kwargs: Any) -> Session:
+    """A new :class:`~sqlalchemy.orm.Session` on ``engine`` with the immutability guard."""
+    from .guards import install
+
+    return install(Session(engine, **kwargs))
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """One write transaction: commits on success, rolls back everything on any error."""
     writer = engine.execution_options(**{WRITE_OPTION: True})
-    with Session(writer, expire_on_commit=False) as s, s.begin():
+    with session(writer, expire_on_commit=False) as s, s.begin():
         yield s
 
 
@@ -125,7 +137,7 @@ def autocommit_reader(engine: Engine) -> Engine:
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     """A read-only unit of work; closing it discards any change (loaded objects stay readable)."""
-    s = Session(engine, expire_on_commit=False)
+    s = session(engine, expire_on_commit=False)
     try:
         yield s
     finally:

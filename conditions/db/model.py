@@ -1,0 +1,237 @@
+"""SQLAlchemy 2.0 model of the conditions database.
+
+Vocabulary (as in CMS ``conddblib`` and Belle II):
+
+* **payload type** – the kind of constant (``light_yield``, ``energy_nonlinearity``, ...).
+* **payload** – immutable bytes; primary key = hex SHA-256 of the canonical bytes.
+* **tag** – an ordered set of IOVs for one payload type; ``open`` -> ``locked``.
+* **IOV** – (tag, since run, insertion time) -> payload hash.  Rows are append-only: a newer row for
+  the same ``since`` supersedes the older one for lookups, the older one stays for replays.
+* **global tag** – record -> tag map; ``open`` -> ``frozen``; a frozen global tag carries a snapshot
+  time so that it resolves the same forever.  Map rows are append-only too (history kept).
+* **run** – the optional run registry (start/end time, run type).
+
+Every timestamp is stored and returned as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Maximum length of every user-chosen name (tag, global tag, record, payload type).
+NAME_LENGTH = 100
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text (microsecond resolution).
+    Naive datetimes are refused on the way in: a time without a zone is ambiguous.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use a timezone-aware UTC time")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class TagState(enum.StrEnum):
+    OPEN = "open"
+    LOCKED = "locked"
+
+
+class GlobalTagState(enum.StrEnum):
+    OPEN = "open"
+    FROZEN = "frozen"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class PayloadType(Base):
+    __tablename__ = "payload_type"
+
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Payload(Base):
+    __tablename__ = "payload"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type_name: Mapped[str] = mapped_column(ForeignKey("payload_type.name"), index=True)
+    schema_version: Mapped[int] = mapped_column(Integer, default=1)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint("length(hash) = 64", name="hash_length"),)
+
+
+class Tag(Base):
+    __tablename__ = "tag"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    type_name: Mapped[str] = mapped_column(ForeignKey("payload_type.name"), index=True)
+    state: Mapped[TagState] = mapped_column(
+        Enum(TagState, name="tag_state", values_callable=lambda e: [m.value for m in e]),
+        default=TagState.OPEN,
+    )
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    iovs: Mapped[list[IOV]] = relationship(back_populates="tag", lazy="raise_on_sql", viewonly=True)
+
+
+class IOV(Base):
+    __tablename__ = "iov"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id"))
+    since: Mapped[int] = mapped_column(BigInteger)
+    insertion_time: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    payload_hash: Mapped[str] = mapped_column(ForeignKey("payload.hash"), index=True)
+
+    tag: Mapped[Tag] = relationship(back_populates="iovs", lazy="raise_on_sql")
+
+    __table_args__ = (
+        CheckConstraint("since >= 0", name="since_not_negative"),
+        Index("ix_iov_tag_since_time", "tag_id", "since", "insertion_time", "id"),
+    )
+
+
+class GlobalTag(Base):
+    __tablename__ = "global_tag"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    state: Mapped[GlobalTagState] = mapped_column(
+        Enum(
+            GlobalTagState,
+            name="global_tag_state",
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=GlobalTagState.OPEN,
+    )
+    snapshot_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    frozen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GlobalTagMap(Base):
+    """Append-only record -> tag assignments; the newest row per record is in force."""
+
+    __tablename__ = "global_tag_map"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    global_tag_id: Mapped[int] = mapped_column(ForeignKey("global_tag.id"))
+    record: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id"), index=True)
+    insertion_time: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_global_tag_map_gt_record_time", "global_tag_id", "record", "insertion_time"),
+    )
+
+
+class Run(Base):
+    """The run registry: lets users look constants up by time as well as by run number."""
+
+    __tablename__ = "run"
+
+    run: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    start_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    run_type: Mapped[str] = mapped_column(String(NAME_LENGTH), default="physics")
+
+    __table_args__ = (
+        CheckConstraint("run >= 0", name="run_not_negative"),
+        Index("ix_run_start_time", "start_time"),
+    )
+
+
+class Campaign(Base):
+    """A calibration campaign whose constants were uploaded (one transaction per campaign)."""
+
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    first_run: Mapped[int] = mapped_column(BigInteger)
+    last_run: Mapped[int] = mapped_column(BigInteger)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    #: runs, input files with their SHA-256, code version, job settings.
+    info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignPayload(Base):
+    """Which payload a campaign produced for which record, and the IOV it was uploaded with."""
+
+    __tablename__ = "campaign_payload"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), primary_key=True)
+    record: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    payload_hash: Mapped[str] = mapped_column(ForeignKey("payload.hash"), index=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id"))
+    since: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,78 @@
+"""Rules shared by the repository modules: names, run numbers, hashes, the database clock.
+
+Every repository function takes an open :class:`~sqlalchemy.orm.Session` inside a write
+transaction (see :func:`conditions.db.write_session`), so several calls compose into one atomic
+unit; the functions check the domain rules themselves and raise typed errors from
+:mod:`conditions.errors`.  Database triggers (migrations) and the ORM guard
+(:mod:`conditions.db.guards`) refuse the same changes on paths that bypass the repository.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..db.model import NAME_LENGTH, utcnow
+from ..errors import InvalidIOV, InvalidName
+
+__all__ = ["utcnow"]
+
+#: Names of tags, global tags, records and payload types: a letter or digit, then letters,
+#: digits, ``_ . -``; at most 100 characters.  No spaces, quotes or slashes (names appear in URLs).
+NAME_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_LENGTH - 1}}}$")
+
+#: Default upper limit of one payload's size [bytes]; configurable per call.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+
+#: Largest run number accepted (signed 63-bit, the BIGINT range).
+MAX_RUN = 2**63 - 1
+
+
+def db_now(s: Session) -> dt.datetime:
+    """The time of the database server (PostgreSQL ``clock_timestamp()``; SQLite: this host).
+
+    IOV insertion times, map rows and snapshot times all come from this one clock, never from
+    the clocks of the many hosts that write: a writer whose clock runs late could otherwise slip
+    an IOV under the snapshot of an already frozen global tag, or insert a superseding row that
+    sorts before the row it supersedes.  Call it after the row locks are held.
+    """
+    if s.get_bind().dialect.name == "postgresql":
+        now = s.scalar(select(func.clock_timestamp()))
+        assert isinstance(now, dt.datetime)
+        return now.astimezone(dt.UTC)
+    return utcnow()
+
+
+def check_name(kind: str, name: str) -> str:
+    """Return ``name`` if it is a valid name for ``kind``, else raise :class:`InvalidName`."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise InvalidName(
+            f"invalid {kind} name {name!r}",
+            f"use 1-{NAME_LENGTH} characters of A-Z a-z 0-9 _ . - starting with a letter or digit",
+        )
+    return name
+
+
+def check_run(run: int, what: str = "run") -> int:
+    """Return ``run`` if it is a valid run number (0 <= run < 2**63)."""
+    if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run <= MAX_RUN:
+        raise InvalidIOV(f"invalid {what} {run!r}", "run numbers are integers from 0 to 2**63-1")
+    return run
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``: the payload's identity."""
+    return hashlib.sha256(data).hexdigest()
+
+
+
+def valid_name(name: object) -> bool:
+    """Whether ``name`` could name anything: names are checked when created, so a lookup of an
+    invalid one (e.g. with a NUL byte, which PostgreSQL refuses in text) finds nothing."""
+    return isinstance(name, str) and NAME_PATTERN.match(name) is not None
+
+

@@ -1,0 +1,211 @@
+"""Payload types and payloads: immutable bytes keyed by their SHA-256.
+
+Putting the same content twice returns the same hash and stores nothing new; the first
+provenance is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ..db.model import Payload, PayloadType, utcnow
+from ..errors import (
+    HashCollision,
+    InvalidInput,
+    PayloadNotFound,
+    PayloadTooLarge,
+    PayloadTypeNotFound,
+)
+from .common import DEFAULT_MAX_PAYLOAD_BYTES, check_name, sha256_hex, valid_name
+
+
+# --- payload types -------------------------------------------------------------------------------
+def register_payload_type(s: Session, name: str, description: str = "") -> PayloadType:
+    """Register a payload type; registering an existing one is a no-op."""
+    check_name("payload type", name)
+    existing = s.get(PayloadType, name)
+    if existing is not None:
+        return existing
+    ptype = PayloadType(name=name, description=description, created_at=utcnow())
+    s.add(ptype)
+    s.flush()
+    return ptype
+
+
+def get_payload_type(s: Session, name: str) -> PayloadType:
+    ptype = s.get(PayloadType, name) if valid_name(name) else None
+    if ptype is None:
+        known = ", ".join(s.scalars(select(PayloadType.name).order_by(PayloadType.name))) or "none"
+        raise PayloadTypeNotFound(
+            f"unknown payload type {name!r}", f"known types: {known}; register new ones first"
+        )
+    return ptype
+
+
+# --- payloads ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PutResult:
+    """Outcome of :func:`put_payload`: the hash and whether new bytes were stored."""
+
+    hash: str
+    created: bool
+
+
+def _checked_bytes(data: object, max_bytes: int) -> bytes:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidInput("payload data must be bytes", "encode the payload first")
+    data = bytes(data)
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(
+            f"payload of {len(data)} bytes exceeds the limit of {max_bytes} bytes",
+            "split the payload or raise the limit (CONDDB_MAX_PAYLOAD_BYTES)",
+        )
+    return data
+
+
+def _check_stored(s: Session, type_name: str, given: dict[str, bytes]) -> None:
+    """Raise :class:`HashCollision` unless the stored rows of ``given`` (hash -> bytes) hold the
+    same bytes and type."""
+    hashes = sorted(given)
+    for start in range(0, len(hashes), CHUNK):
+        chunk = hashes[start : start + CHUNK]
+        stmt = select(Payload.hash, Payload.type_name, Payload.data).where(Payload.hash.in_(chunk))
+        for digest, stored_type, stored_data in s.execute(stmt):
+            if stored_data != given[digest]:
+                raise HashCollision(
+                    f"payload {digest} is stored with different bytes",
+                    "the database may be corrupt; run `conddb payload show` on it and contact "
+                    "the admins",
+                )
+            if stored_type != type_name:
+                raise HashCollision(
+                    f"payload {digest} is already stored as type {stored_type!r}, "
+                    f"not {type_name!r}",
+                    f"use type {stored_type!r} or change the content",
+                )
+
+
+#: Rows per INSERT / SELECT ... IN statement of the batch functions.
+CHUNK = 500
+
+
+def put_payloads(
+    s: Session,
+    type_name: str,
+    blobs: Sequence[bytes],
+    *,
+    schema_version: int = 1,
+    provenance: dict[str, Any] | None = None,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> list[PutResult]:
+    """:func:`put_payload` for many payloads of one type: one INSERT round trip per chunk of
+    :data:`CHUNK` payloads (plus one SELECT per chunk for those already stored).
+
+    Returns one :class:`PutResult` per input, in order (a repeated input is ``created`` once).
+    """
+    checked = [_checked_bytes(b, max_bytes) for b in blobs]
+    get_payload_type(s, type_name)
+    by_hash = {sha256_hex(b): b for b in checked}
+    now = utcnow()
+    insert_ = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    created: set[str] = set()
+    hashes = list(by_hash)
+    for start in range(0, len(hashes), CHUNK):
+        rows = [
+            {
+                "hash": h,
+                "type_name": type_name,
+                "schema_version": int(schema_version),
+                "data": by_hash[h],
+                "size": len(by_hash[h]),
+                "provenance": provenance or {},
+                "created_at": now,
+            }
+            for h in hashes[start : start + CHUNK]
+        ]
+        stmt = insert_(Payload).values(rows).on_conflict_do_nothing(index_elements=["hash"])
+        created.update(s.scalars(stmt.returning(Payload.hash)))
+    _check_stored(s, type_name, {h: b for h, b in by_hash.items() if h not in created})
+    out: list[PutResult] = []
+    for b in checked:
+        h = sha256_hex(b)
+        out.append(PutResult(h, h in created))
+        created.discard(h)
+    return out
+
+
+def put_payload(
+    s: Session,
+    type_name: str,
+    data: bytes,
+    *,
+    schema_version: int = 1,
+    provenance: dict[str, Any] | None = None,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> PutResult:
+    """Store ``data`` as a payload of ``type_name`` unless the same bytes are already stored.
+
+    The hash is the SHA-256 of ``data`` (which must already be canonical bytes).  Putting the same
+    content twice returns the same hash and stores nothing; the first provenance is kept.
+    Raises :class:`HashCollision` if a stored payload has this hash but different bytes or type.
+    """
+    (result,) = put_payloads(
+        s,
+        type_name,
+        [_checked_bytes(data, max_bytes)],
+        schema_version=schema_version,
+        provenance=provenance,
+        max_bytes=max_bytes,
+    )
+    return result
+
+
+def list_payload_types(s: Session) -> list[PayloadType]:
+    """Every registered payload type, by name."""
+    return list(s.scalars(select(PayloadType).order_by(PayloadType.name)))
+
+
+def get_payload(s: Session, payload_hash: str) -> Payload:
+    """The payload row (without loading its bytes) for a full hex hash."""
+    payload = s.get(Payload, payload_hash) if isinstance(payload_hash, str) else None
+    if payload is None:
+        raise PayloadNotFound(
+            f"no payload with hash {payload_hash!r}",
+            "give the full 64-character hash printed by `conddb payload put`",
+        )
+    return payload
+
+
+def payload_bytes(s: Session, payload_hash: str) -> bytes:
+    """The canonical bytes of a payload."""
+    data = s.scalar(select(Payload.data).where(Payload.hash == payload_hash))
+    if data is None:
+        get_payload(s, payload_hash)  # raises PayloadNotFound
+    assert data is not None
+    return bytes(data)
+
+
+def find_payload(s: Session, prefix: str) -> Payload:
+    """The payload whose hash starts with ``prefix`` (at least 8 hex digits, unambiguous)."""
+    if not isinstance(prefix, str) or not re.fullmatch(r"[0-9a-f]{8,64}", prefix):
+        raise PayloadNotFound(
+            f"invalid payload hash {prefix!r}", "give at least 8 lowercase hex digits of the hash"
+        )
+    if len(prefix) == 64:
+        return get_payload(s, prefix)
+    found = s.scalars(select(Payload).where(Payload.hash.startswith(prefix)).limit(2)).all()
+    if not found:
+        raise PayloadNotFound(f"no payload hash starts with {prefix!r}", "check the hash")
+    if len(found) > 1:
+        raise PayloadNotFound(f"hash prefix {prefix!r} is ambiguous", "give more hex digits")
+    return found[0]
+
+
