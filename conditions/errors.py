@@ -109,3 +109,56 @@ class InvalidName(InvalidInput):
 
 class PayloadTooLarge(InvalidInput):
     http_status = 413
+
+
+# --- the database said no ------------------------------------------------------------------------
+class DatabaseUnavailable(ConddbError):
+    """The database cannot be reached (or is busy): try again later."""
+
+    http_status = 503
+
+
+class RefusedByDatabase(Conflict):
+    """A constraint or a guard trigger of the database refused the change."""
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def from_db_error(exc: BaseException) -> ConddbError:
+    """The ONE mapping of a database error (SQLAlchemy ``DBAPIError``) to a typed domain error.
+
+    * a guard trigger of the migrations (message ``conddb: ...``): :class:`TagLocked`,
+      :class:`GlobalTagFrozen` or :class:`ImmutableObject` (409);
+    * a missing table (schema not created or not migrated): :class:`SchemaOutdated` with the hint
+      "run `conddb db upgrade`" (409);
+    * a connection failure or busy database (``OperationalError``): :class:`DatabaseUnavailable`
+      (503, "retry later");
+    * any other refusal (``IntegrityError`` and the like): :class:`RefusedByDatabase` (409).
+
+    Used by the CLI, the HTTP app and its write API; never imports SQLAlchemy at module level.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    reason = _reason(exc)
+    lowered = reason.lower()
+    nothing = "nothing was written"
+    if "conddb:" in lowered:
+        if "tag is locked" in lowered:
+            return TagLocked(f"the database refused the change ({reason})", nothing)
+        if "global tag is frozen" in lowered:
+            return GlobalTagFrozen(f"the database refused the change ({reason})", nothing)
+        return ImmutableObject(f"the database refused the change ({reason})", nothing)
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return SchemaOutdated(
+            f"the database has no conddb schema ({reason})", "run `conddb db upgrade`"
+        )
+    if isinstance(exc, OperationalError):
+        return DatabaseUnavailable(
+            f"cannot use the database ({reason})",
+            "check --db / CONDDB_URL and that the server is running, then retry",
+        )
+    return RefusedByDatabase(f"the database refused the change ({reason})", nothing)

@@ -10,7 +10,8 @@ Errors: every domain error (:class:`conditions.errors.ConddbError`) becomes its 
     {"error": "RunNotCovered", "message": "what is wrong", "hint": "what to do", "status": 404}
 
 A malformed request is 422 with the same shape (plus ``details``); a database that cannot be
-reached is 503 with ``Retry-After``; a change refused by a database guard (trigger) is 409.
+reached is 503 with ``Retry-After``; a change refused by a database guard (trigger) is 409
+(one mapping: :func:`conditions.errors.from_db_error`).
 Errors are never cached (``Cache-Control: no-store``).
 """
 
@@ -24,12 +25,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from conditions.errors import ConddbError
+from conditions.errors import ConddbError, DatabaseUnavailable, from_db_error
 from conditions.migrate import require_head
 
 from .caching import NO_STORE
@@ -103,18 +104,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _database_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
-    reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc) else ""
-    if isinstance(exc, OperationalError):
-        log.error("database unavailable: %s", reason)
+    mapped = from_db_error(exc)
+    if isinstance(mapped, DatabaseUnavailable):
+        log.error("database unavailable: %s", mapped.message)
         return error_response(
             503, "DatabaseUnavailable", "the database cannot be reached", "retry later"
         )
-    return error_response(
-        409,
-        "RefusedByDatabase",
-        f"the database refused the change ({reason})",
-        "nothing was written",
-    )
+    return error_response(mapped.http_status, type(mapped).__name__, mapped.message, mapped.hint)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -16,20 +16,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from conditions import store
 from conditions.db import write_session
-from conditions.documents import canonical_json, parse_json_bytes, put_document, typed_types
 from conditions.errors import (
     ConddbError,
     InvalidInput,
     InvalidPayload,
     PayloadTooLarge,
-    TagNotFound,
+    from_db_error,
+)
+from conditions.services import campaigns
+from conditions.services.documents import (
+    canonical_json,
+    encode_document,
+    parse_json_bytes,
+    put_document,
+    typed_types,
 )
 
 from . import wire
@@ -136,12 +143,10 @@ def apply(request: Request, who: Identity, work: Work) -> JSONResponse:
     except ConddbError as exc:
         audit(exc.http_status, None, exc.one_line())
         raise
-    except OperationalError as exc:
-        audit(503, None, str(exc.orig or exc).splitlines()[0])
-        raise
     except DBAPIError as exc:
-        audit(409, None, str(exc.orig or exc).splitlines()[0])
-        raise
+        mapped = from_db_error(exc)
+        audit(mapped.http_status, None, mapped.one_line())
+        raise mapped from exc
     audit(status, detail, None)
     return JSONResponse(detail, status_code=status, headers={"Cache-Control": NO_STORE})
 
@@ -334,46 +339,37 @@ def _b64(text: str) -> bytes:
 
 @router.post("/campaigns", summary="atomic campaign upload: tags, payloads and IOVs")
 def upload_campaign(request: Request, who: Uploader, body: CampaignIn) -> JSONResponse:
-    """Create the missing tags, store every payload and append every IOV in ONE transaction:
-    a failure anywhere (bad payload, locked tag, wrong type) leaves the database unchanged."""
+    """Create the declared tags that are missing, store every payload, append every IOV and
+    record the campaign, in ONE transaction (:func:`conditions.services.campaigns.upload`, the
+    same upload as ``conddb campaign run``): a failure anywhere leaves the database unchanged.
+    Re-uploading the same campaign changes nothing; the same name with other constants is 409."""
     limit = state_of(request).settings.max_payload_bytes
 
     def work(s: Session) -> tuple[int, dict[str, Any]]:
-        created_tags = []
-        for t in body.create_tags:
-            try:
-                existing = store.get_tag(s, t.name)
-            except TagNotFound:
-                store.create_tag(s, t.name, t.type, t.description)
-                created_tags.append(t.name)
-                continue
-            if existing.type_name != t.type:
-                raise InvalidInput(
-                    f"tag {t.name!r} exists with type {existing.type_name!r}, not {t.type!r}",
-                    "use another tag name",
-                )
-        per_tag: dict[str, list[tuple[int, str]]] = {}
-        hashes = []
-        new_payloads = 0
+        items = []
         for item in body.items:
-            prov = _provenance({**item.provenance, "campaign": body.campaign}, who)
+            store.get_payload_type(s, item.type)
             if item.data_base64 is not None:
-                r = _put_bytes(s, item.type, _b64(item.data_base64), prov, limit)
+                data = _b64(item.data_base64)
+                version = check_canonical(item.type, data)
             else:
-                r = put_document(s, item.type, item.document, provenance=prov, max_bytes=limit)
-            per_tag.setdefault(item.tag, []).append((item.since, r.hash))
-            hashes.append(r.hash)
-            new_payloads += r.created
-        appended = {}
-        for tag, rows in per_tag.items():
-            a = store.append_iovs(s, tag, rows)
-            appended[tag] = {"added": a.added, "unchanged": a.unchanged}
+                data, version = encode_document(item.type, item.document)
+            items.append((item.tag, item.since, item.type, data, version, item.provenance))
+        declared = {t.name: (t.type, t.description) for t in body.create_tags}
+        plan = campaigns.CampaignUpload.of_items(body.campaign, items, kind="http", tags=declared)
+        report = campaigns.upload(s, plan, uploaded_by=who.name, max_payload_bytes=limit)
+        iovs: dict[str, dict[str, int]] = {}
+        for r in report.records:
+            counts = iovs.setdefault(r.tag, {"added": 0, "unchanged": 0})
+            counts["added" if r.new_iov else "unchanged"] += 1
+        by_record = {r.record: r for r in report.records}
         return 200, {
             "campaign": body.campaign,
-            "created_tags": created_tags,
-            "payloads": hashes,
-            "new_payloads": new_payloads,
-            "iovs": appended,
+            "created": report.created,
+            "created_tags": list(report.created_tags),
+            "payloads": [by_record[i.record].payload_hash for i in plan.items],
+            "new_payloads": report.payloads_added,
+            "iovs": iovs,
         }
 
     return apply(request, who, work)

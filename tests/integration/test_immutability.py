@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from conditions import store
+from conditions import db
 from conditions.db import read_session, write_session
 from conditions.errors import GlobalTagFrozen, ImmutableObject, TagLocked
 from conditions.model import IOV, GlobalTag, GlobalTagMap, Payload, Tag, TagState
@@ -31,7 +31,8 @@ def populated(engine: Engine) -> Engine:
 
 
 def _orm_change(engine: Engine, change: object) -> None:
-    with Session(engine) as s, s.begin():
+    # a session of conditions.db: the guard is installed on it (never on the Session class)
+    with db.session(engine) as s, s.begin():
         change(s)  # type: ignore[operator]
 
 
