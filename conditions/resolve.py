@@ -81,6 +81,10 @@ class Resolver:
         with self._reader.connect() as conn:
             return resolve_many(conn, global_tag, runs, as_of=as_of)
 
+    def cached_payload(self, payload_hash: str) -> bytes | None:
+        """Payload bytes from the in-process cache, or None (no I/O)."""
+        return self._payloads.get(payload_hash)
+
     def payload(self, payload_hash: str) -> bytes:
         """The canonical bytes of a payload, from the cache when possible."""
         data = self._payloads.get(payload_hash)

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from conditions import errors
-from conditions.resolve import Resolution
+from conditions.iov import Resolution
+from conditions.lru import LRU
 
 from . import wire
 
@@ -101,6 +102,8 @@ class ConditionsClient:
         Seconds per request.
     retries : int
         Attempts per request on connection errors and 5xx (exponential back-off from 0.2 s).
+    memory_bytes : int
+        Bound of the in-memory payload cache [bytes] (least recently used payloads go first).
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class ConditionsClient:
         timeout: float = 30.0,
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        memory_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.url = url.rstrip("/")
         self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
@@ -120,7 +124,8 @@ class ConditionsClient:
         self._http = httpx.Client(
             base_url=self.url, timeout=timeout, headers=headers, transport=transport
         )
-        self._memory: dict[str, bytes] = {}
+        # payload bytes in memory: an LRU bounded by total size (was an unbounded dict)
+        self._memory: LRU[bytes] = LRU(100_000, memory_bytes)
         #: HTTP requests sent, and how many of them came back 304 (for tests and monitoring)
         self.requests = 0
         self.not_modified = 0
@@ -184,7 +189,7 @@ class ConditionsClient:
         if path is not None and path.exists():
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() == payload_hash:
-                self._memory[payload_hash] = data
+                self._memory.put(payload_hash, data, len(data))
                 return data
             path.unlink(missing_ok=True)  # corrupt cache entry: fetch again
         data = self._send("GET", f"/v1/payloads/{payload_hash}").content
@@ -195,7 +200,7 @@ class ConditionsClient:
             )
         if path is not None:
             _atomic_write(path, data)
-        self._memory[payload_hash] = data
+        self._memory.put(payload_hash, data, len(data))
         return data
 
     def payload_json(self, payload_hash: str) -> Any:

@@ -10,18 +10,16 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from conditions import store
 from conditions.db import read_session
-from conditions.documents import decode_document, typed_types
 from conditions.errors import InvalidInput
-from conditions.model import PayloadType
+from conditions.services.documents import decode_document, typed_types
 
-from . import wire
+from . import serializers, wire
 from .caching import IMMUTABLE, cached_response, public
 from .lookup import Lookups
 from .state import ServiceState, get_state
@@ -32,7 +30,7 @@ JSON = "application/json"
 State = Annotated[ServiceState, Depends(get_state)]
 AsOf = Annotated[
     str | None,
-    Query(description="replay the lookup as it was at this ISO 8601 time (UTC if no zone)"),
+    Query(description="replay the lookup as it was at this ISO 8601 time (with its zone, e.g. Z)"),
 ]
 Record = Annotated[str | None, Query(description="only this record")]
 Hash = Annotated[str, Path(description="full 64-digit lowercase hex SHA-256 of the payload")]
@@ -162,7 +160,7 @@ def payload_json(request: Request, st: State, payload_hash: Hash) -> Response:
 
 @router.get("/payloads/{payload_hash}/meta", summary="type, size, provenance of a payload")
 def payload_meta(request: Request, st: State, payload_hash: Hash) -> Response:
-    content = wire.dumps(st.lookups.meta(payload_hash).to_json())
+    content = wire.dumps(st.lookups.meta_json(payload_hash))
     return cached_response(
         request, content, etag=f'"{payload_hash}.meta"', cache_control=IMMUTABLE, media_type=JSON
     )
@@ -173,7 +171,7 @@ def payload_meta(request: Request, st: State, payload_hash: Hash) -> Response:
 def list_types(request: Request, st: State) -> Response:
     typed = typed_types()
     with read_session(st.read_engine) as s:
-        rows = s.scalars(select(PayloadType).order_by(PayloadType.name)).all()
+        rows = store.list_payload_types(s)
         doc = [
             {
                 "name": p.name,
@@ -204,30 +202,6 @@ def show_schema(
     return _json(request, json_schema(type_name, version), st.settings.schema_max_age)
 
 
-def _tag_json(t: Any, n_iovs: int | None = None) -> dict[str, Any]:
-    doc = {
-        "name": t.name,
-        "type": t.type_name,
-        "state": t.state.value,
-        "description": t.description,
-        "created_at": wire.fmt_time(t.created_at),
-        "locked_at": wire.fmt_time(t.locked_at),
-    }
-    if n_iovs is not None:
-        doc["iovs"] = n_iovs
-    return doc
-
-
-def _iov_json(i: store.IOVRow) -> dict[str, Any]:
-    return {
-        "since": i.since,
-        "until": i.until,
-        "payload_hash": i.payload_hash,
-        "insertion_time": wire.fmt_time(i.insertion_time),
-        "superseded": i.superseded,
-    }
-
-
 @router.get("/tags", summary="tags with their state and number of IOV rows")
 def list_tags(
     request: Request,
@@ -235,7 +209,7 @@ def list_tags(
     type: Annotated[str | None, Query(description="only tags of this payload type")] = None,
 ) -> Response:
     with read_session(st.read_engine) as s:
-        doc = [_tag_json(t, n) for t, n in store.list_tags(s, type)]
+        doc = [serializers.tag_json(t, n) for t, n in store.list_tags(s, type)]
     return _json(request, doc, st.settings.list_max_age)
 
 
@@ -249,8 +223,9 @@ def show_tag(
 ) -> Response:
     when = wire.parse_time(as_of)
     with read_session(st.read_engine) as s:
-        doc = _tag_json(store.get_tag(s, tag))
-        doc["iovs"] = [_iov_json(i) for i in store.list_iovs(s, tag, as_of=when, history=history)]
+        doc = serializers.tag_json(store.get_tag(s, tag))
+        rows = store.list_iovs(s, tag, as_of=when, history=history)
+        doc["iovs"] = [serializers.iov_row_json(i) for i in rows]
     max_age = st.settings.frozen_max_age if doc["state"] == "locked" and when is None else 0
     return _json(request, doc, max_age or st.settings.list_max_age)
 
@@ -258,26 +233,15 @@ def show_tag(
 @router.get("/globaltags", summary="global tags")
 def list_global_tags(request: Request, st: State) -> Response:
     with read_session(st.read_engine) as s:
-        doc = [_gt_json(g) for g in store.list_global_tags(s)]
+        doc = [serializers.global_tag_json(g) for g in store.list_global_tags(s)]
     return _json(request, doc, st.settings.list_max_age)
-
-
-def _gt_json(g: Any) -> dict[str, Any]:
-    return {
-        "name": g.name,
-        "state": g.state.value,
-        "snapshot_time": wire.fmt_time(g.snapshot_time),
-        "description": g.description,
-        "created_at": wire.fmt_time(g.created_at),
-        "frozen_at": wire.fmt_time(g.frozen_at),
-    }
 
 
 @router.get("/globaltags/{global_tag}", summary="a global tag and its record -> tag map")
 def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = None) -> Response:
     with read_session(st.read_engine) as s:
         g = store.get_global_tag(s, global_tag)
-        doc = _gt_json(g)
+        doc = serializers.global_tag_json(g)
         mapping = store.global_tag_map(s, g, as_of=wire.parse_time(as_of))
         doc["records"] = {
             r: {"tag": t.name, "type": t.type_name, "tag_state": t.state.value}
@@ -321,7 +285,7 @@ def trend_points(
                 f"payload {i.payload_hash[:12]} has no number at {field!r}",
                 "give a dotted path to a numeric field, e.g. field=y0",
             )
-        point: dict[str, Any] = {**_iov_json(i), "value": value}
+        point: dict[str, Any] = {**serializers.iov_row_json(i), "value": value}
         if error is not None:
             point["error"] = _number(_field(doc, error))
         points.append(point)
