@@ -1,0 +1,294 @@
+"""The registry of tracked quantities: one small extractor per calibration scalar.
+
+See :mod:`conditions.drift` for the table of quantities (payload type, unit, paper section).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from ..errors import InvalidInput
+from ..payloads import (
+    ChannelStatus,
+    DarkNoiseV2,
+    EnergyNonlinearityV1,
+    EnergyResolutionV1,
+    LightYieldV1,
+    LpmtNonlinearityV1,
+    NonuniformityMapV1,
+    upgrade,
+)
+
+#: (value, 1 sigma error or None when the payload carries none).
+Measurement = tuple[float, float | None]
+
+#: Reference measured charge [PE] at which the LPMT correction curves are summarised: inside the
+#: 0-100 PE laser scan of the dual calorimetry (section 2.2), where the non-linearity matters.
+LPMT_REFERENCE_CHARGE = 50.0
+
+
+# ------------------------------------------------------------------------------------------------
+# The registry of tracked quantities
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Thresholds:
+    """Drift thresholds of one quantity.
+
+    ``step`` bounds the change between consecutive IOVs, ``drift`` the accumulated change since
+    the drift reference (steps excluded).  Fractions for relative quantities (0.003 = 0.3 %),
+    the quantity's unit for absolute ones.  ``math.inf`` disables a check.
+    """
+
+    step: float
+    drift: float
+
+    def __post_init__(self) -> None:
+        for name in ("step", "drift"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value >= 0 and not math.isnan(value)):
+                raise InvalidInput(
+                    f"invalid {name} threshold {value!r}", "thresholds are numbers >= 0"
+                )
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A tracked scalar of one payload type.
+
+    ``extract`` maps a payload model (upgraded to the latest schema version) to
+    ``(value, error)``; ``relative`` says whether changes are fractions or differences.
+    """
+
+    name: str
+    payload_type: str
+    label: str
+    unit: str
+    relative: bool
+    thresholds: Thresholds
+    extract: Callable[[Any], Measurement] = field(repr=False, compare=False)
+    description: str = ""
+
+
+def _sigma(cov: np.ndarray, k: int) -> float:
+    return float(math.sqrt(max(float(cov[k, k]), 0.0)))
+
+
+def _y0(m: LightYieldV1) -> Measurement:
+    return float(m.y0), float(m.y0_uncertainty)
+
+
+def _y0_error(m: LightYieldV1) -> Measurement:
+    return float(m.y0_uncertainty), None
+
+
+def _dq_lpmt(m: DarkNoiseV2) -> Measurement:
+    return float(m.offset_lpmt), float(m.offset_lpmt_uncertainty)
+
+
+def _dq_spmt(m: DarkNoiseV2) -> Measurement:
+    return float(m.offset_spmt), float(m.offset_spmt_uncertainty)
+
+
+def _nl_param(k: int) -> Callable[[EnergyNonlinearityV1], Measurement]:
+    def extract(m: EnergyNonlinearityV1) -> Measurement:
+        return float(m.parameters[k]), _sigma(m.covariance, k)
+
+    return extract
+
+
+def _e_vis_anni(m: EnergyNonlinearityV1) -> Measurement:
+    return float(m.e_vis_anni), float(m.e_vis_anni_uncertainty)
+
+
+def _res_param(k: int) -> Callable[[EnergyResolutionV1], Measurement]:
+    def extract(m: EnergyResolutionV1) -> Measurement:
+        return float((m.a, m.b, m.c)[k]), _sigma(m.covariance, k)
+
+    return extract
+
+
+def _a_tilde(m: EnergyResolutionV1) -> Measurement:
+    return float(m.a_tilde), m.a_tilde_uncertainty()
+
+
+def g_at_points(m: NonuniformityMapV1) -> np.ndarray:
+    """g(r, theta) of the map's spline at its own calibration points (dimensionless, Eq. 3.3)."""
+    r = m.points_r / m.r_ref
+    if m.coordinates == "r3_costheta":
+        u, v = r**3, np.cos(m.points_theta)
+    else:
+        u, v = r, m.points_theta
+    return np.asarray(m.spline(u, v), dtype=np.float64)
+
+
+def _g_mean(m: NonuniformityMapV1) -> Measurement:
+    """Mean of g over the N points; error = sqrt(sum sigma_i^2) / N (points independent)."""
+    g = g_at_points(m)
+    if g.size == 0:
+        return float("nan"), None
+    err = float(np.sqrt(np.sum(m.points_g_uncertainty**2))) / g.size
+    return float(g.mean()), err
+
+
+def _g_spread(m: NonuniformityMapV1) -> Measurement:
+    """RMS of g about its mean over the points; error by linear propagation of sigma_i:
+    d(rms)/d(g_i) = (g_i - mean) / (N rms)."""
+    g = g_at_points(m)
+    if g.size == 0:
+        return float("nan"), None
+    dev = g - g.mean()
+    rms = float(np.sqrt(np.mean(dev**2)))
+    if rms == 0.0:
+        return 0.0, None
+    err = float(np.sqrt(np.sum((dev * m.points_g_uncertainty) ** 2))) / (g.size * rms)
+    return rms, err
+
+
+@dataclass(frozen=True)
+class ChannelCorrections:
+    """Per-channel summary of an LPMT payload, sorted by channel id.
+
+    ``correction`` = true charge / measured charge at :data:`LPMT_REFERENCE_CHARGE`
+    (dimensionless, 1 = linear channel); ``good`` marks the channels with status GOOD.
+    """
+
+    channel_ids: np.ndarray
+    correction: np.ndarray
+    good: np.ndarray
+
+
+def channel_corrections(
+    m: LpmtNonlinearityV1, q_ref: float = LPMT_REFERENCE_CHARGE
+) -> ChannelCorrections:
+    """Correction factor true/measured charge of every channel at ``q_ref`` [PE] (section 2.2),
+    linear between the curve's nodes as in :class:`conditions.energy` (end segments outside)."""
+    grid = m.charge_grid
+    k = int(np.clip(np.searchsorted(grid, q_ref, side="right") - 1, 0, grid.size - 2))
+    t = (q_ref - grid[k]) / (grid[k + 1] - grid[k])
+    y0 = m.true_charge[:, k].astype(np.float64)
+    y1 = m.true_charge[:, k + 1].astype(np.float64)
+    corr = (y0 + t * (y1 - y0)) / q_ref
+    order = np.argsort(m.channel_ids, kind="stable")
+    good = m.status == ChannelStatus.GOOD
+    return ChannelCorrections(m.channel_ids[order], corr[order], good[order])
+
+
+def _lpmt_mean(m: LpmtNonlinearityV1) -> Measurement:
+    """Mean correction over GOOD channels; error = RMS / sqrt(N) (spread of the population)."""
+    cc = channel_corrections(m)
+    x = cc.correction[cc.good]
+    if x.size == 0:
+        return float("nan"), None
+    return float(x.mean()), float(x.std() / math.sqrt(x.size))
+
+
+def _lpmt_rms(m: LpmtNonlinearityV1) -> Measurement:
+    """RMS of the correction over GOOD channels; error = RMS / sqrt(2 (N - 1)) (Gaussian)."""
+    cc = channel_corrections(m)
+    x = cc.correction[cc.good]
+    if x.size < 2:
+        return float("nan"), None
+    rms = float(x.std())
+    return rms, rms / math.sqrt(2.0 * (x.size - 1))
+
+
+def _lpmt_bad(m: LpmtNonlinearityV1) -> Measurement:
+    return float(np.count_nonzero(m.status != ChannelStatus.GOOD)), None
+
+
+def _q(
+    name: str,
+    ptype: str,
+    label: str,
+    unit: str,
+    relative: bool,
+    step: float,
+    drift: float,
+    extract: Callable[[Any], Measurement],
+    description: str,
+) -> Quantity:
+    thresholds = Thresholds(step, drift)
+    return Quantity(name, ptype, label, unit, relative, thresholds, extract, description)
+
+
+#: Every tracked quantity by name.  Default thresholds (fractions for relative quantities):
+#: Y0 0.3 % per step (three times the weekly AmC statistical precision, section 5.2, and below
+#: the mock detector's 0.4 % light-yield step) and 0.3 % accumulated (the -0.5 %/year LS ageing
+#: of the mock flags after ~7 months); the energy-scale quantities (p0, E_vis^anni, g mean,
+#: LPMT mean correction) 0.3-0.5 % (the 0.3 % dual-calorimetry residual and f_nonlin
+#: agreement of section 2.3); shape parameters and resolution terms a few to 30 % (their own
+#: relative errors are percent-level: b = 0.73 +- 0.01 %).
+QUANTITIES: dict[str, Quantity] = {
+    q.name: q
+    for q in (
+        _q("Y0", "light_yield", "Y0", "PE/MeV", True, 0.003, 0.003, _y0,
+           "light yield at the CD centre (n-H 2.223 MeV), Eq. 2.1"),
+        _q("Y0_error", "light_yield", "sigma(Y0)", "PE/MeV", True, 0.5, 1.0, _y0_error,
+           "1 sigma uncertainty of Y0"),
+        _q("dQ_DR_LPMT", "dark_noise", "Delta Q_DR (LPMT)", "PE", True, 0.02, 0.05, _dq_lpmt,
+           "dark-noise offset of the LPMT system, Eq. 3.3"),
+        _q("dQ_DR_SPMT", "dark_noise", "Delta Q_DR (SPMT)", "PE", True, 0.02, 0.05, _dq_spmt,
+           "dark-noise offset of the SPMT system, Eq. 3.3"),
+        _q("p0", "energy_nonlinearity", "p0", "1", True, 0.005, 0.005, _nl_param(0),
+           "p0 of f_nonlin, Eq. 2.5"),
+        _q("p1", "energy_nonlinearity", "p1", "1", True, 0.05, 0.10, _nl_param(1),
+           "p1 of f_nonlin, Eq. 2.5"),
+        _q("p2", "energy_nonlinearity", "p2", "1/MeV", True, 0.05, 0.10, _nl_param(2),
+           "p2 of f_nonlin, Eq. 2.5"),
+        _q("p3", "energy_nonlinearity", "p3", "MeV", False, 0.003, 0.005, _nl_param(3),
+           "p3 of f_nonlin, Eq. 2.5 (near zero: absolute changes)"),
+        _q("E_vis_anni", "energy_nonlinearity", "E_vis^anni", "MeV", True, 0.003, 0.005,
+           _e_vis_anni, "visible energy of the annihilation gammas (68Ge), Eq. 2.2"),
+        _q("a", "energy_resolution", "a", "sqrt(MeV)", True, 0.03, 0.05, _res_param(0),
+           "stochastic term of Eq. 3.1"),
+        _q("b", "energy_resolution", "b", "1", True, 0.2, 0.3, _res_param(1),
+           "constant term of Eq. 3.1"),
+        _q("c", "energy_resolution", "c", "MeV", True, 0.1, 0.2, _res_param(2),
+           "noise term of Eq. 3.1"),
+        _q("a_tilde", "energy_resolution", "a~", "1", True, 0.02, 0.03, _a_tilde,
+           "effective resolution, Eq. 3.2"),
+        _q("g_mean", "nonuniformity_map", "mean g", "1", True, 0.002, 0.003, _g_mean,
+           "mean of g(r, theta) at the map's calibration points, Eq. 3.3"),
+        _q("g_spread", "nonuniformity_map", "RMS g", "1", True, 0.05, 0.10, _g_spread,
+           "RMS of g(r, theta) at the map's calibration points"),
+        # 0.6 %: a 10-step laser scan (Table 6) scatters the mean correction by ~0.15 % from
+        # week to week on the mock detector; 0.3 % flagged noise (tests/integration/test_mock_year)
+        _q("lpmt_corr_mean", "lpmt_nonlinearity", "mean LPMT correction", "1", True, 0.006,
+           0.006, _lpmt_mean,
+           f"mean over GOOD channels of true/measured charge at {LPMT_REFERENCE_CHARGE:g} PE"),
+        _q("lpmt_corr_rms", "lpmt_nonlinearity", "RMS LPMT correction", "1", True, 0.1, 0.2,
+           _lpmt_rms,
+           f"RMS over GOOD channels of true/measured charge at {LPMT_REFERENCE_CHARGE:g} PE"),
+        _q("lpmt_bad_channels", "lpmt_nonlinearity", "LPMT channels not GOOD", "channels",
+           False, 20.0, 50.0, _lpmt_bad, "channels with status NO_CURVE or DEAD"),
+    )
+}
+
+
+def quantity(name: str) -> Quantity:
+    """The tracked quantity called ``name`` (case-insensitive)."""
+    found = QUANTITIES.get(name) or {k.lower(): q for k, q in QUANTITIES.items()}.get(name.lower())
+    if found is None:
+        raise InvalidInput(
+            f"unknown quantity {name!r}", f"tracked quantities: {', '.join(QUANTITIES)}"
+        )
+    return found
+
+
+def quantities_for(payload_type: str) -> list[Quantity]:
+    """The tracked quantities of a payload type, in registry order (empty for untyped ones)."""
+    return [q for q in QUANTITIES.values() if q.payload_type == payload_type]
+
+
+def extract(q: Quantity, model: BaseModel) -> Measurement:
+    """``(value, error)`` of quantity ``q`` from a payload model (upgraded first)."""
+    value, error = q.extract(upgrade(model))
+    if error is not None and not math.isfinite(error):
+        error = None
+    return value, error
