@@ -161,6 +161,8 @@ def in_force(
     """
     best = winners(rows, as_of, snapshot)
     sinces = sorted(best)
+    if not sinces:
+        return []
     ends: list[int | None] = [b - 1 for a, b in itertools.pairwise(sinces)]
     ends.append(None if following is None else following - 1)
     return [
