@@ -334,13 +334,6 @@ def upload_campaign(
     uploaded_by: str | None = None,
 ) -> UploadReport:
     """:func:`upload` of a campaign's typed constants (see :func:`from_constants`)."""
-    store.check_name("campaign", constants.name)
-    store.check_run(constants.first_run, "first run")
-    store.check_run(constants.last_run, "last run")
-    if constants.last_run < constants.first_run:
-        raise InvalidInput(f"campaign {constants.name!r} ends before it starts", "check its runs")
-    if not constants.payloads:
-        raise InvalidInput(f"campaign {constants.name!r} produced no constants", "check its jobs")
     return upload(
         s,
         from_constants(constants, tag_prefix),

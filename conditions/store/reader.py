@@ -168,12 +168,25 @@ def _explain_empty(conn: Connection, gt_name: str, record: str | None) -> None:
     )
 
 
-def _connection(source: Engine | Connection | Session) -> tuple[Connection, bool]:
+def _fetch(
+    source: Engine | Connection | Session, stmt: Select[Any], params: dict[str, Any]
+) -> list[Any]:
+    """Run one lookup statement on ``source`` (an engine gets a connection of its own) and
+    raise the right error when it found nothing."""
     if isinstance(source, Session):
-        return source.connection(), False
-    if isinstance(source, Engine):
-        return source.connect(), True
-    return source, False
+        conn, owned = source.connection(), False
+    elif isinstance(source, Engine):
+        conn, owned = source.connect(), True
+    else:
+        conn, owned = source, False
+    try:
+        rows = list(conn.execute(stmt, params).all())
+        if not rows:
+            _explain_empty(conn, params["gt_name"], params["record"])
+        return rows
+    finally:
+        if owned:
+            conn.close()
 
 
 def resolve(
@@ -187,16 +200,9 @@ def resolve(
     """Resolve every record (or one) of ``global_tag`` for ``run``, as of ``as_of`` if given."""
     check_run(run)
     as_of = times.as_utc(as_of, "as-of time")
-    conn, owned = _connection(source)
-    try:
-        stmt = _resolve_statement(record is not None, as_of is not None)
-        params = {"gt_name": global_tag, "run": run, "record": record, "as_of": as_of}
-        rows = conn.execute(stmt, params).all()
-        if not rows:
-            _explain_empty(conn, global_tag, record)
-    finally:
-        if owned:
-            conn.close()
+    stmt = _resolve_statement(record is not None, as_of is not None)
+    params = {"gt_name": global_tag, "run": run, "record": record, "as_of": as_of}
+    rows = _fetch(source, stmt, params)
     records: dict[str, ResolvedIOV] = {}
     uncovered: list[str] = []
     frozen = False
@@ -238,15 +244,7 @@ def resolve_many(
         "record": record,
         "as_of": as_of,
     }
-    conn, owned = _connection(source)
-    try:
-        rows = conn.execute(stmt, params).all()
-        if not rows:
-            _explain_empty(conn, global_tag, record)
-    finally:
-        if owned:
-            conn.close()
-    return _assign_runs(global_tag, wanted, as_of, rows)
+    return _assign_runs(global_tag, wanted, as_of, _fetch(source, stmt, params))
 
 
 def _assign_runs(
