@@ -7,8 +7,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from conditions import store
-from conditions import db
+from conditions import db, store
 from conditions.db import read_session, write_session
 from conditions.errors import GlobalTagFrozen, ImmutableObject, TagLocked
 from conditions.model import IOV, GlobalTag, GlobalTagMap, Payload, Tag, TagState
