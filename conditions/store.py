@@ -543,3 +543,55 @@ def run_at(s: Session, when: dt.datetime) -> int:
             "register runs with `conddb run add` or look up by run number",
         )
     return row.run
+
+
+# --- added by branch cli: the lead moves these into conditions/store/ ---
+def list_payload_types(s: Session) -> Sequence[PayloadType]:
+    """Every registered payload type, by name."""
+    return s.scalars(select(PayloadType).order_by(PayloadType.name)).all()
+
+
+@dataclass(frozen=True)
+class CampaignLink:
+    """One constant a campaign uploaded: record -> payload, in tag ``tag`` from run ``since``."""
+
+    record: str
+    tag: str
+    since: int
+    payload_hash: str
+
+
+def list_campaigns(s: Session) -> Sequence[Any]:
+    """Every uploaded campaign (:class:`~conditions.model.Campaign` rows), by first run."""
+    from .model import Campaign
+
+    return s.scalars(select(Campaign).order_by(Campaign.first_run, Campaign.name)).all()
+
+
+def get_campaign(s: Session, name: str) -> tuple[Any, list[CampaignLink]]:
+    """The campaign ``name`` and its constants (by record); :class:`NotFound` when absent."""
+    from .errors import NotFound
+    from .model import Campaign, CampaignPayload
+
+    campaign = s.scalar(select(Campaign).where(Campaign.name == name))
+    if campaign is None:
+        raise NotFound(f"no campaign named {name!r}", "see `conddb campaign list`")
+    links = s.execute(
+        select(
+            CampaignPayload.record, Tag.name, CampaignPayload.since, CampaignPayload.payload_hash
+        )
+        .join(Tag, Tag.id == CampaignPayload.tag_id)
+        .where(CampaignPayload.campaign_id == campaign.id)
+        .order_by(CampaignPayload.record)
+    ).tuples()
+    return campaign, [CampaignLink(r, t, since, h) for r, t, since, h in links]
+
+
+def tags_named(s: Session, prefix: str) -> Sequence[Tag]:
+    """Tags whose name starts with ``prefix``, by name."""
+    return s.scalars(select(Tag).where(Tag.name.startswith(prefix)).order_by(Tag.name)).all()
+
+
+def has_tag(s: Session, name: str) -> bool:
+    """Whether a tag ``name`` exists."""
+    return s.scalar(select(Tag.id).where(Tag.name == name)) is not None
