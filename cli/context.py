@@ -41,6 +41,12 @@ class Context:
                 require_head(self._engine)
         return self._engine
 
+    def close(self) -> None:
+        """Release the engine's connections (at the end of every command)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     @contextmanager
     def writing(self) -> Iterator[Session]:
         from conditions.db import write_session

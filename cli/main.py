@@ -117,6 +117,7 @@ COMMANDS: dict[str, LazyCommand] = {
 def conddb(ctx: click.Context, url: str | None) -> None:
     """JUNO conditions database: calibration constants by run number."""
     ctx.obj = Context(url)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _loaded(module: str, name: str) -> Any:
