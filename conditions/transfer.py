@@ -4,32 +4,5 @@ Kept so that ``from conditions import transfer`` and ``conditions.transfer.expor
 working.
 """
 
-from conditions.services.transfer import (
-    FORMAT,
-    FORMAT_VERSION,
-    MANIFEST,
-    TABLES,
-    TransferConflict,
-    TransferError,
-    TransferReport,
-    export_file,
-    import_file,
-    read_manifest,
-    table_counts,
-    verify_file,
-)
-
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "MANIFEST",
-    "TABLES",
-    "TransferConflict",
-    "TransferError",
-    "TransferReport",
-    "export_file",
-    "import_file",
-    "read_manifest",
-    "table_counts",
-    "verify_file",
-]
+from conditions.services.transfer import *  # noqa: F403
+from conditions.services.transfer import __all__ as __all__

@@ -18,23 +18,10 @@ from pathlib import Path
 import httpx
 
 from conditions.service.testing import free_socket
-from tests.support.cli import CONDDB_SCRIPT, run
+from tests.support.cli import CONDDB_SCRIPT, run, wait_until_serving
 
 LOAD_SECONDS = 15.0
 BURN = "while True: pass"
-
-
-def _wait_up(base: str, proc: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, f"conddb serve exited:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"not up in {seconds:.0f} s:\n{log.read_text()}"
-        time.sleep(0.2)
 
 
 def test_two_workers_survive_a_loaded_machine(tmp_path: Path) -> None:
@@ -54,7 +41,7 @@ def test_two_workers_survive_a_loaded_machine(tmp_path: Path) -> None:
             subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(os.cpu_count() or 2)
         ]
         base = f"http://127.0.0.1:{port}"
-        _wait_up(base, server, log, 120.0)
+        wait_until_serving(base, server, 120.0, log)
         pids: dict[int, int] = {}
         errors = 0
         end = time.monotonic() + LOAD_SECONDS

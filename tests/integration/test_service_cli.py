@@ -21,7 +21,7 @@ from conditions.db import make_engine, write_session
 from conditions.service.auth import read_audit, token_hash
 from conditions.service.protocol import NoDelayHTTPProtocol
 from conditions.service.testing import free_socket
-from tests.support.cli import CONDDB_SCRIPT
+from tests.support.cli import CONDDB_SCRIPT, wait_until_serving
 
 
 def test_token_commands(tmp_path: Path) -> None:
@@ -107,16 +107,7 @@ def test_serve_with_two_workers(db_url: str, tmp_path: Path) -> None:
     proc = subprocess.Popen([str(CONDDB_SCRIPT), *args])
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "conddb serve exited"
-            assert time.monotonic() < deadline, "conddb serve did not come up in 60 s"
-            time.sleep(0.05)
+        wait_until_serving(base, proc, 60.0)
         with httpx.Client(base_url=base) as http:
             for _ in range(20):  # spread over both workers: same answer from each
                 r = http.get("/v1/resolve/G/5")

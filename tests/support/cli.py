@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from click.testing import CliRunner
 
 from cli.main import main
@@ -61,3 +63,20 @@ def assert_one_line_error(ran: Ran, fragment: str) -> None:
     assert len(lines) == 1, ran.stderr
     assert lines[0].startswith("Error: ") and fragment in lines[0], lines[0]
     assert "Traceback" not in ran.stderr
+
+
+def wait_until_serving(
+    base: str, proc: subprocess.Popen[bytes], seconds: float, log: Path | None = None
+) -> None:
+    """Poll ``base``/healthz until it answers 200; fail if ``proc`` exits or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        said = "" if log is None else ":\n" + log.read_text()
+        assert proc.poll() is None, "conddb serve exited" + said
+        assert time.monotonic() < deadline, f"conddb serve not up in {seconds:.0f} s" + said
+        time.sleep(0.1)
