@@ -1,21 +1,26 @@
-"""Shared plumbing of the ``conddb`` commands: the database, output, times, errors."""
+"""Shared plumbing of the ``conddb`` commands: the database, output, times, errors.
+
+Light on purpose: only click at import time (SQLAlchemy and the library are imported when a
+command first asks for the database), so ``conddb ... --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from conditions.db import make_engine, read_session, write_session
-from conditions.migrate import require_head
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+#: The ``--json`` flag every read command takes.
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 @dataclass
@@ -27,18 +32,32 @@ class Context:
 
     def engine(self, *, check_schema: bool = True) -> Engine:
         if self._engine is None:
+            from conditions.db import make_engine
+
             self._engine = make_engine(self.url)
             if check_schema:
+                from conditions.migrate import require_head
+
                 require_head(self._engine)
         return self._engine
 
+    def close(self) -> None:
+        """Release the engine's connections (at the end of every command)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     @contextmanager
     def writing(self) -> Iterator[Session]:
+        from conditions.db import write_session
+
         with write_session(self.engine()) as s:
             yield s
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
+        from conditions.db import read_session
+
         with read_session(self.engine()) as s:
             yield s
 
@@ -47,22 +66,21 @@ pass_context = click.make_pass_decorator(Context)
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
-    """ISO 8601 time -> aware UTC datetime; a time without a zone is taken as UTC."""
-    if value is None:
-        return None
+    """ISO 8601 time -> aware UTC datetime, by the one policy of :mod:`conditions.times`
+    (a time without a zone is refused)."""
+    from conditions.errors import ConddbError
+    from conditions.times import parse_utc
+
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time - use e.g. 2026-11-29T12:00:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+        return parse_utc(value)
+    except ConddbError as exc:
+        raise click.BadParameter(exc.one_line()) from None
 
 
 def fmt_time(value: dt.datetime | None) -> str:
-    return "-" if value is None else value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    from conditions.times import format_utc
+
+    return format_utc(value) or "-"
 
 
 def to_jsonable(value: Any) -> Any:
@@ -88,8 +106,3 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         click.echo("(none)", err=False)
 
-
-def fail(message: str) -> None:
-    """Print ``Error: message`` on stderr and exit with code 1."""
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)

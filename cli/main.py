@@ -1,4 +1,8 @@
-"""The ``conddb`` command: a thin click layer over :mod:`conditions` and :mod:`fitting`.
+"""The ``conddb`` command: a lazy click group over :mod:`cli.commands` (one module per noun).
+
+``conddb --help`` and TAB completion import nothing but click and this table; ``conddb NOUN ...``
+imports ``cli.commands.NOUN`` alone, and that module imports the library inside the functions that
+need it, so a command pays only for what it uses (see ``benchmarks/bench_cli.py``).
 
 Every domain error becomes one line ``Error: <what is wrong> - <what to do>`` on stderr and exit
 code 1; no traceback reaches the user.
@@ -11,17 +15,94 @@ import sys
 from typing import Any
 
 import click
-from sqlalchemy.exc import DBAPIError, OperationalError
 
-from conditions.errors import ConddbError
-
-from .campaign_commands import CAMPAIGN_COMMANDS
 from .context import Context
-from .schema_commands import schema
-from .store_commands import STORE_COMMANDS
+from .lazy import LazyCommand, LazyGroup
+
+#: ``conddb NAME`` -> where the command lives and its one-line help (checked against the
+#: command's own help by tests/integration/test_cli.py).
+COMMANDS: dict[str, LazyCommand] = {
+    name: LazyCommand(f"cli.commands.{module}:{attribute}", short_help)
+    for name, module, attribute, short_help in [
+        ("db", "db", "db", "Schema migrations of the database."),
+        ("type", "type", "type_group", "Payload types."),
+        ("payload", "payload", "payload", "Immutable, content-hashed payloads."),
+        ("tag", "tag", "tag", "Tags: ordered IOVs of one payload type."),
+        ("iov", "iov", "iov", "Intervals of validity."),
+        ("gt", "gt", "gt", "Global tags: record -> tag maps used by reconstruction."),
+        (
+            "get",
+            "get",
+            "get",
+            "Look up the constants of a run: per record the payload in force and its IOV.",
+        ),
+        ("run", "run", "run_group", "The run registry (optional): start/end times and run types."),
+        ("schema", "schema", "schema", "JSON Schemas of the typed payload types."),
+        (
+            "campaign",
+            "campaign",
+            "campaign",
+            "Calibration campaigns: run their fits and upload the constants atomically.",
+        ),
+        (
+            "fit",
+            "fit",
+            "fit",
+            "Run one fitting JOB on a campaign and print, save or upload its payload.",
+        ),
+        (
+            "trend",
+            "trend",
+            "trend",
+            "Series of tracked calibration scalars across runs, with flagged steps and slow "
+            "drifts.",
+        ),
+        (
+            "serve",
+            "serve",
+            "serve",
+            "Serve the read API (cacheable GETs) and the token-protected write API over HTTP.",
+        ),
+        (
+            "simulate",
+            "simulate",
+            "simulate",
+            "Generate mock JUNO calibration data (mock detector with known truth).",
+        ),
+        (
+            "token",
+            "token",
+            "token",
+            "Bearer tokens of the write API (only their SHA-256 is stored).",
+        ),
+        (
+            "export",
+            "transfer",
+            "export_cmd",
+            "Write the database (or one global tag) to a zip file with SHA-256 checks.",
+        ),
+        (
+            "import",
+            "transfer",
+            "import_cmd",
+            "Import a file made by `conddb export`, in one transaction (all or nothing).",
+        ),
+        (
+            "demo",
+            "demo",
+            "demo",
+            "Simulate campaigns, fit them, store the constants, look up a run, write a trend "
+            "report.",
+        ),
+    ]
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--db",
     "url",
@@ -36,28 +117,32 @@ from .store_commands import STORE_COMMANDS
 def conddb(ctx: click.Context, url: str | None) -> None:
     """JUNO conditions database: calibration constants by run number."""
     ctx.obj = Context(url)
+    ctx.call_on_close(ctx.obj.close)
 
 
-for command in [*STORE_COMMANDS, schema, *CAMPAIGN_COMMANDS]:
-    conddb.add_command(command)
+def _loaded(module: str, name: str) -> Any:
+    """``module.name`` if ``module`` was imported, else None.
+
+    An exception can only be an instance of a class whose module is loaded, so the error mapping
+    below checks ``sqlalchemy`` and ``conditions`` errors without importing either for commands
+    that never touched them (``--help``, completion, ``token``, ``schema``...)."""
+    loaded = sys.modules.get(module)
+    return None if loaded is None else getattr(loaded, name, None)
 
 
-def _optional_commands() -> None:
-    """Commands of the other parts of the project: service, mock detector, tokens."""
-    from .demo import demo
-    from .serve import serve
-    from .simulate import simulate
-    from .store_commands import gt
-    from .tokens import token
-    from .transfer import export_cmd, import_cmd
-    from .trend import gt_diff, trend
+def error_line(exc: Exception) -> str | None:
+    """The one line ``Error: ...`` for an expected failure, None for an unexpected one."""
+    conddb_error = _loaded("conditions.errors", "ConddbError")
+    if conddb_error is not None and isinstance(exc, conddb_error):
+        return f"Error: {exc.one_line()}"
+    dbapi = _loaded("sqlalchemy.exc", "DBAPIError")
+    if dbapi is not None and isinstance(exc, dbapi):
+        from conditions.errors import from_db_error
 
-    for command in (demo, serve, simulate, token, trend, export_cmd, import_cmd):
-        conddb.add_command(command)
-    gt.add_command(gt_diff)
-
-
-_optional_commands()
+        return f"Error: {from_db_error(exc).one_line()}"
+    if isinstance(exc, OSError):
+        return f"Error: {exc.strerror or exc}: {exc.filename or ''} - check the path"
+    return None
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -70,34 +155,16 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except ConddbError as exc:
-        click.echo(f"Error: {exc.one_line()}", err=True)
-        sys.exit(1)
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        click.echo(
-            f"Error: cannot use the database ({reason}) - check --db / CONDDB_URL and that the "
-            "server is running",
-            err=True,
-        )
-        sys.exit(1)
-    except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        click.echo(
-            f"Error: the database refused the change ({reason}) - nothing was written", err=True
-        )
-        sys.exit(1)
-    except OSError as exc:
-        click.echo(f"Error: {exc.strerror or exc}: {exc.filename or ''} - check the path", err=True)
-        sys.exit(1)
     except Exception as exc:
-        if os.environ.get("CONDDB_DEBUG"):
-            raise
-        click.echo(
-            f"Error: internal error ({type(exc).__name__}: {exc}) - nothing was written; "
-            "rerun with CONDDB_DEBUG=1 for the traceback and report it",
-            err=True,
-        )
+        line = error_line(exc)
+        if line is None:
+            if os.environ.get("CONDDB_DEBUG"):
+                raise
+            line = (
+                f"Error: internal error ({type(exc).__name__}: {exc}) - nothing was written; "
+                "rerun with CONDDB_DEBUG=1 for the traceback and report it"
+            )
+        click.echo(line, err=True)
         sys.exit(1)
 
 

@@ -18,6 +18,7 @@ Errors are never cached (``Cache-Control: no-store``).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -165,6 +166,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     def healthz() -> Response:
         with state.lookups.reader.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return JSONResponse({"status": "ok"}, headers={"Cache-Control": NO_STORE})
+        # pid: which worker process answered (tests check that every worker stays alive)
+        body = {"status": "ok", "pid": os.getpid()}
+        return JSONResponse(body, headers={"Cache-Control": NO_STORE})
 
     return app

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fitting.toymc.campaign import write_campaign
-from tests.integration.test_cli import assert_one_line_error, run
+from tests.support.cli import assert_one_line_error, run
 
 
 @pytest.fixture(scope="module")

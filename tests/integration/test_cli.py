@@ -1,8 +1,13 @@
-"""The ``conddb`` CLI end to end on both backends: results, one-line errors, help everywhere."""
+"""The ``conddb`` CLI end to end on both backends: results, one-line errors, help everywhere.
+
+The story runs in process (:func:`tests.support.cli.run`: same parsing and error mapping as the
+shell); the tests of the process itself (exit codes, broken databases) run the installed script.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,28 +15,9 @@ from pathlib import Path
 import click
 import pytest
 
-from cli.main import conddb
-
-
-def run(db_url: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run ``conddb --db URL ARGS`` in a subprocess, as a user would."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "cli.main", "--db", db_url, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("Error: ") and fragment in lines[0], lines[0]
-    assert "Traceback" not in proc.stderr
+from cli.lazy import LazyGroup
+from cli.main import COMMANDS, conddb
+from tests.support.cli import CONDDB_SCRIPT, assert_one_line_error, run, run_entry_point
 
 
 def test_cli_story(db_url: str, tmp_path: Path) -> None:
@@ -96,18 +82,33 @@ def test_cli_story(db_url: str, tmp_path: Path) -> None:
 
 
 def test_unreachable_database_and_old_schema(empty_db_url: str) -> None:
-    assert_one_line_error(run(empty_db_url, "tag", "list", ok=False), "conddb db upgrade")
-    proc = run("postgresql://nobody@127.0.0.1:1/none", "tag", "list", ok=False)
+    """The real entry point: exit code 1 and one line, for an old schema and no server."""
+    assert_one_line_error(
+        run_entry_point(empty_db_url, "tag", "list", ok=False), "conddb db upgrade"
+    )
+    proc = run_entry_point("postgresql://nobody@127.0.0.1:1/none", "tag", "list", ok=False)
     assert_one_line_error(proc, "cannot use the database")
 
 
 def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = []
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         found.append((*prefix, name))
         if isinstance(cmd, click.Group):
             found.extend(_all_commands(cmd, (*prefix, name)))
     return found
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    cmd: click.Command = conddb
+    for name in path:
+        assert isinstance(cmd, click.Group)
+        sub = cmd.get_command(click.Context(cmd), name)
+        assert sub is not None, path
+        cmd = sub
+    return cmd
 
 
 @pytest.mark.parametrize("path", _all_commands(conddb), ids=" ".join)
@@ -115,9 +116,59 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     from click.testing import CliRunner
 
     result = CliRunner().invoke(conddb, [*path, "--help"])
-    assert result.exit_code == 0
-    cmd: click.Command = conddb
-    for name in path:
-        assert isinstance(cmd, click.Group)
-        cmd = cmd.commands[name]
+    assert result.exit_code == 0, result.output
+    cmd = _command(path)
     assert cmd.help or cmd.short_help, f"conddb {' '.join(path)} has no help text"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_lazy_table_matches_the_commands(name: str) -> None:
+    """The short help `conddb --help` prints from the table is the command's own."""
+    assert isinstance(conddb, LazyGroup)
+    cmd = conddb.load(name)
+    assert cmd.name == name
+    assert cmd.get_short_help_str(limit=1000) == COMMANDS[name].short_help
+
+
+def test_campaign_tag_prefix_is_the_library_s() -> None:
+    """Repeated in cli.commands.campaign for a light `--help` (trend's: test_trend_cli)."""
+    from cli.commands import campaign
+    from conditions.campaign import DEFAULT_TAG_PREFIX
+
+    assert campaign.DEFAULT_TAG_PREFIX == DEFAULT_TAG_PREFIX
+
+
+def _imported_by(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "; import sys; print('\\nMODULES', *sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.rpartition("\nMODULES ")[2].split())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["get", "--help"], ["gt", "--help"], ["tag", "--help"], ["trend", "--help"]],
+    ids=" ".join,
+)
+def test_help_imports_no_library(argv: list[str]) -> None:
+    """`conddb ... --help` loads click and the CLI only: no SQLAlchemy, numpy or conditions."""
+    modules = _imported_by(
+        "from cli.main import conddb; "
+        f"conddb.main(args={argv!r}, prog_name='conddb', standalone_mode=False)"
+    )
+    heavy = {m.split(".")[0] for m in modules} & {
+        "sqlalchemy", "numpy", "scipy", "matplotlib", "pyarrow", "fastapi", "conditions", "fitting"
+    }
+    assert not heavy, heavy
+
+
+def test_completion_from_the_entry_point() -> None:
+    env = {**os.environ, "_CONDDB_COMPLETE": "bash_complete", "COMP_WORDS": "conddb g",
+           "COMP_CWORD": "1"}
+    out = subprocess.run([str(CONDDB_SCRIPT)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["plain,get", "plain,gt"]

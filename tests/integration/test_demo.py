@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from conditions.demo import DemoConfig, run_demo, summary
+from cli.demo import DemoConfig, run_demo, summary
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,20 +14,14 @@ import httpx
 import uvicorn
 from click.testing import CliRunner
 
-from cli.serve import serve
-from cli.tokens import token
+from cli.commands.serve import serve
+from cli.commands.token import token
 from conditions import store
 from conditions.db import make_engine, write_session
 from conditions.service.auth import read_audit, token_hash
 from conditions.service.protocol import NoDelayHTTPProtocol
 from conditions.service.testing import free_socket
-
-# Runs `conddb` with the service commands added (the lead registers them in cli/main.py).
-CONDDB = (
-    "import sys; from cli.main import conddb, main; from cli.serve import serve; "
-    "from cli.tokens import token; "
-    "[conddb.add_command(c) for c in (serve, token) if c.name not in conddb.commands]; main()"
-)
+from tests.support.cli import CONDDB_SCRIPT, wait_until_serving
 
 
 def test_token_commands(tmp_path: Path) -> None:
@@ -111,19 +104,10 @@ def test_serve_with_two_workers(db_url: str, tmp_path: Path) -> None:
     sock.close()
     args = ["--db", db_url, "serve", "--port", str(port), "--workers", "2", "--no-access-log"]
     args += ["--tokens-file", str(tokens), "--audit-log", str(audit), "--log-level", "warning"]
-    proc = subprocess.Popen([sys.executable, "-c", CONDDB, *args])
+    proc = subprocess.Popen([str(CONDDB_SCRIPT), *args])
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "conddb serve exited"
-            assert time.monotonic() < deadline, "conddb serve did not come up in 60 s"
-            time.sleep(0.05)
+        wait_until_serving(base, proc, 60.0)
         with httpx.Client(base_url=base) as http:
             for _ in range(20):  # spread over both workers: same answer from each
                 r = http.get("/v1/resolve/G/5")

@@ -11,14 +11,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from cli.context import Context
-from cli.transfer import export_cmd, import_cmd
+from cli.main import conddb
 from conditions import store
 from conditions.campaign import CampaignConstants, upload_campaign
 from conditions.db import make_engine, read_session, write_session
@@ -364,27 +362,19 @@ def test_damaged_or_forged_files_are_refused(
 def test_cli_export_import(
     backends: dict[str, Backend], engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
-    @click.group()
-    @click.option("--db", "url")
-    @click.pass_context
-    def cli(ctx: click.Context, url: str) -> None:
-        ctx.obj = Context(url)
-
-    cli.add_command(export_cmd)
-    cli.add_command(import_cmd)
     populate(engine)
     runner = CliRunner()
     out = runner.invoke(
-        cli, ["--db", db_url, "export", str(tmp_path / "f.zip"), "--gt", "G-frozen", "--json"]
+        conddb, ["--db", db_url, "export", str(tmp_path / "f.zip"), "--gt", "G-frozen", "--json"]
     )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["rows"]["global_tag"] == 1
     target = backends["sqlite"].new_url()
     try:
-        out = runner.invoke(cli, ["--db", target, "import", str(tmp_path / "f.zip")])
+        out = runner.invoke(conddb, ["--db", target, "import", str(tmp_path / "f.zip")])
         assert out.exit_code == 0, out.output
         assert "imported global tag G-frozen" in out.output
-        out = runner.invoke(cli, ["--db", target, "import", str(tmp_path / "f.zip"), "--json"])
+        out = runner.invoke(conddb, ["--db", target, "import", str(tmp_path / "f.zip"), "--json"])
         assert json.loads(out.output)["added"] == {}
         assert resolve(make_engine(target), "G-frozen", 22) == resolve(engine, "G-frozen", 22)
     finally:

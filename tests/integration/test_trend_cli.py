@@ -1,7 +1,4 @@
-"""``conddb trend`` and ``conddb gt diff`` from the shell side (in-process click runner).
-
-The commands are mounted on a stand-in ``conddb`` group exactly as the lead registers them
-(``trend`` at the top level, ``diff`` in the ``gt`` group)."""
+"""``conddb trend`` and ``conddb gt diff`` from the shell side (in-process click runner)."""
 
 from __future__ import annotations
 
@@ -13,8 +10,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy.engine import Engine
 
-from cli.context import Context
-from cli.trend import gt_diff, parse_runs, trend
+from cli.commands import trend
+from cli.commands.gt import parse_runs
+from cli.main import conddb
 from conditions import store
 from conditions.db import write_session
 from conditions.errors import ConddbError, GlobalTagNotFound, InvalidInput, TagNotFound
@@ -22,23 +20,6 @@ from conditions.errors import ConddbError, GlobalTagNotFound, InvalidInput, TagN
 from .test_drift_support import put_series, weekly_runs, y0_models, y0_truth
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@click.group()
-@click.option("--db", "url", required=True)
-@click.pass_context
-def conddb(ctx: click.Context, url: str) -> None:
-    ctx.obj = Context(url)
-
-
-@click.group()
-def gt() -> None:
-    """Global tags."""
-
-
-gt.add_command(gt_diff)
-conddb.add_command(trend)
-conddb.add_command(gt)
 
 
 def invoke(db_url: str, *args: str, ok: bool = True) -> Result:
@@ -143,6 +124,13 @@ def test_parse_runs() -> None:
         parse_runs(None, "ten")
     with pytest.raises(click.UsageError):
         parse_runs(1, "1-2")
+
+
+def test_trend_defaults_are_the_library_s() -> None:
+    from conditions import drift
+
+    assert trend.DEFAULT_N_SIGMA == drift.DEFAULT_N_SIGMA
+    assert trend.DEFAULT_OUTLIER_SIGMA == drift.DEFAULT_OUTLIER_SIGMA
 
 
 def test_commands_have_help() -> None:

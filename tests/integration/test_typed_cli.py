@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from conditions.db import make_engine
-from tests.integration.test_cli import assert_one_line_error, run
+from tests.support.cli import assert_one_line_error, run
 
 
 def test_typed_payload_put_validates(db_url: str, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cli.simulate import simulate
+from cli.commands.simulate import simulate
 
 
 def test_every_command_has_help() -> None:

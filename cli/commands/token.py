@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from conditions.service.auth import Role, add_token, read_tokens, revoke_token
-
-from .context import echo_json, echo_table
+from cli.context import JSON_OPTION, echo_json, echo_table
 
 TOKENS_FILE = click.option(
     "--file",
@@ -37,16 +35,20 @@ def token() -> None:
 @TOKENS_FILE
 def token_add(name: str, role: str, path: Path) -> None:
     """Create a token for NAME; it is printed once and cannot be shown again."""
+    from conditions.service.auth import Role, add_token
+
     secret = add_token(path, name, Role.parse(role))
     click.echo(secret)
     click.echo(f"token {name} ({role}) added to {path}; keep it secret, it is not stored", err=True)
 
 
 @token.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON_OPTION
 @TOKENS_FILE
 def token_list(path: Path, as_json: bool) -> None:
     """List token names, roles and states (never the tokens)."""
+    from conditions.service.auth import read_tokens
+
     rows = read_tokens(path)
     if as_json:
         echo_json(
@@ -72,6 +74,8 @@ def token_list(path: Path, as_json: bool) -> None:
 @TOKENS_FILE
 def token_revoke(name: str, path: Path) -> None:
     """Revoke the tokens of NAME (running servers notice within one request)."""
+    from conditions.service.auth import revoke_token
+
     n = revoke_token(path, name)
     if n == 0:
         raise click.ClickException(f"no active token named {name!r} - see `conddb token list`")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .context import Context, pass_context
+from cli.context import Context, pass_context
 
 
 @click.command("serve")
@@ -68,9 +68,7 @@ def serve(
     """
     import uvicorn
 
-    from conditions.migrate import require_head
-
-    require_head(ctx.engine())  # fail here, with one line, rather than in every worker
+    ctx.engine()  # checks the schema: fail here, with one line, rather than in every worker
     # Workers are separate processes that read their settings from the environment.
     env = {
         "CONDDB_URL": ctx.url,
@@ -84,6 +82,9 @@ def serve(
     click.echo(
         f"conddb serve: http://{host}:{port}/ ({workers} worker(s)); OpenAPI at /docs", err=True
     )
+    # The workers build the app from an import string: a worker imports conditions.service, never
+    # this CLI (a spawned worker re-runs only the light `conddb` script and cli.main), so it
+    # answers uvicorn's health check within its 5 s even on a loaded machine.
     uvicorn.run(
         "conditions.service.app:create_app",
         factory=True,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import click
 
-from conditions.payloads import LATEST, PAYLOAD_TYPES, json_schema, model_class
-
-from .context import echo_json, echo_table
+from cli.context import JSON_OPTION, echo_json, echo_table
 
 
 @click.group()
@@ -15,9 +13,11 @@ def schema() -> None:
 
 
 @schema.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON_OPTION
 def schema_list(as_json: bool) -> None:
     """List the typed payload types, their schema versions and what they hold."""
+    from conditions.payloads import LATEST, PAYLOAD_TYPES, model_class
+
     rows = []
     for name in sorted(PAYLOAD_TYPES):
         doc = (model_class(name).__doc__ or "").strip().splitlines()
@@ -44,4 +44,6 @@ def schema_list(as_json: bool) -> None:
 )
 def schema_show(type_name: str, version: int | None) -> None:
     """Print the JSON Schema of TYPE (the document form `conddb payload put` validates)."""
+    from conditions.payloads import json_schema
+
     echo_json(json_schema(type_name, version))

@@ -1,45 +1,27 @@
-"""``conddb trend`` and ``conddb gt diff``: drift across runs, trend reports, global-tag diffs.
+"""``conddb trend``: drift of the tracked calibration scalars across runs, trend reports.
 
-Thin commands over :mod:`conditions.drift` (series, flags, diffs) and :mod:`conditions.report`
-(JSON, HTML, PNG).  The lead registers :data:`trend` as ``conddb trend`` and :data:`gt_diff` in
-the ``gt`` group as ``conddb gt diff``.
+A thin command over :mod:`conditions.drift` (series, flags) and :mod:`conditions.report` (JSON,
+HTML, PNG); ``conddb gt diff`` lives with the other global-tag commands (:mod:`.gt`).
 """
 
 from __future__ import annotations
 
-import re
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from conditions import drift
-from conditions.errors import InvalidInput
-from conditions.report import (
-    fmt_change,
-    fmt_threshold,
-    fmt_value,
-    gt_diff_dict,
-    report_dict,
-    write_html_report,
-)
+from cli.context import JSON_OPTION, Context, echo_json, echo_table, parse_time, pass_context
+from cli.progress import Progress
 
-from .context import Context, echo_json, echo_table, parse_time, pass_context
+if TYPE_CHECKING:
+    from conditions.drift import TrackReport
 
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-
-@contextmanager
-def _progress(length: int, label: str, show: bool) -> Iterator[Callable[[int], None] | None]:
-    """A click progress bar on stderr (stdout stays clean for --json); None when hidden."""
-    if not show or length == 0:
-        yield None
-        return
-    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
-        yield bar.update
+#: Defaults of conditions.drift (DEFAULT_N_SIGMA, DEFAULT_OUTLIER_SIGMA), repeated here so that
+#: ``conddb trend --help`` does not import the analysis; tests/integration/test_trend_cli.py
+#: checks that they agree.
+DEFAULT_N_SIGMA = 4.0
+DEFAULT_OUTLIER_SIGMA = 5.0
 
 
 @click.command("trend")
@@ -65,7 +47,7 @@ def _progress(length: int, label: str, show: bool) -> Iterator[Callable[[int], N
 @click.option(
     "--n-sigma",
     type=click.FloatRange(min=0),
-    default=drift.DEFAULT_N_SIGMA,
+    default=DEFAULT_N_SIGMA,
     show_default=True,
     help="Significance a flagged change must also have (when the points carry errors).",
 )
@@ -78,7 +60,7 @@ def _progress(length: int, label: str, show: bool) -> Iterator[Callable[[int], N
 @click.option(
     "--outlier-sigma",
     type=click.FloatRange(min=0),
-    default=drift.DEFAULT_OUTLIER_SIGMA,
+    default=DEFAULT_OUTLIER_SIGMA,
     show_default=True,
     help="LPMT channel outlier cut in robust sigma of the channel population.",
 )
@@ -110,7 +92,7 @@ def trend(
     n_sigma: float,
     reference_run: int | None,
     outlier_sigma: float,
-    drift_method: drift.DriftMethod,
+    drift_method: str,
     at: str | None,
     html_path: Path | None,
     as_json: bool,
@@ -120,6 +102,9 @@ def trend(
     Prints the latest value of every tracked quantity and the flagged drifts; --html writes a
     report with plots and the provenance of every point.
     """
+    from conditions import drift
+    from conditions.report import report_dict, write_html_report
+
     if (tag_name is None) == (gt_name is None):
         raise click.UsageError("give exactly one of --tag and --gt")
     if record is not None and gt_name is None:
@@ -130,20 +115,21 @@ def trend(
         n_sigma=n_sigma,
         outlier_sigma=outlier_sigma,
         reference_run=reference_run,
-        method=drift_method,
+        method=drift_method,  # type: ignore[arg-type]  # one of click.Choice(DriftMethod)
     )
     as_of = parse_time(at)
+    progress = Progress()
     with ctx.reading() as s:
         planned = drift.plan(s, source, quantities, as_of=as_of)
         total = sum(len(rec.iovs) for rec, _ in planned)
-        with _progress(total, "reading payloads", show=total > 1) as bar:
+        with progress.bar(total, "reading payloads", min_length=2) as bar:
             report = drift.track(
-                s, source, quantities, config, as_of=as_of, progress=bar, planned=planned
+                s, source, quantities, config, as_of=as_of, progress=bar.advance, planned=planned
             )
     files = None
     if html_path is not None:
-        with _progress(len(report.trends), "plotting", show=len(report.trends) > 1) as bar:
-            files = write_html_report(report, html_path, progress=bar)
+        with progress.bar(len(report.trends), "plotting", min_length=2) as bar:
+            files = write_html_report(report, html_path, progress=bar.advance)
     if as_json:
         doc = report_dict(report)
         if files is not None:
@@ -156,7 +142,9 @@ def trend(
         click.echo(f"report written to {files.html} ({len(files.plots)} plots)")
 
 
-def _print_report(report: drift.TrackReport) -> None:
+def _print_report(report: TrackReport) -> None:
+    from conditions.report import fmt_change, fmt_threshold, fmt_value
+
     n_iovs = max((len(t.series.points) for t in report.trends), default=0)
     click.echo(f"{report.source.describe()}: {len(report.trends)} series, up to {n_iovs} IOVs")
     rows = []
@@ -226,84 +214,3 @@ def _ids(ids: tuple[int, ...], shown: int = 10) -> str:
         return "-"
     more = f",... ({len(ids)})" if len(ids) > shown else ""
     return ",".join(str(i) for i in ids[:shown]) + more
-
-
-_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d*)\s*$")
-
-
-def parse_runs(run: int | None, runs: str | None) -> int | tuple[int, int | None] | None:
-    """``--run N`` or ``--runs FIRST-LAST`` / ``FIRST-`` (open-ended) -> the diff's run span."""
-    if run is not None and runs is not None:
-        raise click.UsageError("give --run or --runs, not both")
-    if runs is None:
-        return run
-    match = _RANGE.match(runs)
-    if match is None:
-        raise InvalidInput(f"invalid run range {runs!r}", "write FIRST-LAST or FIRST- (open)")
-    first, last = match.groups()
-    return int(first), int(last) if last else None
-
-
-@click.command("diff")
-@click.argument("a")
-@click.argument("b")
-@click.option("--run", type=click.IntRange(min=0), default=None, help="Compare at this run only.")
-@click.option("--runs", default=None, metavar="FIRST-LAST", help="Compare over a run range.")
-@click.option("--no-scalars", is_flag=True, help="Do not decode payloads to compare scalars.")
-@click.option("--all", "show_all", is_flag=True, help="Also list unchanged records.")
-@JSON_OPTION
-@pass_context
-def gt_diff(
-    ctx: Context,
-    a: str,
-    b: str,
-    run: int | None,
-    runs: str | None,
-    no_scalars: bool,
-    show_all: bool,
-    as_json: bool,
-) -> None:
-    """Which records changed between global tags A and B, and by how much."""
-    span = parse_runs(run, runs)
-    with ctx.reading() as s:
-        diff = drift.gt_diff(s, a, b, runs=span, scalars=not no_scalars)
-    if as_json:
-        echo_json(gt_diff_dict(diff))
-        return
-    shown = diff.records if show_all else tuple(diff.changed())
-    where = "" if diff.runs is None else f" over runs {_span_text(diff.runs[0], diff.runs[1])}"
-    click.echo(f"{a} -> {b}{where}: {len(diff.changed())} of {len(diff.records)} records differ")
-    echo_table(
-        ["record", "status", f"tag in {a}", f"tag in {b}", "run ranges differing"],
-        [
-            (r.record, r.status, r.tag_a or "-", r.tag_b or "-", len(r.segments))
-            for r in shown
-        ],
-    )
-    lines: list[tuple[Any, ...]] = []
-    for r in diff.records:
-        for seg in r.segments:
-            lines.append(
-                (
-                    r.record,
-                    _span_text(seg.first, seg.last),
-                    (seg.hash_a or "-")[:12],
-                    (seg.hash_b or "-")[:12],
-                    "; ".join(
-                        f"{c.quantity} {fmt_value(c.value_a)} -> {fmt_value(c.value_b)} "
-                        f"({fmt_change(c.change, c.relative)})"
-                        for c in seg.scalars
-                        if c.value_a != c.value_b
-                    )
-                    or "-",
-                )
-            )
-    if lines:
-        click.echo("")
-        echo_table(["record", "runs", f"payload {a}", f"payload {b}", "tracked scalars"], lines)
-
-
-def _span_text(first: int, last: int | None) -> str:
-    if last == first:
-        return str(first)
-    return f"{first}-" + ("" if last is None else str(last))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from conditions import transfer
+from cli.context import JSON_OPTION, Context, echo_json, echo_table, pass_context
 
-from .context import Context, echo_json, echo_table, pass_context
+if TYPE_CHECKING:
+    from conditions.transfer import TransferReport
 
 
-def _print(report: transfer.TransferReport, verb: str, as_json: bool) -> None:
+def _print(report: TransferReport, verb: str, as_json: bool) -> None:
+    from conditions import transfer
+
     if as_json:
         echo_json(
             {
@@ -30,7 +34,10 @@ def _print(report: transfer.TransferReport, verb: str, as_json: bool) -> None:
     click.echo(f"{verb} {report.scope} ({report.path})")
 
 
-@click.command("export")
+@click.command(
+    "export",
+    short_help="Write the database (or one global tag) to a zip file with SHA-256 checks.",
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--gt",
@@ -39,24 +46,28 @@ def _print(report: transfer.TransferReport, verb: str, as_json: bool) -> None:
     metavar="NAME",
     help="Export only this global tag with everything it references.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON_OPTION
 @pass_context
 def export_cmd(ctx: Context, file: Path, global_tag: str | None, as_json: bool) -> None:
     """Write the whole database (or one global tag: map history, tags, every IOV row with its
     insertion time, payloads, types, campaign records) to FILE, a zip with SHA-256 checks."""
+    from conditions import transfer
+
     report = transfer.export_file(ctx.engine(), file, global_tag=global_tag)
     _print(report, "exported", as_json)
 
 
-@click.command("import")
+@click.command(
+    "import",
+    short_help="Import a file made by `conddb export`, in one transaction (all or nothing).",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@JSON_OPTION
 @pass_context
 def import_cmd(ctx: Context, file: Path, as_json: bool) -> None:
     """Import FILE (made by `conddb export`) in one transaction: hashes are verified first;
     identical objects already present are kept; any conflict writes nothing."""
+    from conditions import transfer
+
     report = transfer.import_file(ctx.engine(), file)
     _print(report, "imported", as_json)
-
-
-TRANSFER_COMMANDS = [export_cmd, import_cmd]

@@ -1,18 +1,23 @@
-"""``conddb simulate``: mock calibration campaigns with known truth (fitting.toymc).
+"""``conddb simulate campaign``: mock calibration campaigns with known truth (fitting.toymc).
 
-The lead registers :data:`simulate` in the ``conddb`` group (``conddb.add_command(simulate)``).
+One of the two commands allowed to import the mock detector (the other is ``conddb demo``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import click
 
-from fitting.toymc.campaign import KINDS, plan_campaign, write_campaign
-from fitting.toymc.truth import DetectorTruth
+from cli.lazy import LazyChoice
+from cli.progress import Progress
+
+
+def _kinds() -> tuple[str, ...]:
+    from fitting.toymc.campaign import KINDS
+
+    return KINDS
 
 
 @click.group(name="simulate")
@@ -21,7 +26,7 @@ def simulate() -> None:
 
 
 @simulate.command(name="campaign")
-@click.option("--kind", type=click.Choice(KINDS), required=True,
+@click.option("--kind", type=LazyChoice(_kinds), required=True,
               help="Calibration program: Table 5 (comprehensive), 6 (weekly) or 7 (monthly).")
 @click.option("--run", "first_run", type=click.IntRange(min=1), required=True,
               help="First run number; runs are numbered consecutively from it.")
@@ -44,6 +49,9 @@ def simulate() -> None:
 def campaign(kind: str, first_run: int, out_dir: Path, seed: int, day: float, scale: float,
              flashes: int, realistic: bool, extreme_nonlin: bool, dry_run: bool) -> None:
     """Write a calibration campaign: manifest.json, run files and the truth file."""
+    from fitting.toymc.campaign import plan_campaign, write_campaign
+    from fitting.toymc.truth import DetectorTruth
+
     if not dry_run and (out_dir / "manifest.json").exists():
         raise click.ClickException(
             f"{out_dir} already holds a campaign - choose another --out or delete it first"
@@ -64,15 +72,7 @@ def campaign(kind: str, first_run: int, out_dir: Path, seed: int, day: float, sc
     truth = DetectorTruth.realistic() if realistic else DetectorTruth.default()
     if extreme_nonlin:
         truth = dataclasses.replace(truth, lpmt_nonlin_max=0.5)
-    with click.progressbar(length=len(plan.runs), label="simulating", file=sys.stderr,
-                           show_pos=True) as bar:
-        last = [0]
-
-        def progress(i: int, n: int, label: str) -> None:
-            bar.label = label
-            bar.update(i - last[0])
-            last[0] = i
-
+    with Progress().bar(len(plan.runs), "simulating") as bar:
         manifest = write_campaign(kind, first_run, out_dir, seed=seed, day=day, truth=truth,
-                                  scale=scale, n_flashes=flashes, progress=progress)
+                                  scale=scale, n_flashes=flashes, progress=bar.at)
     click.echo(f"wrote {manifest}")

@@ -1,0 +1,129 @@
+"""Start-up cost of the ``conddb`` command against the floor ``python -c "import click"``.
+
+    python benchmarks/bench_cli.py [--runs 15] [--importtime]
+
+In one run, on a small SQLite database made here (one tag, one global tag, 3 IOVs): the floor,
+``conddb --help``, ``conddb get --help``, a TAB completion (``_CONDDB_COMPLETE=bash_complete
+COMP_WORDS="conddb g" COMP_CWORD=1``) and ``conddb get --gt GT --run 250``.  The commands are run
+round-robin (so a change of load on the machine hits them all alike), ``--runs`` times each, and
+each is reported as the median wall time and the median CPU time (user + system of the child,
+from ``getrusage``: the figure that does not depend on how loaded the machine is), with its ratio
+to the floor's median.  Target (issue 12): every ratio <= 3.  ``--importtime`` prints the 15
+slowest imports of ``conddb get`` (``python -X importtime``), cumulative, in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONDDB = str(Path(sys.executable).parent / "conddb")
+
+
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, cpu) seconds of one run of ``argv``, which must succeed."""
+    cpu0, t0 = cpu_of_children(), time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True)
+    wall, cpu = time.perf_counter() - t0, cpu_of_children() - cpu0
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed: {proc.stderr.decode()}")
+    return wall, cpu
+
+
+def make_db(folder: Path) -> str:
+    """A small SQLite conditions database: tag ly (3 IOVs) in global tag GT."""
+    url = f"sqlite:///{folder / 'bench.sqlite'}"
+    doc = folder / "y0.json"
+    doc.write_text(json.dumps({"y0": 1345.0, "sigma": 0.2}))
+
+    def conddb(*args: str) -> str:
+        out = subprocess.run([CONDDB, "--db", url, *args], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr)
+        return out.stdout.strip()
+
+    conddb("db", "upgrade")
+    h = conddb("payload", "put", "json", str(doc))
+    conddb("tag", "create", "ly", "--type", "json")
+    for since in (100, 200, 300):
+        conddb("iov", "add", "ly", "--since", str(since), "--payload", h)
+    conddb("gt", "create", "GT")
+    conddb("gt", "set", "GT", "light_yield", "ly")
+    return url
+
+
+def importtime(url: str, top: int = 15) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", CONDDB, "--db", url, "get", "--gt", "GT", "--run",
+         "250"],
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "cumulative" not in line:
+            _self, cumulative, name = line.split("|")
+            rows.append((int(cumulative), name.rstrip()))
+    print("\nslowest imports of `conddb get` (cumulative ms, python -X importtime):")
+    for us, name in sorted(rows, reverse=True)[:top]:
+        print(f"  {us / 1000:8.1f}  {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--importtime", action="store_true")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("_CONDDB", "COMP_"))}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = make_db(Path(tmp))
+        complete = {**env, "_CONDDB_COMPLETE": "bash_complete", "COMP_WORDS": "conddb g",
+                    "COMP_CWORD": "1"}
+        cases = {
+            'python -c "import click"': ([sys.executable, "-c", "import click"], env),
+            "conddb --help": ([CONDDB, "--help"], env),
+            "conddb get --help": ([CONDDB, "get", "--help"], env),
+            "TAB completion (conddb g)": ([CONDDB], complete),
+            "conddb get --gt GT --run 250": (
+                [CONDDB, "--db", url, "get", "--gt", "GT", "--run", "250"], env
+            ),
+        }
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        for argv, e in cases.values():  # warm the file cache and .pyc files
+            timed(argv, e)
+        for _ in range(args.runs):
+            for name, (argv, e) in cases.items():
+                samples[name].append(timed(argv, e))
+        medians = {
+            name: (
+                statistics.median(w for w, _ in runs),
+                statistics.median(c for _, c in runs),
+            )
+            for name, runs in samples.items()
+        }
+        floor_wall, floor_cpu = medians['python -c "import click"']
+        print(f"median of {args.runs} runs each, load average {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} cores")
+        print(f"{'command':34} {'wall ms':>9} {'x floor':>8} {'cpu ms':>9} {'x floor':>8}")
+        for name, (wall, cpu) in medians.items():
+            print(f"{name:34} {1000 * wall:9.1f} {wall / floor_wall:8.2f} "
+                  f"{1000 * cpu:9.1f} {cpu / floor_cpu:8.2f}")
+        if args.importtime:
+            importtime(url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""``conddb type add|list``: payload types."""
+
+from __future__ import annotations
+
+import click
+
+from cli.context import JSON_OPTION, Context, echo_json, echo_table, pass_context
+
+
+@click.group("type")
+def type_group() -> None:
+    """Payload types."""
+
+
+@type_group.command("add")
+@click.argument("name")
+@click.option("--description", default="")
+@pass_context
+def type_add(ctx: Context, name: str, description: str) -> None:
+    """Register a payload type (plain-JSON payloads unless it has a typed schema)."""
+    from conditions import store
+
+    with ctx.writing() as s:
+        store.register_payload_type(s, name, description)
+    click.echo(f"payload type {name} registered")
+
+
+@type_group.command("list")
+@JSON_OPTION
+@pass_context
+def type_list(ctx: Context, as_json: bool) -> None:
+    """List the registered payload types."""
+    from conditions import store
+    from conditions.documents import typed_types
+
+    typed = typed_types()
+    with ctx.reading() as s:
+        rows = [
+            (p.name, "typed" if p.name in typed else "json", p.description)
+            for p in store.list_payload_types(s)
+        ]
+    if as_json:
+        echo_json([{"name": n, "kind": k, "description": d} for n, k, d in rows])
+    else:
+        echo_table(["type", "kind", "description"], rows)
