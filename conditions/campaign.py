@@ -164,11 +164,9 @@ def upload_campaign(
             provenance={**constants.payloads[record][1], "campaign": constants.name},
             max_bytes=max_payload_bytes,
         )
-        tag_id = s.scalar(select(Tag.id).where(Tag.name == tag_name))
-        if tag_id is None:
-            tag_id = store.create_tag(
-                s, tag_name, type_name, f"{record} from calibration campaigns"
-            ).id
+        tag_id = store.create_tag(
+            s, tag_name, type_name, f"{record} from calibration campaigns", exist_ok=True
+        ).id
         appended = store.append_iovs(s, tag_name, [(since, put.hash)])
         records.append(
             RecordUpload(record, tag_name, put.hash, since, put.created, appended.added > 0)

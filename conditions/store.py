@@ -57,7 +57,8 @@ from .model import (
 
 #: Names of tags, global tags, records and payload types: a letter or digit, then letters,
 #: digits, ``_ . -``; at most 100 characters.  No spaces, quotes or slashes (names appear in URLs).
-NAME_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_LENGTH - 1}}}$")
+#: Matched with ``fullmatch`` (a ``$`` anchor would let a trailing newline through).
+NAME_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_LENGTH - 1}}}")
 
 #: Default upper limit of one payload's size [bytes]; configurable per call.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -83,12 +84,21 @@ def db_now(s: Session) -> dt.datetime:
 
 def check_name(kind: str, name: str) -> str:
     """Return ``name`` if it is a valid name for ``kind``, else raise :class:`InvalidName`."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidName(
             f"invalid {kind} name {name!r}",
             f"use 1-{NAME_LENGTH} characters of A-Z a-z 0-9 _ . - starting with a letter or digit",
         )
     return name
+
+
+def check_text(kind: str, text: str) -> str:
+    """Return ``text`` (a description) if both backends can store it: a string without NUL."""
+    if not isinstance(text, str) or "\0" in text:
+        raise InvalidInput(
+            f"invalid {kind}: it must be text without NUL characters", "remove the NUL bytes"
+        )
+    return text
 
 
 def check_run(run: int, what: str = "run") -> int:
@@ -104,22 +114,45 @@ def sha256_hex(data: bytes) -> str:
 
 
 # --- payload types -------------------------------------------------------------------------------
+def _insert_if_missing(s: Session, table: Any, row: dict[str, Any], key: str) -> bool:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING``; True if the row was inserted.
+
+    Idempotent creation without a check-then-insert race: on PostgreSQL a concurrent insert of
+    the same key waits for the other transaction and then does nothing (no unique violation).
+    Callers look the row up first, so on SQLite (one writer at a time) no conflict reaches the
+    database's REPLACE guards (migration 0003).
+    """
+    dialect = s.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(**row)
+    column = getattr(table, key)
+    done = s.execute(stmt.on_conflict_do_nothing(index_elements=[key]).returning(column))
+    return done.first() is not None
+
+
+def ensure_payload_type(
+    s: Session, name: str, description: str = ""
+) -> tuple[PayloadType, bool]:
+    """The payload type ``name``, registered if missing; returns ``(type, created)``."""
+    check_name("payload type", name)
+    check_text("payload type description", description)
+    created = False
+    if s.get(PayloadType, name) is None:
+        row = {"name": name, "description": description, "created_at": utcnow()}
+        created = _insert_if_missing(s, PayloadType, row, "name")
+    ptype = s.get(PayloadType, name)
+    assert ptype is not None
+    return ptype, created
+
+
 def register_payload_type(s: Session, name: str, description: str = "") -> PayloadType:
     """Register a payload type; registering an existing one is a no-op."""
-    check_name("payload type", name)
-    existing = s.get(PayloadType, name)
-    if existing is not None:
-        return existing
-    ptype = PayloadType(name=name, description=description, created_at=utcnow())
-    s.add(ptype)
-    s.flush()
-    return ptype
+    return ensure_payload_type(s, name, description)[0]
 
 
 def _valid_name(name: object) -> bool:
     """Whether ``name`` could name anything: names are checked when created, so a lookup of an
     invalid one (e.g. with a NUL byte, which PostgreSQL refuses in text) finds nothing."""
-    return isinstance(name, str) and NAME_PATTERN.match(name) is not None
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
 def get_payload_type(s: Session, name: str) -> PayloadType:
@@ -175,14 +208,13 @@ def put_payload(
         "provenance": provenance or {},
         "created_at": utcnow(),
     }
-    dialect = s.get_bind().dialect.name
-    insert_row = (pg_insert if dialect == "postgresql" else sqlite_insert)(Payload).values(**row)
-    stmt = insert_row.on_conflict_do_nothing(index_elements=["hash"]).returning(Payload.hash)
-    if s.execute(stmt).first() is not None:
-        return PutResult(digest, True)
-    stored_type, stored_data = s.execute(
-        select(Payload.type_name, Payload.data).where(Payload.hash == digest)
-    ).one()
+    stored = select(Payload.type_name, Payload.data).where(Payload.hash == digest)
+    found = s.execute(stored).first()
+    if found is None:
+        if _insert_if_missing(s, Payload, row, "hash"):
+            return PutResult(digest, True)
+        found = s.execute(stored).one()  # a concurrent writer stored it first
+    stored_type, stored_data = found
     if stored_data != data:
         raise HashCollision(
             f"payload {digest} is stored with different bytes",
@@ -233,21 +265,37 @@ def find_payload(s: Session, prefix: str) -> Payload:
 
 
 # --- tags ----------------------------------------------------------------------------------------
-def create_tag(s: Session, name: str, type_name: str, description: str = "") -> Tag:
-    """Create an open tag holding payloads of ``type_name``."""
+def create_tag(
+    s: Session, name: str, type_name: str, description: str = "", *, exist_ok: bool = False
+) -> Tag:
+    """Create an open tag holding payloads of ``type_name``.
+
+    ``exist_ok`` returns an existing tag of the same type instead of raising
+    :class:`AlreadyExists` (campaign uploads: two campaigns may create the same tag at once).
+    """
     check_name("tag", name)
+    check_text("tag description", description)
     get_payload_type(s, type_name)
-    if s.scalar(select(Tag.id).where(Tag.name == name)) is not None:
+    created = False
+    if s.scalar(select(Tag.id).where(Tag.name == name)) is None:
+        row = {
+            "name": name,
+            "type_name": type_name,
+            "description": description,
+            "state": TagState.OPEN,
+            "created_at": utcnow(),
+        }
+        created = _insert_if_missing(s, Tag, row, "name")
+    tag = s.scalars(
+        select(Tag).where(Tag.name == name).execution_options(populate_existing=True)
+    ).one()
+    if not created and not exist_ok:
         raise AlreadyExists(f"tag {name!r} already exists", "choose another name")
-    tag = Tag(
-        name=name,
-        type_name=type_name,
-        description=description,
-        state=TagState.OPEN,
-        created_at=utcnow(),
-    )
-    s.add(tag)
-    s.flush()
+    if tag.type_name != type_name:
+        raise AlreadyExists(
+            f"tag {name!r} already exists for type {tag.type_name!r}, not {type_name!r}",
+            "choose another name or tag prefix",
+        )
     return tag
 
 
@@ -386,6 +434,7 @@ def list_iovs(
 def create_global_tag(s: Session, name: str, description: str = "") -> GlobalTag:
     """Create an open, empty global tag."""
     check_name("global tag", name)
+    check_text("global tag description", description)
     if s.scalar(select(GlobalTag.id).where(GlobalTag.name == name)) is not None:
         raise AlreadyExists(f"global tag {name!r} already exists", "choose another name")
     gt = GlobalTag(
