@@ -161,3 +161,25 @@ def test_append_after_an_uncommitted_lock_is_refused_once_it_commits(db_url: str
         assert row_counts(engine)["iov"] == 0
     finally:
         engine.dispose()
+
+
+def test_migration_0003_downgrades_and_upgrades_a_populated_database(populated: Engine) -> None:
+    """0003 -> 0002 -> head keeps every row and state; the guards are back after the upgrade."""
+    from conditions import migrate
+    from conditions.resolve import resolve
+
+    before, counts = resolve(populated, "GT", 5), row_counts(populated)
+    migrate.downgrade(populated, "0002")
+    assert migrate.current_revision(populated) == "0002"
+    assert resolve(populated, "GT", 5).records == before.records
+    migrate.upgrade(populated)
+    migrate.check(populated)
+    assert row_counts(populated) == counts
+    after = resolve(populated, "GT", 5)
+    assert after.records == before.records and after.frozen
+    attack = wipes(populated.dialect.name, "iov")[0]
+    if populated.dialect.name == "sqlite":
+        attack = "REPLACE INTO payload SELECT * FROM payload"
+    with pytest.raises(DBAPIError, match="conddb"), populated.begin() as conn:
+        conn.execute(text(attack))
+    assert row_counts(populated) == counts
