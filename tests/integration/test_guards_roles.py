@@ -95,9 +95,11 @@ def test_writer_does_every_library_write_and_nothing_destructive(
             "CREATE TABLE evil (x int)",
             "ALTER TABLE iov DISABLE TRIGGER ALL",
         ):
-            with pytest.raises(DBAPIError, match="permission denied|must be owner"):
-                with writer.begin() as conn:
-                    conn.execute(text(sql))
+            with (
+                pytest.raises(DBAPIError, match=r"permission denied|must be owner"),
+                writer.begin() as conn,
+            ):
+                conn.execute(text(sql))
         assert row_counts(writer) == before
     finally:
         writer.dispose()
@@ -118,9 +120,8 @@ def test_reader_only_reads(db_url: str, roles: dict[str, str]) -> None:
             "UPDATE tag SET state = 'locked'",
             "SELECT * FROM tag FOR UPDATE",
         ):
-            with pytest.raises(DBAPIError, match="permission denied"):
-                with reader.begin() as conn:
-                    conn.execute(text(sql))
+            with pytest.raises(DBAPIError, match="permission denied"), reader.begin() as conn:
+                conn.execute(text(sql))
     finally:
         reader.dispose()
 

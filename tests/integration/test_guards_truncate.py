@@ -103,9 +103,8 @@ def test_lock_waits_for_an_uncommitted_raw_append(db_url: str) -> None:
         b_engine = make_engine(db_url)
         b = b_engine.execution_options(**writer).connect()
         _set_wait_limit(b, dialect)
-        with pytest.raises(OperationalError):  # lock timeout: B waited for A
-            with b.begin():
-                b.execute(text("UPDATE tag SET state = 'locked' WHERE id = :t"), {"t": tag_id})
+        with pytest.raises(OperationalError), b.begin():  # lock timeout: B waited for A
+            b.execute(text("UPDATE tag SET state = 'locked' WHERE id = :t"), {"t": tag_id})
         b.close()
         b_engine.dispose()
         a.commit()

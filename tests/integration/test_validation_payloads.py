@@ -51,7 +51,7 @@ HOSTILE = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_bytes_are_invalid_payloads(case: str) -> None:
-    with pytest.raises(InvalidPayload, match="payload bytes|light_yield"):
+    with pytest.raises(InvalidPayload, match=r"payload bytes|light_yield"):
         decode_payload("light_yield", HOSTILE[case])
 
 
