@@ -143,8 +143,9 @@ def statements(rewrite: Rewrite, dialect: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def populated(engine: Engine) -> Engine:
+def populate(engine: Engine) -> Engine:
+    """One row of every guarded kind: payloads, an open and a locked tag with IOVs, a frozen and
+    an open global tag with map rows, a campaign with its records."""
     with write_session(engine) as s:
         store.register_payload_type(s, "json")
         h1 = store.put_payload(s, "json", b'{"v":1}').hash
@@ -160,6 +161,11 @@ def populated(engine: Engine) -> Engine:
         store.set_record(s, "GT_open", "rec_of_open_gt", "open_tag")
         upload_campaign(s, constants())
     return engine
+
+
+@pytest.fixture
+def populated(engine: Engine) -> Engine:
+    return populate(engine)
 
 
 def table_rows(engine: Engine, table: str) -> list[tuple[object, ...]]:

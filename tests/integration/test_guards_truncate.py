@@ -16,27 +16,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from conditions import store
-from conditions.campaign import upload_campaign
 from conditions.db import WRITE_OPTION, make_engine, write_session
 from tests.conftest import row_counts
-from tests.integration.test_campaign_upload import constants
+from tests.integration.test_guards_replace import populate
 
 GUARDED = ("payload", "iov", "tag", "global_tag", "global_tag_map", "campaign", "campaign_payload")
 
 
 @pytest.fixture
 def populated(engine: Engine) -> Engine:
-    with write_session(engine) as s:
-        store.register_payload_type(s, "json")
-        h = store.put_payload(s, "json", b'{"v":1}').hash
-        store.create_tag(s, "locked_tag", "json")
-        store.append_iovs(s, "locked_tag", [(1, h)])
-        store.lock_tag(s, "locked_tag")
-        store.create_global_tag(s, "GT")
-        store.set_record(s, "GT", "rec", "locked_tag")
-        store.freeze_global_tag(s, "GT")
-        upload_campaign(s, constants())
-    return engine
+    return populate(engine)
 
 
 def wipes(dialect: str, table: str) -> list[str]:
@@ -60,9 +49,12 @@ def test_a_guarded_table_cannot_be_wiped_by_its_owner(populated: Engine, table: 
         assert row_counts(populated) == before, sql
 
 
-def _tag_id(engine: Engine, name: str) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(text("SELECT id FROM tag WHERE name = :n"), {"n": name}))
+def _open_tag(engine: Engine) -> tuple[str, int]:
+    """An open, empty tag "t" of type json and a payload for it: (payload hash, tag id)."""
+    with write_session(engine) as s:
+        store.register_payload_type(s, "json")
+        h = store.put_payload(s, "json", b'{"v":1}').hash
+        return h, store.create_tag(s, "t", "json").id
 
 
 def _set_wait_limit(conn: Connection, dialect: str) -> None:
@@ -84,11 +76,7 @@ def test_lock_waits_for_an_uncommitted_raw_append(db_url: str) -> None:
     first and leave a locked tag that later gains A's IOV."""
     engine = make_engine(db_url)
     try:
-        with write_session(engine) as s:
-            store.register_payload_type(s, "json")
-            h = store.put_payload(s, "json", b'{"v":1}').hash
-            store.create_tag(s, "t", "json")
-        tag_id = _tag_id(engine, "t")
+        h, tag_id = _open_tag(engine)
         dialect = engine.dialect.name
         writer = {WRITE_OPTION: True}  # SQLite: BEGIN IMMEDIATE, like every library writer
         a = engine.execution_options(**writer).connect()
@@ -124,11 +112,7 @@ def test_append_after_an_uncommitted_lock_is_refused_once_it_commits(db_url: str
         engine.dispose()
         pytest.skip("SQLite writers never overlap (BEGIN IMMEDIATE)")
     try:
-        with write_session(engine) as s:
-            store.register_payload_type(s, "json")
-            h = store.put_payload(s, "json", b'{"v":1}').hash
-            store.create_tag(s, "t", "json")
-        tag_id = _tag_id(engine, "t")
+        h, tag_id = _open_tag(engine)
         b = engine.connect()
         b.begin()
         b.execute(text("UPDATE tag SET state = 'locked', locked_at = now() WHERE id = :t"),
