@@ -57,8 +57,9 @@ from .model import (
 
 #: Names of tags, global tags, records and payload types: a letter or digit, then letters,
 #: digits, ``_ . -``; at most 100 characters.  No spaces, quotes or slashes (names appear in URLs).
-#: Matched with ``fullmatch`` (a ``$`` anchor would let a trailing newline through).
-NAME_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_LENGTH - 1}}}")
+#: Anchored with ``\A``/``\Z`` (``$`` would let a trailing newline through), so ``match`` and
+#: ``fullmatch`` agree.
+NAME_PATTERN = re.compile(rf"\A[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_LENGTH - 1}}}\Z")
 
 #: Default upper limit of one payload's size [bytes]; configurable per call.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
