@@ -286,7 +286,7 @@ def lpmt_job(
         np.full(n_channels, dark.offset_lpmt / n_channels),
     )
     result = dualcal.fit_dual_calorimetry(laser)
-    payload = LpmtNonlinearityV1(**result.payload_fields())
+    payload = LpmtNonlinearityV1.model_validate(result.payload_fields())
     quality = {
         "valid": True,
         "n_good": int(result.n_good),
@@ -328,7 +328,7 @@ def gmap_job(
     r_mm = np.array([float(r.info["r_mm"]) for r in points])
     theta = np.radians([float(r.info["theta_deg"]) for r in points])
     gmap = uniformity.fit_gmap(r_mm, theta, g, g_err, particle="gamma", energy_mev=2.223)
-    payload = NonuniformityMapV1(**gmap.payload_fields(source="AmC"))
+    payload = NonuniformityMapV1.model_validate(gmap.payload_fields(source="AmC"))
     quality = {
         "valid": True,
         "chi2": _finite(gmap.chi2),

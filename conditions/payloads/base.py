@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 
 from conditions.errors import InvalidPayload
 from conditions.payloads.arrays import ArraySpec
@@ -23,6 +23,9 @@ def _no_negative_zero(value: float) -> float:
     """``-0.0`` -> ``0.0`` so that equal content has equal canonical bytes."""
     return value + 0.0
 
+
+#: Range of integer fields (signed 64-bit).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 #: A finite float (NaN/inf rejected by the model config), negative zero normalised.
 Real = Annotated[float, AfterValidator(_no_negative_zero)]
@@ -51,12 +54,31 @@ class Payload(BaseModel):
     exact values; the hash is that of the canonical bytes.
     """
 
+    # strict: no coercion (``True`` is not a count, ``"1345"`` is not a light yield); an int is
+    # still accepted where a float is declared, and JSON arrays where a tuple is.
     model_config = ConfigDict(
-        frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True
+        frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True, strict=True
     )
 
     TYPE_NAME: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numpy_scalars(cls, data: Any) -> Any:
+        """A numpy scalar field value (a fit's ``np.int64`` count) counts as its Python value."""
+        if isinstance(data, dict):
+            return {k: v.item() if isinstance(v, np.generic) else v for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _integers_fit_int64(self) -> Payload:
+        """Every integer field fits a signed 64-bit integer (what every reader can hold)."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+                raise FieldError(name, "integer outside the signed 64-bit range")
+        return self
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Payload):

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from typing import Any
 
@@ -54,6 +55,11 @@ MAGIC = b"JCDB"
 FORMAT_VERSION = 1
 ALIGN = 64
 _PREFIX = struct.Struct("<4sHHQ")
+
+#: Decoding limits: deepest nesting of the header JSON, most array dimensions (numpy's own limit
+#: is 64; no payload schema declares more than 2).  Beyond them the bytes are refused as corrupt.
+MAX_HEADER_DEPTH = 32
+MAX_ARRAY_NDIM = 32
 
 
 def _pad(n: int) -> int:
@@ -178,10 +184,15 @@ def decode_header(data: bytes) -> tuple[str, int, dict[str, Any]]:
         raise _corrupt(f"unsupported format version {fmt}")
     if _PREFIX.size + hlen > len(data):
         raise _corrupt("truncated header")
+    too_deep = _corrupt(f"header nested deeper than {MAX_HEADER_DEPTH} levels")
     try:
         header = json.loads(data[_PREFIX.size : _PREFIX.size + hlen].decode("ascii"))
+    except RecursionError:
+        raise too_deep from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise _corrupt(f"header is not ASCII JSON ({exc})") from exc
+    if _depth(header) > MAX_HEADER_DEPTH:
+        raise too_deep
     if (
         not isinstance(header, dict)
         or set(header) != {"fields", "schema_version", "type"}
@@ -205,23 +216,40 @@ def decode_header(data: bytes) -> tuple[str, int, dict[str, Any]]:
     return header["type"], header["schema_version"], fields
 
 
+def _depth(value: Any) -> int:
+    """Deepest list/object nesting of a parsed JSON value (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _array(data: bytes, data_start: int, ref: Any) -> np.ndarray:
     """Read-only view of one array block described by ``ref``."""
     if not isinstance(ref, dict) or set(ref) != {"dtype", "offset", "shape"}:
         raise _corrupt("array reference must have keys dtype, offset, shape")
     dtype, offset, shape = ref["dtype"], ref["offset"], ref["shape"]
-    if dtype not in ALLOWED_DTYPES:
+    if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
         raise _corrupt(f"array dtype {dtype!r} not allowed")
     if (
-        not isinstance(offset, int)
+        type(offset) is not int
         or offset < 0
         or not isinstance(shape, list)
-        or not all(isinstance(n, int) and n >= 0 for n in shape)
+        or not all(type(n) is int and n >= 0 for n in shape)
     ):
         raise _corrupt("array offset/shape must be non-negative integers")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if len(shape) > MAX_ARRAY_NDIM:
+        raise _corrupt(f"array of {len(shape)} dimensions (at most {MAX_ARRAY_NDIM})")
+    # Exact integer arithmetic (a numpy int64 product would wrap around); every extent must also
+    # fit the data on its own, so that a zero extent cannot hide a huge one from the size check.
+    count = math.prod(shape)
     start = data_start + offset
-    if start + count * np.dtype(dtype).itemsize > len(data):
+    if any(n > len(data) for n in shape) or start + count * np.dtype(dtype).itemsize > len(data):
         raise _corrupt("array block beyond the end of the data")
     arr = np.frombuffer(data, dtype=np.dtype(dtype), count=count, offset=start)
     return arr.reshape(shape)

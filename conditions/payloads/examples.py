@@ -43,8 +43,10 @@ def dark_noise(version: int = 2) -> DarkNoiseV1 | DarkNoiseV2:
         window_ns=350.0,
     )
     if version == 1:
-        return DarkNoiseV1(**common)
-    return DarkNoiseV2(**common, rate_lpmt_hz=30e3, rate_spmt_hz=1e3, n_random_triggers=200_000)
+        return DarkNoiseV1.model_validate(common)
+    return DarkNoiseV2.model_validate(
+        {**common, "rate_lpmt_hz": 30e3, "rate_spmt_hz": 1e3, "n_random_triggers": 200_000}
+    )
 
 
 def energy_nonlinearity() -> EnergyNonlinearityV1:

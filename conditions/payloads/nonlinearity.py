@@ -89,7 +89,9 @@ class EnergyNonlinearityV1(Payload):
     chi2: Real = Field(ge=0, description="chi2 of the fit (Eq. 2.8)")
     ndf: int = Field(ge=0, description="degrees of freedom of the fit")
     sources: tuple[str, ...] = Field(
-        (), description="calibration sources used, e.g. ('Cs137', 'Ge68', 'B12')"
+        (),
+        strict=False,  # a JSON array (a list) is a tuple here
+        description="calibration sources used, e.g. ('Cs137', 'Ge68', 'B12')",
     )
 
     @property

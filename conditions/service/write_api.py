@@ -231,11 +231,12 @@ def upload_bytes(
     return apply(request, who, work)
 
 
-@router.post("/types", summary="register a payload type", status_code=201)
+@router.post("/types", summary="register a payload type (201 created, 200 if it exists)",
+             status_code=201)
 def register_type(request: Request, who: Admin, body: TypeIn) -> JSONResponse:
     def work(s: Session) -> tuple[int, dict[str, Any]]:
-        store.register_payload_type(s, body.name, body.description)
-        return 201, {"type": body.name}
+        _ptype, created = store.ensure_payload_type(s, body.name, body.description)
+        return (201 if created else 200), {"type": body.name, "created": created}
 
     return apply(request, who, work)
 

@@ -185,7 +185,7 @@ def _ensure_tags(s: Session, upload: CampaignUpload) -> list[str]:
     for name, (type_name, description) in upload.tags.items():
         existing = store.find_tag(s, name)
         if existing is None:
-            store.create_tag(s, name, type_name, description)
+            store.create_tag(s, name, type_name, description, exist_ok=True)
             created.append(name)
         elif existing.type_name != type_name:
             raise InvalidInput(
@@ -228,7 +228,11 @@ def upload(
         )
         if upload.create_missing_tags and store.find_tag(s, item.tag) is None:
             store.create_tag(
-                s, item.tag, item.type_name, f"{item.record} from calibration campaigns"
+                s,
+                item.tag,
+                item.type_name,
+                f"{item.record} from calibration campaigns",
+                exist_ok=True,
             )
             created_tags.append(item.tag)
         per_tag.setdefault(item.tag, []).append(item)

@@ -55,6 +55,8 @@ def parse_json_bytes(raw: bytes, source: str) -> Any:
         return json.loads(raw, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise InvalidPayload(f"{source} is not UTF-8 text", "give a JSON document") from None
+    except RecursionError:
+        raise InvalidPayload(f"{source} is nested too deeply", "flatten the document") from None
     except json.JSONDecodeError as exc:
         raise InvalidPayload(
             f"{source} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",

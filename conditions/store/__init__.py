@@ -28,6 +28,7 @@ from .common import (
     NAME_PATTERN,
     check_name,
     check_run,
+    check_text,
     db_now,
     sha256_hex,
     utcnow,
@@ -44,6 +45,7 @@ from .global_tags import (
 )
 from .payloads import (
     PutResult,
+    ensure_payload_type,
     find_payload,
     get_payload,
     get_payload_type,
@@ -80,10 +82,12 @@ __all__ = [
     "append_iovs",
     "check_name",
     "check_run",
+    "check_text",
     "clone_global_tag",
     "create_global_tag",
     "create_tag",
     "db_now",
+    "ensure_payload_type",
     "find_campaign",
     "find_payload",
     "find_tag",

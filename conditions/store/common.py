@@ -12,18 +12,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..db.model import NAME_LENGTH, utcnow
-from ..errors import InvalidIOV, InvalidName
+from ..errors import InvalidInput, InvalidIOV, InvalidName
 
 __all__ = ["utcnow"]
 
 #: Names of tags, global tags, records and payload types: a letter or digit, then letters,
 #: digits, ``_ . -``; at most 100 characters.  No spaces, quotes or slashes (names appear in URLs).
-NAME_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_LENGTH - 1}}}$")
+#: Anchored with ``\A``/``\Z`` (``$`` would let a trailing newline through), so ``match`` and
+#: ``fullmatch`` agree.
+NAME_PATTERN = re.compile(rf"\A[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{NAME_LENGTH - 1}}}\Z")
 
 #: Default upper limit of one payload's size [bytes]; configurable per call.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -49,7 +54,7 @@ def db_now(s: Session) -> dt.datetime:
 
 def check_name(kind: str, name: str) -> str:
     """Return ``name`` if it is a valid name for ``kind``, else raise :class:`InvalidName`."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidName(
             f"invalid {kind} name {name!r}",
             f"use 1-{NAME_LENGTH} characters of A-Z a-z 0-9 _ . - starting with a letter or digit",
@@ -70,9 +75,39 @@ def sha256_hex(data: bytes) -> str:
 
 
 
+def check_text(kind: str, text: str) -> str:
+    """Return ``text`` (a description) if both backends can store it: a string without NUL."""
+    if not isinstance(text, str) or "\0" in text:
+        raise InvalidInput(
+            f"invalid {kind}: it must be text without NUL characters", "remove the NUL bytes"
+        )
+    return text
+
+
+def insert_if_missing(s: Session, table: Any, row: dict[str, Any], key: str) -> bool:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING``; True if the row was inserted.
+
+    Idempotent creation without a check-then-insert race: on PostgreSQL a concurrent insert of
+    the same key waits for the other transaction and then does nothing (no unique violation).
+    Callers look the row up first, so on SQLite (one writer at a time) no conflict reaches the
+    database's REPLACE guards (migration 0003), which refuse any colliding key.
+    """
+    stmt = insert_for(s)(table).values(**row)
+    column = getattr(table, key)
+    done = s.execute(stmt.on_conflict_do_nothing(index_elements=[key]).returning(column))
+    return done.first() is not None
+
+
+def insert_for(s: Session) -> Any:
+    """The dialect's ``insert`` construct (both have ``on_conflict_do_nothing``)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return pg_insert
+    return sqlite_insert
+
+
 def valid_name(name: object) -> bool:
     """Whether ``name`` could name anything: names are checked when created, so a lookup of an
     invalid one (e.g. with a NUL byte, which PostgreSQL refuses in text) finds nothing."""
-    return isinstance(name, str) and NAME_PATTERN.match(name) is not None
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 

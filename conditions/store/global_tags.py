@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from .. import times
 from ..db.model import GlobalTag, GlobalTagMap, GlobalTagState, Tag, utcnow
 from ..errors import AlreadyExists, GlobalTagFrozen, GlobalTagNotFound, InvalidInput, InvalidIOV
-from .common import check_name, db_now, valid_name
+from .common import check_name, check_text, db_now, valid_name
 from .tags import get_tag
 
 
@@ -19,6 +19,7 @@ from .tags import get_tag
 def create_global_tag(s: Session, name: str, description: str = "") -> GlobalTag:
     """Create an open, empty global tag."""
     check_name("global tag", name)
+    check_text("global tag description", description)
     if s.scalar(select(GlobalTag.id).where(GlobalTag.name == name)) is not None:
         raise AlreadyExists(f"global tag {name!r} already exists", "choose another name")
     gt = GlobalTag(

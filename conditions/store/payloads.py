@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..db.model import Payload, PayloadType, utcnow
@@ -24,20 +22,34 @@ from ..errors import (
     PayloadTooLarge,
     PayloadTypeNotFound,
 )
-from .common import DEFAULT_MAX_PAYLOAD_BYTES, check_name, sha256_hex, valid_name
+from .common import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    check_name,
+    check_text,
+    insert_for,
+    insert_if_missing,
+    sha256_hex,
+    valid_name,
+)
 
 
 # --- payload types -------------------------------------------------------------------------------
+def ensure_payload_type(s: Session, name: str, description: str = "") -> tuple[PayloadType, bool]:
+    """The payload type ``name``, registered if missing (race-free); ``(type, created)``."""
+    check_name("payload type", name)
+    check_text("payload type description", description)
+    created = False
+    if s.get(PayloadType, name) is None:
+        row = {"name": name, "description": description, "created_at": utcnow()}
+        created = insert_if_missing(s, PayloadType, row, "name")
+    ptype = s.get(PayloadType, name)
+    assert ptype is not None
+    return ptype, created
+
+
 def register_payload_type(s: Session, name: str, description: str = "") -> PayloadType:
     """Register a payload type; registering an existing one is a no-op."""
-    check_name("payload type", name)
-    existing = s.get(PayloadType, name)
-    if existing is not None:
-        return existing
-    ptype = PayloadType(name=name, description=description, created_at=utcnow())
-    s.add(ptype)
-    s.flush()
-    return ptype
+    return ensure_payload_type(s, name, description)[0]
 
 
 def get_payload_type(s: Session, name: str) -> PayloadType:
@@ -115,10 +127,14 @@ def put_payloads(
     get_payload_type(s, type_name)
     by_hash = {sha256_hex(b): b for b in checked}
     now = utcnow()
-    insert_ = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert_ = insert_for(s)
     created: set[str] = set()
     hashes = list(by_hash)
     for start in range(0, len(hashes), CHUNK):
+        chunk = hashes[start : start + CHUNK]
+        # Only the missing ones are inserted: on SQLite the REPLACE guards (migration 0003)
+        # refuse any INSERT whose key collides with a stored payload, even ON CONFLICT DO NOTHING.
+        stored = set(s.scalars(select(Payload.hash).where(Payload.hash.in_(chunk))))
         rows = [
             {
                 "hash": h,
@@ -129,10 +145,12 @@ def put_payloads(
                 "provenance": provenance or {},
                 "created_at": now,
             }
-            for h in hashes[start : start + CHUNK]
+            for h in chunk
+            if h not in stored
         ]
-        stmt = insert_(Payload).values(rows).on_conflict_do_nothing(index_elements=["hash"])
-        created.update(s.scalars(stmt.returning(Payload.hash)))
+        if rows:
+            stmt = insert_(Payload).values(rows).on_conflict_do_nothing(index_elements=["hash"])
+            created.update(s.scalars(stmt.returning(Payload.hash)))
     _check_stored(s, type_name, {h: b for h, b in by_hash.items() if h not in created})
     out: list[PutResult] = []
     for b in checked:

@@ -17,26 +17,42 @@ from sqlalchemy.orm import Session
 from .. import iov, times
 from ..db.model import IOV, Payload, Tag, TagState, utcnow
 from ..errors import AlreadyExists, InvalidIOV, PayloadNotFound, TagLocked, TagNotFound
-from .common import check_name, check_run, db_now, valid_name
+from .common import check_name, check_run, check_text, db_now, insert_if_missing, valid_name
 from .payloads import get_payload_type
 
 
 # --- tags ----------------------------------------------------------------------------------------
-def create_tag(s: Session, name: str, type_name: str, description: str = "") -> Tag:
-    """Create an open tag holding payloads of ``type_name``."""
+def create_tag(
+    s: Session, name: str, type_name: str, description: str = "", *, exist_ok: bool = False
+) -> Tag:
+    """Create an open tag holding payloads of ``type_name`` (race-free: INSERT ... ON CONFLICT).
+
+    ``exist_ok`` returns an existing tag of the same type instead of raising
+    :class:`AlreadyExists` (campaign uploads: two campaigns may create the same tag at once).
+    """
     check_name("tag", name)
+    check_text("tag description", description)
     get_payload_type(s, type_name)
-    if s.scalar(select(Tag.id).where(Tag.name == name)) is not None:
+    created = False
+    if s.scalar(select(Tag.id).where(Tag.name == name)) is None:
+        row = {
+            "name": name,
+            "type_name": type_name,
+            "description": description,
+            "state": TagState.OPEN,
+            "created_at": utcnow(),
+        }
+        created = insert_if_missing(s, Tag, row, "name")
+    tag = s.scalars(
+        select(Tag).where(Tag.name == name).execution_options(populate_existing=True)
+    ).one()
+    if not created and not exist_ok:
         raise AlreadyExists(f"tag {name!r} already exists", "choose another name")
-    tag = Tag(
-        name=name,
-        type_name=type_name,
-        description=description,
-        state=TagState.OPEN,
-        created_at=utcnow(),
-    )
-    s.add(tag)
-    s.flush()
+    if tag.type_name != type_name:
+        raise AlreadyExists(
+            f"tag {name!r} already exists for type {tag.type_name!r}, not {type_name!r}",
+            "choose another name or tag prefix",
+        )
     return tag
 
 
