@@ -19,6 +19,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
+ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 MESSAGE = "audit records are append-only"
 SQLITE_TRIGGERS = {
     "audit_log_no_update": "BEFORE UPDATE ON audit_log FOR EACH ROW",
@@ -33,12 +34,7 @@ SQLITE_TRIGGERS = {
 def upgrade() -> None:
     op.create_table(
         "audit_log",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("origin", sa.String(16), nullable=False),
         sa.Column("who", sa.String(100), nullable=True),
