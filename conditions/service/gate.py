@@ -25,6 +25,7 @@ as failed attempts of their address (so they cannot flood the audit table either
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -253,6 +254,9 @@ class Gate:
                 )
             )
         who: Identity | None = None
+        if role is None:  # e.g. a write to no route (404, 405): name a valid caller, if any
+            with contextlib.suppress(ConddbError):
+                who = st.tokens.identify(headers.get("authorization"))
         try:
             if role is not None:
                 who = st.tokens.identify(headers.get("authorization"))

@@ -200,8 +200,8 @@ def test_every_outcome_is_audited_in_the_database(
         ("create_tag", "uploader", 201),
         ("create_tag", "uploader", 409),
         ("create_tag", "uploader", 422),
-        ("POST /v1/resolve/G/1", None, 405),
-        ("POST /v1/nowhere", None, 404),
+        ("POST /v1/resolve/G/1", "admin", 405),
+        ("POST /v1/nowhere", "admin", 404),
         ("create_tag", None, 411),
         ("lock_tag", "admin", 500),
     ]
