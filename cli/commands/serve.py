@@ -40,7 +40,15 @@ from cli.context import Context, pass_context
     envvar="CONDDB_AUDIT_LOG",
     default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Audit log of every write (JSON lines); default: the conddb.audit logger.",
+    help="Live copy (JSON lines) of the audit_log table; default: the conddb.audit logger.",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="CONDDB_FORWARDED_ALLOW_IPS",
+    default=None,
+    metavar="IPS",
+    help="Reverse proxies (comma-separated IPs/CIDRs) whose X-Forwarded-For is trusted; "
+    "default: none, the client is the TCP peer.",
 )
 @click.option(
     "--log-level",
@@ -58,6 +66,7 @@ def serve(
     read_url: str | None,
     tokens_file: Path | None,
     audit_log: Path | None,
+    forwarded_allow_ips: str | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -75,6 +84,7 @@ def serve(
         "CONDDB_READ_URL": read_url,
         "CONDDB_TOKENS_FILE": None if tokens_file is None else str(tokens_file.resolve()),
         "CONDDB_AUDIT_LOG": None if audit_log is None else str(audit_log.resolve()),
+        "CONDDB_FORWARDED_ALLOW_IPS": forwarded_allow_ips,
     }
     for key, value in env.items():
         if value is not None:
@@ -93,6 +103,6 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=access_log,
-        proxy_headers=True,
+        proxy_headers=False,  # the app honours them from --forwarded-allow-ips only
         http="conditions.service.protocol:NoDelayHTTPProtocol",  # see that module: 8x faster
     )

@@ -235,3 +235,29 @@ class CampaignPayload(Base):
     payload_hash: Mapped[str] = mapped_column(ForeignKey("payload.hash"), index=True)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id"))
     since: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditRecord(Base):
+    """One write attempt (HTTP or CLI), committed or refused: who, when, what, outcome.
+
+    Append-only (guard triggers of migration 0004 on both backends).  A change and its audit row
+    are written in the same transaction; refusals and failures get a small transaction of their
+    own (:mod:`conditions.services.audit`).  ``status`` is the HTTP status of the answer (CLI
+    writes: 200 when committed).
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    origin: Mapped[str] = mapped_column(String(16))
+    who: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
+    action: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    target: Mapped[str] = mapped_column(String(300))
+    status: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -13,13 +13,18 @@ A malformed request is 422 with the same shape (plus ``details``); a database th
 reached is 503 with ``Retry-After``; a change refused by a database guard (trigger) is 409
 (one mapping: :func:`conditions.errors.from_db_error`).
 Errors are never cached (``Cache-Control: no-store``).
+
+The gate (:mod:`.gate`, pure ASGI) runs before FastAPI reads a body: it authenticates, throttles
+failed authentications, checks ``Content-Length`` and audits every write attempt.
+``X-Forwarded-For`` is honoured only from ``CONDDB_FORWARDED_ALLOW_IPS`` (the app applies it
+itself: run uvicorn with ``--no-proxy-headers``, as ``conddb serve`` does).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,38 +35,22 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from conditions.errors import ConddbError, DatabaseUnavailable, from_db_error
 from conditions.migrate import require_head
 
 from .caching import NO_STORE
+from .gate import Gate
 from .read_api import router as read_router
+from .responses import error_body, error_response
 from .settings import ServiceSettings
-from .state import ServiceState, state_of
-from .write_api import action_of, client_of
+from .state import ServiceState
 from .write_api import router as write_router
 
 log = logging.getLogger("conddb.service")
 
-#: HTTP methods that change something (their failures are audited).
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def error_body(
-    status: int, error: str, message: str, hint: str = "", **extra: Any
-) -> dict[str, Any]:
-    return {"error": error, "message": message, "hint": hint, "status": status, **extra}
-
-
-def error_response(
-    status: int, error: str, message: str, hint: str = "", **extra: Any
-) -> JSONResponse:
-    headers = {"Cache-Control": NO_STORE}
-    if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    if status == 503:
-        headers["Retry-After"] = "5"
-    return JSONResponse(error_body(status, error, message, hint, **extra), status, headers)
+__all__ = ["create_app", "error_body", "error_response"]
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -79,16 +68,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     errors = list(exc.errors())
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     message = f"{_location(first.get('loc', ()))}: {first.get('msg', 'invalid')}"
-    if request.method in WRITE_METHODS:
-        who = getattr(request.state, "who", None)
-        state_of(request).audit.record(
-            who=who,
-            client=client_of(request),
-            action=action_of(request),
-            target=request.url.path,
-            status=422,
-            error=message,
-        )
     details = [
         {"loc": _location(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors[:20]
     ]
@@ -138,29 +117,20 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.conddb = state
-    app.include_router(read_router)
-    app.include_router(write_router)
+    routers = (read_router, write_router)
+    for router in routers:
+        app.include_router(router)
     app.add_exception_handler(ConddbError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
 
-    @app.middleware("http")
-    async def refuse_chunked_bodies(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # The size limit of uploads is checked on Content-Length before the body is read; a
-        # chunked body has none and could otherwise fill the worker's memory.
-        chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
-        if chunked and "content-length" not in request.headers:
-            return error_response(
-                411,
-                "LengthRequired",
-                "a chunked request body has no Content-Length",
-                "send the body with its length (not chunked)",
-            )
-        return await call_next(request)
+    # Innermost first: the gate decides before any body is read (see .gate); the proxy
+    # headers are honoured only from the configured proxies, outside the gate.
+    app.add_middleware(Gate, routers=routers)
+    if settings.forwarded_allow_ips:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
     @app.get("/healthz", tags=["health"], summary="liveness and database reachability")
     def healthz() -> Response:

@@ -17,9 +17,13 @@ Roles are ordered: ``reader`` < ``uploader`` < ``admin``; a role may do what the
 * uploader: upload payloads, create tags, append IOVs, campaign uploads;
 * admin: lock tags, register payload types, create / set / clone / freeze global tags.
 
-Audit log (``CONDDB_AUDIT_LOG``): one JSON object per write attempt, successful or refused, with
-who (token name, role, client address), when (UTC), what (action, target, details) and the HTTP
-status.  Lines are appended under an exclusive ``flock`` so that several workers never interleave.
+A tokens file that cannot be read is logged (with its path) on the server and answered with 503
+to the clients: the path is nobody else's business, and no stale token may stay valid.
+
+The audit log is the ``audit_log`` table (:mod:`conditions.services.audit`).  ``CONDDB_AUDIT_LOG``
+names an optional live copy, one JSON object per line, appended after each record is written
+(under an exclusive ``flock``, so that several workers never interleave); it is best effort: a
+failing file is logged and never changes an answer.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from conditions.errors import AlreadyExists, ConddbError, InvalidInput, InvalidName
 from conditions.store import NAME_PATTERN
@@ -43,6 +47,7 @@ from conditions.store import NAME_PATTERN
 TOKEN_PREFIX = "cdb_"
 
 _audit_logger = logging.getLogger("conddb.audit")
+_log = logging.getLogger("conddb.service")
 
 
 class Role(enum.IntEnum):
@@ -76,6 +81,12 @@ class Forbidden(ConddbError):
     """A valid token whose role may not do this (HTTP 403)."""
 
     http_status = 403
+
+
+class TokensUnavailable(ConddbError):
+    """The server's tokens file cannot be read (HTTP 503; the reason is in the server log)."""
+
+    http_status = 503
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,7 @@ class TokenStore:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._by_hash: dict[str, TokenRecord] = {}
+        self._broken = False
 
     def _refresh(self) -> None:
         if self.path is None:
@@ -196,12 +208,31 @@ class TokenStore:
             stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = (0, 0, -1)
+        except OSError as exc:
+            self._unreadable(f"{self.path}: {exc.strerror}")
         with self._lock:
             if stamp == self._stamp:
+                if self._broken:
+                    raise self._refusal()
                 return
-            records = read_tokens(self.path) if stamp[2] >= 0 else []
+            self._stamp, self._by_hash, self._broken = stamp, {}, False
+            try:
+                records = read_tokens(self.path) if stamp[2] >= 0 else []
+            except (InvalidInput, OSError, UnicodeDecodeError) as exc:
+                self._broken = True
+                self._unreadable(exc.one_line() if isinstance(exc, ConddbError) else str(exc))
             self._by_hash = {r.sha256: r for r in records}
-            self._stamp = stamp
+
+    @staticmethod
+    def _refusal() -> TokensUnavailable:
+        return TokensUnavailable(
+            "the server cannot read its tokens file", "retry later, or tell the admins"
+        )
+
+    def _unreadable(self, reason: str) -> NoReturn:
+        """Log why the tokens file is unusable (server side only) and refuse with 503."""
+        _log.error("tokens file unusable, every authenticated request is refused: %s", reason)
+        raise self._refusal()
 
     def identify(self, authorization: str | None) -> Identity:
         """The identity behind an ``Authorization: Bearer <token>`` header, or Unauthorized."""
@@ -223,59 +254,46 @@ class TokenStore:
 
     def require(self, authorization: str | None, role: Role) -> Identity:
         """The caller's identity if its role is at least ``role``; else Unauthorized/Forbidden."""
-        who = self.identify(authorization)
-        if who.role < role:
-            raise Forbidden(
-                f"token {who.name!r} has role {who.role.label}, this needs {role.label}",
-                "ask an admin for a token with that role",
-            )
-        return who
+        return check_role(self.identify(authorization), role)
 
 
-class AuditLog:
-    """Appends one JSON line per write attempt (who, when, what, outcome)."""
+def check_role(who: Identity, role: Role) -> Identity:
+    """``who`` if its role is at least ``role``, else :class:`Forbidden`."""
+    if who.role < role:
+        raise Forbidden(
+            f"token {who.name!r} has role {who.role.label}, this needs {role.label}",
+            "ask an admin for a token with that role",
+        )
+    return who
+
+
+class AuditMirror:
+    """Best-effort live copy of the audit table: one JSON line per record written."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
 
-    def record(
-        self,
-        *,
-        who: Identity | None,
-        client: str | None,
-        action: str,
-        target: str,
-        status: int,
-        detail: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> dict[str, Any]:
-        """Write one audit record and return it."""
-        entry: dict[str, Any] = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-            "who": None if who is None else who.name,
-            "role": None if who is None else who.role.label,
-            "client": client,
-            "action": action,
-            "target": target,
-            "status": status,
-            "detail": detail or {},
-        }
-        if error is not None:
-            entry["error"] = error
+    def append(self, entry: dict[str, Any]) -> None:
+        """Append ``entry`` (to the ``conddb.audit`` logger without a file); never raises."""
         line = json.dumps(entry, sort_keys=True, default=str) + "\n"
         if self.path is None:
             _audit_logger.info(line.rstrip())
-            return entry
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        return entry
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        except OSError as exc:
+            _log.warning(
+                "audit file %s not written (%s); the audit_log table has it",
+                self.path,
+                exc.strerror or exc,
+            )
 
 
 def read_audit(path: Path) -> list[dict[str, Any]]:

@@ -247,7 +247,10 @@ def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = 
             r: {"tag": t.name, "type": t.type_name, "tag_state": t.state.value}
             for r, t in sorted(mapping.items())
         }
-    max_age = st.settings.frozen_max_age if g.state.value == "frozen" else st.settings.list_max_age
+    # A frozen map never changes, but the states of its tags do (open -> locked): the body is
+    # fixed only once every tag is locked too; until then it is cached like a listing.
+    fixed = g.state.value == "frozen" and all(t.state.value == "locked" for t in mapping.values())
+    max_age = st.settings.frozen_max_age if fixed else st.settings.list_max_age
     return _json(request, doc, max_age)
 
 

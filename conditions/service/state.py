@@ -1,4 +1,4 @@
-"""What every request handler of one service process shares: engines, caches, tokens, audit log."""
+"""What every request handler of one service process shares: engines, caches, tokens, throttle."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from starlette.requests import Request
 
 from conditions.db import make_engine
 
-from .auth import AuditLog, TokenStore
+from .auth import AuditMirror, TokenStore
 from .lookup import Lookups
 from .settings import ServiceSettings
+from .throttle import FailureThrottle
 
 
 @dataclass
@@ -23,7 +24,8 @@ class ServiceState:
     read_engine: Engine
     lookups: Lookups
     tokens: TokenStore
-    audit: AuditLog
+    mirror: AuditMirror
+    throttle: FailureThrottle
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> ServiceState:
@@ -40,7 +42,8 @@ class ServiceState:
             read_engine=read_engine,
             lookups=lookups,
             tokens=TokenStore(settings.tokens_file),
-            audit=AuditLog(settings.audit_log),
+            mirror=AuditMirror(settings.audit_log),
+            throttle=FailureThrottle(settings.auth_failures_per_minute),
         )
 
     def dispose(self) -> None:

@@ -40,7 +40,9 @@ def serve_in_thread(app: Any, *, startup_timeout: float = 20.0) -> Iterator[str]
     """Serve ``app`` on 127.0.0.1:<free port> until the block ends; yields the base URL."""
     sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

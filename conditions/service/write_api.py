@@ -1,9 +1,11 @@
 """Write API (bearer tokens with roles): payloads, tags, IOVs, global tags, campaign uploads.
 
-Every write attempt is audited (:class:`~.auth.AuditLog`): refused ones (401/403/4xx) as well as
-successful ones.  Each request is one database transaction (:func:`conditions.db.write_session`):
-it lands whole or not at all.  Without a valid token nothing is read from the body and nothing
-changes.
+Each request is one database transaction (:func:`conditions.db.write_session`) that holds the
+change and its audit record (:func:`apply`): it lands whole or not at all.  The gate
+(:mod:`.gate`) authenticates before the body is read (without a valid token nothing is read and
+nothing changes) and audits every other outcome: refusals (401/403/405/411/413/429/4xx) and
+failures (5xx).  ``Require``, ``Reader``, ``Uploader`` and ``Admin`` live in :mod:`.access`
+and are importable from here too.
 """
 
 from __future__ import annotations
@@ -14,23 +16,15 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError
+from fastapi import APIRouter, Body, Header
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from conditions import store
 from conditions.db import write_session
-from conditions.errors import (
-    ConddbError,
-    InvalidInput,
-    InvalidPayload,
-    PayloadTooLarge,
-    from_db_error,
-)
-from conditions.services import campaigns
+from conditions.errors import InvalidInput, InvalidPayload
+from conditions.services import audit, campaigns
 from conditions.services.documents import (
     canonical_json,
     encode_document,
@@ -40,7 +34,8 @@ from conditions.services.documents import (
 )
 
 from . import wire
-from .auth import Forbidden, Identity, Role
+from .access import Admin, Reader, Require, Uploader
+from .auth import Identity
 from .bodies import (
     CampaignIn,
     CloneIn,
@@ -53,101 +48,28 @@ from .bodies import (
     TypeIn,
 )
 from .caching import NO_STORE
+from .gate import attempt_of
 from .state import state_of
 
+__all__ = ["Admin", "Reader", "Require", "Uploader", "apply", "router"]
+
 router = APIRouter(prefix="/v1", tags=["write"])
-bearer = HTTPBearer(auto_error=False, description="token from `conddb token add`")
 
-#: A JSON request body may be this many times larger than the payload limit (nested lists of
-#: numbers take ~4-8x the bytes of their binary form).
-JSON_OVERHEAD = 8
-
-
-def client_of(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def action_of(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "name", None) or f"{request.method} {request.url.path}"
-
-
-class Require:
-    """Dependency: the caller's identity if its token has at least ``role``; audits refusals."""
-
-    def __init__(self, role: Role) -> None:
-        self.role = role
-
-    def __call__(
-        self,
-        request: Request,
-        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Identity:
-        st = state_of(request)
-        who: Identity | None = None
-        try:
-            who = st.tokens.identify(request.headers.get("authorization"))
-            if who.role < self.role:
-                raise Forbidden(
-                    f"token {who.name!r} has role {who.role.label}, this needs {self.role.label}",
-                    "ask an admin for a token with that role",
-                )
-            _check_length(request, st.settings.max_payload_bytes * JSON_OVERHEAD)
-        except ConddbError as exc:
-            st.audit.record(
-                who=who,
-                client=client_of(request),
-                action=action_of(request),
-                target=request.url.path,
-                status=exc.http_status,
-                error=exc.one_line(),
-            )
-            raise
-        request.state.who = who
-        return who
-
-
-def _check_length(request: Request, limit: int) -> None:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(
-            f"request body of {length} bytes exceeds the limit of {limit} bytes",
-            "split the upload (or raise CONDDB_MAX_PAYLOAD_BYTES)",
-        )
-
-
-Reader = Annotated[Identity, Depends(Require(Role.READER))]
-Uploader = Annotated[Identity, Depends(Require(Role.UPLOADER))]
-Admin = Annotated[Identity, Depends(Require(Role.ADMIN))]
 Work = Callable[[Session], tuple[int, dict[str, Any]]]
 
 
 def apply(request: Request, who: Identity, work: Work) -> JSONResponse:
-    """Run ``work`` in one write transaction, audit the outcome and answer with its detail."""
+    """Run ``work`` and write its audit record in ONE transaction; answer with its detail.
+
+    The change and its audit row commit together or not at all; an error rolls both back and
+    propagates to the exception handlers, and the gate (:mod:`.gate`) audits that outcome."""
     st = state_of(request)
-
-    def audit(status: int, detail: dict[str, Any] | None, error: str | None) -> None:
-        st.audit.record(
-            who=who,
-            client=client_of(request),
-            action=action_of(request),
-            target=request.url.path,
-            status=status,
-            detail=detail,
-            error=error,
-        )
-
-    try:
-        with write_session(st.write_engine) as s:
-            status, detail = work(s)
-    except ConddbError as exc:
-        audit(exc.http_status, None, exc.one_line())
-        raise
-    except DBAPIError as exc:
-        mapped = from_db_error(exc)
-        audit(mapped.http_status, None, mapped.one_line())
-        raise mapped from exc
-    audit(status, detail, None)
+    attempt = attempt_of(request)
+    with write_session(st.write_engine) as s:
+        status, detail = work(s)
+        row = audit.record(s, attempt.entry(who, status, detail))
+    attempt.audited = True
+    st.mirror.append(row)
     return JSONResponse(detail, status_code=status, headers={"Cache-Control": NO_STORE})
 
 
