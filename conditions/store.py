@@ -132,6 +132,11 @@ def get_payload_type(s: Session, name: str) -> PayloadType:
     return ptype
 
 
+def list_payload_types(s: Session) -> Sequence[PayloadType]:
+    """Every registered payload type, by name."""
+    return s.scalars(select(PayloadType).order_by(PayloadType.name)).all()
+
+
 # --- payloads ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PutResult:

@@ -33,6 +33,7 @@ from conditions.errors import ConddbError
 from conditions.migrate import require_head
 
 from .caching import NO_STORE
+from .hsf import router as hsf_router
 from .read_api import router as read_router
 from .settings import ServiceSettings
 from .state import ServiceState, state_of
@@ -143,6 +144,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.conddb = state
     app.include_router(read_router)
     app.include_router(write_router)
+    app.include_router(hsf_router)  # the HSF (NoPayloadDB) API: docs/HSF.md
     app.add_exception_handler(ConddbError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
