@@ -45,6 +45,7 @@ for command in [*STORE_COMMANDS, schema, *CAMPAIGN_COMMANDS]:
 def _optional_commands() -> None:
     """Commands of the other parts of the project: service, mock detector, tokens."""
     from .demo import demo
+    from .export_files import export_files
     from .serve import serve
     from .simulate import simulate
     from .store_commands import gt
@@ -52,7 +53,7 @@ def _optional_commands() -> None:
     from .transfer import export_cmd, import_cmd
     from .trend import gt_diff, trend
 
-    for command in (demo, serve, simulate, token, trend, export_cmd, import_cmd):
+    for command in (demo, serve, simulate, token, trend, export_cmd, import_cmd, export_files):
         conddb.add_command(command)
     gt.add_command(gt_diff)
 
