@@ -21,10 +21,8 @@ from starlette.responses import JSONResponse, Response
 from conditions import store
 from conditions.errors import InvalidPayload, PayloadNotFound
 
-from .. import wire
-from ..caching import IMMUTABLE, cached_response
 from ..lookup import check_hash
-from ..read_api import State
+from ..read_api import State, payload_bytes
 from ..write_api import Uploader, _provenance, _put_bytes, apply
 from . import mapping
 from .errors import HSFRoute
@@ -41,16 +39,7 @@ async def download(request: Request, st: State, type_name: str, payload_hash: st
             f"payload {payload_hash[:12]} is of type {meta.type_name!r}, not {type_name!r}",
             f"fetch /dbstore/{mapping.payload_url(meta.type_name, payload_hash)}",
         )
-    data = st.lookups.cached_payload(payload_hash)
-    if data is None:
-        data = await run_in_threadpool(st.lookups.payload, payload_hash)
-    return cached_response(
-        request,
-        data,
-        etag=f'"{payload_hash}"',
-        cache_control=IMMUTABLE,
-        media_type=wire.OCTET_STREAM,
-    )
+    return await payload_bytes(request, st, payload_hash)
 
 
 router.add_api_route(

@@ -10,7 +10,7 @@
 ==============================================  ==============================================
 
 The client never downloads: it finds ``payload_url`` under local directories, which
-``conddb export-files`` fills.  Same documents as :mod:`.v51`, from :mod:`.views`.
+``conddb export-files`` fills.  The handlers are those of :mod:`.v51`.
 """
 
 from __future__ import annotations
@@ -21,58 +21,24 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from conditions.db import read_session
-
 from ..read_api import State
-from . import views
-from .answers import answer, frozen_or, query_answer
+from . import v51
+from .answers import query_answer
 from .errors import HSFRoute
 
 router = APIRouter(prefix="/api/cdb_rest", tags=["hsf legacy"], route_class=HSFRoute)
 
-
-@router.get("/globalTags", summary="global tags")
-def global_tags(request: Request, st: State) -> Response:
-    with read_session(st.read_engine) as s:
-        return answer(request, views.global_tags(s), st.settings.list_max_age)
-
-
-@router.get("/globalTag/{name}", summary="a global tag with its payload lists")
-def global_tag(request: Request, st: State, name: str) -> Response:
-    with read_session(st.read_engine) as s:
-        doc, frozen = views.global_tag(s, st.lookups, name, light=False)
-    return answer(request, doc, frozen_or(st, frozen, st.settings.list_max_age))
-
-
-@router.get("/gtstatus", summary="global-tag statuses")
-def statuses(request: Request, st: State) -> Response:
-    return answer(request, views.statuses(), st.settings.schema_max_age)
-
-
-@router.get("/pt", summary="payload types")
-def payload_types(request: Request, st: State) -> Response:
-    with read_session(st.read_engine) as s:
-        return answer(request, views.payload_types(s), st.settings.list_max_age)
-
-
-@router.get("/gtPayloadLists/{name}", summary="payload type -> payload list of a global tag")
-def payload_lists_of(request: Request, st: State, name: str) -> Response:
-    with read_session(st.read_engine) as s:
-        doc, frozen = views.global_tag_lists(s, name)
-    return answer(request, doc, frozen_or(st, frozen, st.settings.list_max_age))
-
-
-@router.get("/pl", summary="payload lists (tags)")
-def payload_lists(request: Request, st: State) -> Response:
-    with read_session(st.read_engine) as s:
-        return answer(request, views.payload_lists(s, views.ListFilter()), st.settings.list_max_age)
-
-
-@router.get("/piov", summary="payload IOVs in force")
-def payload_iovs(request: Request, st: State) -> Response:
-    with read_session(st.read_engine) as s:
-        doc = views.payload_iovs(s, st.lookups, views.ListFilter())
-    return answer(request, doc, st.settings.list_max_age)
+# the same handlers (and documents) as their v5.1 twins, under the legacy paths
+for path, handler in (
+    ("/globalTags", v51.list_global_tags),
+    ("/globalTag/{name}", v51.get_global_tag),
+    ("/gtstatus", v51.list_statuses),
+    ("/pt", v51.list_payload_types),
+    ("/gtPayloadLists/{name}", v51.global_tag_payload_lists),
+    ("/pl", v51.list_payload_lists),
+    ("/piov", v51.list_payload_iovs),
+):
+    router.add_api_route(path, handler, methods=["GET"], name=f"legacy_{handler.__name__}")
 
 
 @router.get("/payloadiovs/", summary="rows of the payloads in force at one IOV point")
