@@ -263,6 +263,11 @@ def test_caching_rules(world: World) -> None:
         assert payload.headers["etag"] == f'"{digest}"'
         assert "immutable" in payload.headers["cache-control"]
         assert hashlib.sha256(payload.content).hexdigest() == digest
+        head = httpx.head(f"{world.svc.base_url}/dbstore/{url}")
+        assert head.status_code == 200 and head.headers["etag"] == f'"{digest}"'
+        assert int(head.headers["content-length"]) == len(payload.content)
+        wrong_type = httpx.get(f"{world.svc.base_url}/dbstore/json/{digest}")
+        assert wrong_type.status_code == 404 and url in wrong_type.json()["detail"]
         missing = http.get("payload-iovs/query/", params={"gtName": "nope", **params})
         assert missing.status_code == 404 and missing.headers["cache-control"] == "no-store"
 

@@ -45,9 +45,12 @@ async def download(request: Request, st: State, type_name: str, payload_hash: st
 router.add_api_route(
     "/dbstore/{type_name}/{payload_hash}",
     download,
-    methods=["GET", "HEAD"],
+    methods=["GET"],
     summary="payload bytes by <type>/<sha256>",
     response_class=Response,
+)
+router.add_api_route(
+    "/dbstore/{type_name}/{payload_hash}", download, methods=["HEAD"], include_in_schema=False
 )
 
 
