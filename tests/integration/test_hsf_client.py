@@ -444,3 +444,17 @@ def test_what_immutability_forbids_is_refused(world: World, tmp_path: Path) -> N
     assert world.reader().query_payloads("G", 250, 0) == before
     with read_session(world.engine) as s:
         assert [r.since for r in store.list_iovs(s, "x-v1")] == [100, 200]
+
+
+def test_an_iov_from_run_zero(world: World, tmp_path: Path) -> None:
+    w = world.writer()
+    up = w.upload_payload(_file(tmp_path, "z", b'{"z":0}'), payload_url="json/z.json")
+    pl = w.create_payload_list("json")["name"]
+    w.attach_payload_list("G", pl)
+    created = w.create_payload_iov(
+        payload_url=up.payload_url, checksum=up.checksum, major_iov=0, minor_iov=0
+    )
+    assert w.get_payload_iov(int(created["id"]))["major_iov"] == 0
+    w.attach_payload_iov(pl, int(created["id"]))
+    got = {q["payload_type_name"]: q for q in world.reader().query_payloads("G", 0, 0)}
+    assert set(got) == {"json"} and got["json"]["checksum"] == up.checksum

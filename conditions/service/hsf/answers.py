@@ -60,7 +60,7 @@ async def query_answer(
 ) -> Response:
     """The payloads in force at ``(major, minor)``: dicts (v5.1) or rows (legacy)."""
     cache = _cache(request)
-    key = (rows, global_tag, major, minor >= 0)  # our IOVs start at minor 0: minor >= 0 is one
+    key = (rows, global_tag, major)  # our IOVs start at minor 0: every minor >= 0 is one answer
     body: Body | None = cache.get(key)
     if body is None:
         body = await run_in_threadpool(_query_body, st, global_tag, major, minor, rows)

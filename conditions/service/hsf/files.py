@@ -23,6 +23,7 @@ from conditions.errors import InvalidPayload, PayloadNotFound
 
 from ..lookup import check_hash
 from ..read_api import State, payload_bytes
+from ..state import state_of
 from ..write_api import Uploader, _provenance, _put_bytes, apply
 from . import mapping
 from .errors import HSFRoute
@@ -57,7 +58,7 @@ router.add_api_route(
 @router.put("/upload/{key:path}", summary="upload payload bytes to <type>/<name>")
 async def upload(request: Request, who: Uploader, key: str) -> JSONResponse:
     """201 if new, 200 if the same bytes were already stored; the answer names the payload."""
-    st = request.app.state.conddb
+    st = state_of(request)
     limit = st.settings.max_payload_bytes
     data = await request.body()
 

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from conditions.errors import InvalidIOV, InvalidPayload
+from conditions.store import check_run
 
 #: The "forever" of NoPayloadDB (``sys.maxsize``): end of an open-ended IOV, both coordinates.
 MAX_IOV = 2**63 - 1
@@ -39,7 +40,8 @@ HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
 #: A payload-IOV id is a handle of (since, payload hash[, explicit end]): an IOV of ours is
 #: identified by what it says, not by a row, and an IOV created but not yet attached to a
-#: payload list needs no storage.  Ids are >= 2**256, far above any row id.
+#: payload list needs no storage.  Layout, from the top: a marker 1, end + 1 (0: none; 64 bits),
+#: since (64 bits), the SHA-256 (256 bits); so every id is >= 2**384, far above any row id.
 _HASH_SPAN = 2**256
 _RUN_SPAN = 2**64
 
@@ -103,8 +105,7 @@ def iov_end(until: int | None) -> tuple[int, int]:
 
 def check_start(major_iov: int, minor_iov: int) -> int:
     """The since of an HSF IOV start ``(major, 0)``; a sub-run start cannot be represented."""
-    if isinstance(major_iov, bool) or not isinstance(major_iov, int) or major_iov < 0:
-        raise InvalidIOV(f"major_iov {major_iov!r} is not a run number", "give a run >= 0")
+    check_run(major_iov, "major_iov")
     if minor_iov != 0:
         raise InvalidIOV(
             f"minor_iov {minor_iov} is not 0: our IOVs start at whole runs",
@@ -116,12 +117,13 @@ def check_start(major_iov: int, minor_iov: int) -> int:
 def check_end(major_end: int | None, minor_end: int | None) -> int | None:
     """The explicit exclusive end run an HSF IOV asks for, or None for open-ended.
 
-    ``(MAX, MAX)`` (or no end) is open-ended; any other end must be ``(run, 0)`` and is accepted
-    only where it equals the next since of the payload list (see :func:`check_end_fits`).
+    ``major_end = MAX`` (or no end) is open-ended; any other end must be ``(run, 0)`` and is
+    accepted only where it equals the next since of the payload list (see
+    :func:`check_end_fits`).
     """
     if major_end is None and minor_end is None:
         return None
-    if major_end == MAX_IOV and minor_end in (None, MAX_IOV):
+    if major_end == MAX_IOV:
         return None
     if major_end is None or minor_end not in (None, 0):
         raise InvalidIOV(
@@ -153,17 +155,19 @@ class IOVHandle:
 
     def encode(self) -> int:
         end_code = 0 if self.end is None else self.end + 1
-        return (end_code * _RUN_SPAN + self.since) * _HASH_SPAN + int(self.payload_hash, 16)
+        head = (1 * _RUN_SPAN + end_code) * _RUN_SPAN + self.since
+        return head * _HASH_SPAN + int(self.payload_hash, 16)
 
     @classmethod
     def decode(cls, value: object) -> IOVHandle:
-        if isinstance(value, bool) or not isinstance(value, int) or value < _HASH_SPAN:
-            raise InvalidIOV(
-                f"payload IOV id {value!r} is not one this service gave out",
-                "use the id returned by create_payload_iov",
-            )
-        rest, digest = divmod(value, _HASH_SPAN)
-        end_code, since = divmod(rest, _RUN_SPAN)
-        if since > MAX_IOV or end_code > MAX_IOV + 1:
-            raise InvalidIOV(f"payload IOV id {value} is out of range", "use a returned id")
-        return cls(since, f"{digest:064x}", None if end_code == 0 else end_code - 1)
+        """The handle an id names; ids this service never gave out are refused."""
+        if not isinstance(value, bool) and isinstance(value, int) and value > 0:
+            head, digest = divmod(value, _HASH_SPAN)
+            rest, since = divmod(head, _RUN_SPAN)
+            marker, end_code = divmod(rest, _RUN_SPAN)
+            if marker == 1 and since <= MAX_IOV and end_code <= MAX_IOV + 1:
+                return cls(since, f"{digest:064x}", None if end_code == 0 else end_code - 1)
+        raise InvalidIOV(
+            f"payload IOV id {value!r} is not one this service gave out",
+            "use the id returned by create_payload_iov",
+        )

@@ -242,7 +242,7 @@ def _status(status: str) -> str:
 
 
 def _gt_answer(s: Session, name: str) -> dict[str, Any]:
-    return views._gt_doc(s, store.get_global_tag(s, name), views._Counts(s))
+    return views.gt_doc(s, store.get_global_tag(s, name), views.Counts(s))
 
 
 def _set_status(s: Session, name: str, status: str) -> None:
@@ -317,13 +317,13 @@ def create_payload_list(request: Request, who: Uploader, body: PayloadListIn) ->
     def work(s: Session) -> tuple[int, dict[str, Any]]:
         store.get_payload_type(s, body.payload_type)
         taken = {t.name for t, _ in store.list_tags(s)}
-        n = 1 + sum(1 for t, _ in store.list_tags(s, body.payload_type))
-        while f"{body.payload_type}_{n}" in taken:
+        n = 1
+        while f"{body.payload_type}_{n}" in taken:  # the first free <type>_<n>
             n += 1
         tag = store.create_tag(
             s, f"{body.payload_type}_{n}", body.payload_type, "created through the HSF API"
         )
-        return 200, views._list_doc(None, tag, None, [], None)
+        return 200, views.list_doc(None, tag, None, [], None)
 
     return apply(request, who, work)
 
@@ -336,7 +336,7 @@ def attach_payload_list(request: Request, who: Admin, body: AttachListIn) -> JSO
         tag = store.get_tag(s, body.payload_list)
         store.set_record(s, body.global_tag, tag.type_name, tag.name)
         iovs = store.list_iovs(s, tag.name)
-        return 200, views._list_doc(tag.type_name, tag, body.global_tag, iovs, None)
+        return 200, views.list_doc(tag.type_name, tag, body.global_tag, iovs, None)
 
     return apply(request, who, work)
 

@@ -37,7 +37,7 @@ def statuses() -> list[Doc]:
 
 
 # --- global tags ----------------------------------------------------------------------------------
-class _Counts:
+class Counts:
     """IOVs in force per tag (as of a time), memoised for one request."""
 
     def __init__(self, s: Session) -> None:
@@ -51,7 +51,7 @@ class _Counts:
         return self._memo[key]
 
 
-def _gt_doc(s: Session, gt: Any, counts: _Counts) -> Doc:
+def gt_doc(s: Session, gt: Any, counts: Counts) -> Doc:
     tags = store.global_tag_map(s, gt)
     return {
         "id": gt.id,
@@ -67,18 +67,18 @@ def _gt_doc(s: Session, gt: Any, counts: _Counts) -> Doc:
 
 
 def global_tags(s: Session) -> list[Doc]:
-    counts = _Counts(s)
-    return [_gt_doc(s, g, counts) for g in store.list_global_tags(s)]
+    counts = Counts(s)
+    return [gt_doc(s, g, counts) for g in store.list_global_tags(s)]
 
 
 def global_tag(s: Session, lookups: Lookups, name: str, *, light: bool) -> tuple[Doc, bool]:
     """One global tag (``light``: without its payload lists) and whether it is frozen."""
     gt = store.get_global_tag(s, name)
-    counts = _Counts(s)
-    doc = _gt_doc(s, gt, counts)
+    counts = Counts(s)
+    doc = gt_doc(s, gt, counts)
     if not light:
         doc["payload_lists"] = [
-            _list_doc(record, tag, name, counts.iovs(tag.name, gt.snapshot_time), lookups)
+            list_doc(record, tag, name, counts.iovs(tag.name, gt.snapshot_time), lookups)
             for record, tag in sorted(store.global_tag_map(s, gt).items())
         ]
     return doc, gt.state.value == "frozen"
@@ -119,7 +119,7 @@ def iov_doc(row: store.IOVRow, tag: Any, size: int, global_tag: str | None = Non
     }
 
 
-def _list_doc(
+def list_doc(
     record: str | None,
     tag: Any,
     global_tag: str | None,
@@ -168,20 +168,19 @@ def _lists(s: Session, f: ListFilter) -> list[tuple[str | None, Any, dt.datetime
 
 
 def payload_lists(s: Session, f: ListFilter) -> list[Doc]:
-    counts = _Counts(s)
+    counts = Counts(s)
     return [
-        _list_doc(r, t, f.global_tag, counts.iovs(t.name, when), None)
-        for r, t, when in _lists(s, f)
+        list_doc(r, t, f.global_tag, counts.iovs(t.name, when), None) for r, t, when in _lists(s, f)
     ]
 
 
 def payload_list(s: Session, lookups: Lookups, name: str) -> Doc:
     tag = store.get_tag(s, name)
-    return _list_doc(None, tag, None, store.list_iovs(s, name), lookups)
+    return list_doc(None, tag, None, store.list_iovs(s, name), lookups)
 
 
 def payload_iovs(s: Session, lookups: Lookups, f: ListFilter) -> list[Doc]:
-    counts = _Counts(s)
+    counts = Counts(s)
     return [
         iov_doc(i, t, lookups.meta(i.payload_hash).size, f.global_tag)
         for _, t, when in _lists(s, f)
