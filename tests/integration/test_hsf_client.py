@@ -172,6 +172,8 @@ def test_read_workflow_lists_and_gets(world: World) -> None:
     iovs = client.browse_payload_iovs(payload_list="ly-v1", sort="major_iov", order="desc")
     assert [i["major_iov"] for i in iovs.results] == [400, 300, 200, 100]
     assert [i["major_iov_end"] for i in iovs.results] == [MAX_IOV, 400, 300, 200]
+    digest = iovs.results[1]["checksum"].split(":")[1]
+    assert [i["major_iov"] for i in client.browse_payload_iovs(search=digest[:20]).results] == [300]
     one = client.get_payload_iov(int(iovs.results[1]["id"]))
     assert (one["major_iov"], one["checksum"]) == (300, iovs.results[1]["checksum"])
 

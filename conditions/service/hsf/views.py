@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,12 +261,11 @@ def paged(
     search: str | None,
     sort: str,
     order: str,
-    matches: Callable[[Doc, str], bool] | None = None,
 ) -> Doc:
     """One page ``{count, page, page_size, total_pages, results}`` of ``items``.
 
-    ``search``: case-insensitive substring of ``name`` (or ``matches``); ``sort``: a field of the
-    items; ``order``: ``asc`` or ``desc``.
+    ``search``: case-insensitive substring of ``name`` (payload IOVs: of ``payload_url``);
+    ``sort``: a field of the items; ``order``: ``asc`` or ``desc``.
     """
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidInput(
@@ -280,8 +279,7 @@ def paged(
         raise InvalidInput(f"cannot sort by {sort!r}", f"sort by one of: {', '.join(rows[0])}")
     if search:
         needle = search.lower()
-        test = matches or (lambda doc, q: q in str(doc.get("name", "")).lower())
-        rows = [r for r in rows if test(r, needle)]
+        rows = [r for r in rows if needle in str(r.get("name", r.get("payload_url"))).lower()]
     rows.sort(key=lambda r: _sort_key(r.get(sort)), reverse=order == "desc")
     total_pages = max(1, math.ceil(len(rows) / page_size))
     start = (page - 1) * page_size
