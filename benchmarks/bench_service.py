@@ -258,6 +258,11 @@ def main() -> None:
             "resolve frozen": "/v1/resolve/E/150",
             "resolve open": "/v1/resolve/E-open/150",
             "payload 2 MB": f"/v1/payloads/{big}",
+            # the HSF (NoPayloadDB) routes over the same data (docs/HSF.md)
+            "hsf query frozen": "/api/cdb_rest/payload-iovs/query/?gtName=E&majorIOV=150",
+            "hsf query open": "/api/cdb_rest/payload-iovs/query/?gtName=E-open&majorIOV=150",
+            "hsf legacy rows frozen": "/api/cdb_rest/payloadiovs/?gtName=E&majorIOV=150",
+            "hsf dbstore 2 MB": f"/dbstore/lpmt_nonlinearity/{big}",
         }
         rows: list[tuple[str, int, str, Result]] = []
         floor: dict[str, Result] = {}

@@ -88,6 +88,13 @@ COMMANDS: dict[str, LazyCommand] = {
             "Import a file made by `conddb export`, in one transaction (all or nothing).",
         ),
         (
+            "export-files",
+            "export_files",
+            "export_files",
+            "Write the payload files of GLOBAL_TAG as <type>/<sha256> under --out, with a "
+            "checksum manifest, for the C++ nopayloadclient.",
+        ),
+        (
             "demo",
             "demo",
             "demo",

@@ -42,6 +42,7 @@ from conditions.migrate import require_head
 
 from .caching import NO_STORE
 from .gate import Gate
+from .hsf import router as hsf_router
 from .read_api import router as read_router
 from .responses import error_body, error_response
 from .settings import ServiceSettings
@@ -117,7 +118,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.conddb = state
-    routers = (read_router, write_router)
+    routers = (read_router, write_router, hsf_router)  # hsf: the NoPayloadDB API, docs/HSF.md
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(ConddbError, _domain_error)
