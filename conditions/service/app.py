@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from conditions.errors import ConddbError
 from conditions.migrate import require_head
 
+from .browser import install as install_browser
 from .caching import NO_STORE
 from .read_api import router as read_router
 from .settings import ServiceSettings
@@ -139,6 +140,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version="1",
         summary="Calibration constants by run: cacheable lookups, token-protected writes.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served offline by the browser (local assets)
+        redoc_url=None,
     )
     app.state.conddb = state
     app.include_router(read_router)
@@ -148,6 +151,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
+    install_browser(app)  # `/`: the conditions browser; `/docs` offline
 
     @app.middleware("http")
     async def refuse_chunked_bodies(
