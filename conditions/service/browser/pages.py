@@ -30,10 +30,10 @@ PAGE_CACHE = "no-cache"
 
 
 def fmt_time(value: dt.datetime | None) -> str:
-    """A UTC time to the second, as the field writes it (``-`` for none)."""
+    """A UTC time to the millisecond (two appends can fall in one second; ``-`` for none)."""
     if value is None:
         return "-"
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
 def iso(value: dt.datetime | None) -> str:

@@ -48,24 +48,34 @@ def _svg(fig: Figure) -> bytes:
 
 
 def f_nonlin_band(m: EnergyNonlinearityV1) -> bytes:
-    """f_nonlin(E) of Eq. 2.5 on its valid range with the stored +-1 sigma band; below it the
-    band's half-width relative to f_nonlin [%]."""
+    """f_nonlin(E) of Eq. 2.5 with the stored +-1 sigma band: solid on the valid range, dashed
+    outside it; below it the band's half-width relative to f_nonlin [%]."""
     fig = _figure(7.5, 5.0)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1.0])
-    lo = max(m.e_min, 0.05 * m.e_max, 1e-3)
-    e = np.linspace(lo, m.e_max, 400)
+    e_hi = max(m.e_max, float(m.band_energy[-1]))
+    e_lo = max(min(m.e_min, float(m.band_energy[0])), 0.02 * e_hi)
+    e = np.linspace(e_lo, e_hi, 500)
+    inside = (e >= m.e_min) & (e <= m.e_max)
     top.fill_between(m.band_energy, m.band_lower, m.band_upper, color=BLUE, alpha=0.25,
                      lw=0, label="±1σ band")
-    top.plot(e, m.f_nonlin(e), color=BLUE, lw=1.5, label="f_nonlin (Eq. 2.5)")
-    top.axvspan(m.e_min, m.e_max, color="green", alpha=0.04, label="valid range")
+    f = m.f_nonlin(e)
+    top.plot(e[inside], f[inside], color=BLUE, lw=1.6, label="f_nonlin (Eq. 2.5)")
+    top.plot(e, np.where(inside, np.nan, f), color=BLUE, lw=1.0, ls="--",
+             label="outside the valid range")
+    for edge in (m.e_min, m.e_max):
+        top.axvline(edge, color="grey", lw=0.8, ls=":")
+        bottom.axvline(edge, color="grey", lw=0.8, ls=":")
     top.set_ylabel("f_nonlin = E_vis / E")
-    top.set_title(f"energy non-linearity  χ²/ndf = {m.chi2:.1f}/{m.ndf}")
+    top.set_title(
+        f"f_nonlin, valid {m.e_min:g}–{m.e_max:g} MeV, χ²/ndf = {m.chi2:.1f}/{m.ndf}"
+    )
     top.legend(loc="lower right", fontsize="small")
     top.grid(alpha=0.3)
     centre = m.f_nonlin(m.band_energy)
     with np.errstate(divide="ignore", invalid="ignore"):
         half = 50.0 * (m.band_upper - m.band_lower) / centre
     bottom.plot(m.band_energy, half, color=BLUE, lw=1.2)
+    bottom.set_ylim(bottom=0.0)
     bottom.set_ylabel("band ½-width [%]")
     bottom.set_xlabel("electron kinetic energy E [MeV]")
     bottom.grid(alpha=0.3)

@@ -154,6 +154,17 @@ def _lpmt_summary(m: LpmtNonlinearityV1) -> dict[str, Any]:
     }
 
 
+#: The quantities drawn on a payload's page across its tag's IOVs (all of them: trend page).
+HEADLINE = {
+    "light_yield": ("Y0",),
+    "dark_noise": ("dQ_DR_LPMT", "dQ_DR_SPMT"),
+    "energy_nonlinearity": ("p0", "E_vis_anni"),
+    "energy_resolution": ("a_tilde",),
+    "nonuniformity_map": ("g_mean",),
+    "lpmt_nonlinearity": ("lpmt_corr_mean", "lpmt_bad_channels"),
+}
+
+
 def payload(
     s: Session, payload_hash: str, tag_name: str | None, channel: int | None
 ) -> dict[str, Any]:
@@ -171,6 +182,9 @@ def payload(
             "follow the payload link from one of its tags",
         )
     history_tag = tag_name or (tag_names[0] if tag_names else None)
+    points = len(store.list_iovs(s, history_tag)) if history_tag else 0
+    tracked = drift.quantities_for(p.type_name)
+    headline = [q for q in tracked if q.name in HEADLINE.get(p.type_name, ())]
     context: dict[str, Any] = {
         "p": p,
         "provenance": provenance,
@@ -180,7 +194,9 @@ def payload(
         "uses": uses,
         "used_by": queries.global_tags_using_tags(s, tag_names),
         "history_tag": history_tag,
-        "quantities": drift.quantities_for(p.type_name) if history_tag else [],
+        "history_points": points,
+        "tracked": bool(tracked),
+        "quantities": headline if points >= 2 else [],
         "fields": [],
         "plots": [],
         "document": None,
