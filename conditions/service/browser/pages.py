@@ -109,7 +109,7 @@ class HtmlRoute(APIRoute):
             except ConddbError as exc:
                 return error_page(exc.http_status, type(exc).__name__, exc.message, exc.hint)
             except RequestValidationError as exc:
-                first = next(iter(exc.errors()), {})
+                first: dict[str, Any] = next(iter(exc.errors()), {})
                 where = ".".join(str(p) for p in first.get("loc", ()) if p != "query")
                 message = f"{where or 'request'}: {first.get('msg', 'invalid')}"
                 return error_page(422, "InvalidInput", message, "correct the address")

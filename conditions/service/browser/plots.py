@@ -111,9 +111,13 @@ def g_map(m: NonuniformityMapV1) -> bytes:
     g = np.asarray(m.spline(u.ravel(), v.ravel())).reshape(rr.shape)
     mesh = ax.pcolormesh(rr * np.sin(tt), rr * np.cos(tt), g, shading="gouraud", cmap="viridis",
                          rasterized=True)
+    vmin = min(float(np.nanmin(g)), float(m.points_g.min()))
+    vmax = max(float(np.nanmax(g)), float(m.points_g.max()))
+    mesh.set_clim(vmin, vmax)
     ax.scatter(m.points_r * np.sin(m.points_theta), m.points_r * np.cos(m.points_theta),
-               c=m.points_g, cmap="viridis", norm=mesh.norm, s=22, edgecolors="white",
-               linewidths=0.7, label=f"{m.points_r.size} calibration points")
+               c=m.points_g, cmap="viridis", vmin=vmin, vmax=vmax, s=22,
+               edgecolors="white", linewidths=0.7,
+               label=f"{m.points_r.size} calibration points")
     ax.set_aspect("equal")
     ax.set_xlabel("ρ = r sin θ [m]")
     ax.set_ylabel("z = r cos θ [m]")

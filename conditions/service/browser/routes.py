@@ -6,6 +6,7 @@ Stable URLs (names as path segments, hashes in full)::
     /                                  global tags
     /gt/{name}[?as_of=T]               a global tag: map, map history, diff form
     /gt/{name}/diff?other=B            diff against another global tag
+    /gt/{name}/run/{run}[?as_of=T]     the payloads in force for one run (the lookup)
     /gt/{name}/trend                   drift flags of every record
     /tags[?type=T]                     tags
     /tag/{name}[?as_of=T]              IOVs with superseded rows and insertion times
@@ -92,6 +93,27 @@ def gt_diff(st: State, name: str, other: Annotated[str, Query()]) -> Response:
     )
 
 
+@router.get("/gt/{name}/run")
+def lookup_form(name: str, run: Annotated[int, Query()], as_of: AsOf = None) -> Response:
+    """The lookup form's target: redirect to the stable URL of the run."""
+    store.check_run(run)
+    return RedirectResponse(url(f"/gt/{seg(name)}/run/{run}", as_of=as_of), 303)
+
+
+@router.get("/gt/{name}/run/{run}")
+def lookup(st: State, name: str, run: int, as_of: AsOf = None) -> Response:
+    when = parse_time(as_of)
+    with read_session(st.read_engine) as s:
+        ctx = views.lookup(s, name, run, when)
+    return render(
+        "lookup.html",
+        title=f"{name} at run {run}",
+        crumbs=[("Global tags", "/"), (name, f"/gt/{seg(name)}"), (f"run {run}", None)],
+        json=url(f"/v1/resolve/{seg(name)}/{run}", as_of=as_of),
+        **ctx,
+    )
+
+
 @router.get("/gt/{name}/trend")
 def gt_trend(st: State, name: str) -> Response:
     with read_session(st.read_engine) as s:
@@ -139,7 +161,11 @@ def _svg(content: bytes, cache: str) -> Response:
 
 @router.get("/tag/{name}/plots/{quantity}.svg")
 def tag_history_plot(
-    st: State, name: str, quantity: str, as_of: AsOf = None, mark: Annotated[str | None, Query()] = None
+    st: State,
+    name: str,
+    quantity: str,
+    as_of: AsOf = None,
+    mark: Annotated[str | None, Query(description="payload hash to ring")] = None,
 ) -> Response:
     when = parse_time(as_of)
     with read_session(st.read_engine) as s:
@@ -160,7 +186,7 @@ def payload(
             return RedirectResponse(url(f"/payload/{full}", tag=tag, channel=channel), 307)
         ctx = views.payload(s, payload_hash, tag, channel)
     short = payload_hash[:12]
-    crumbs = [("Global tags", "/"), ("Tags", "/tags")]
+    crumbs: list[tuple[str, str | None]] = [("Global tags", "/"), ("Tags", "/tags")]
     if ctx["history_tag"]:
         crumbs.append((ctx["history_tag"], f"/tag/{seg(ctx['history_tag'])}"))
     crumbs.append((f"payload {short}", None))

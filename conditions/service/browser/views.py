@@ -19,6 +19,7 @@ from conditions import drift, store
 from conditions.documents import decode_document, summarise_arrays, typed_types
 from conditions.errors import InvalidInput
 from conditions.payloads import ChannelStatus, LpmtNonlinearityV1, decode_payload
+from conditions.resolve import resolve
 
 from . import plots, queries
 from .pages import seg
@@ -89,6 +90,13 @@ def gt_diff(s: Session, a: str, b: str) -> dict[str, Any]:
     """Record-by-record comparison of two global tags (``conditions.drift.gt_diff``)."""
     diff = drift.gt_diff(s, a, b)
     return {"a": a, "b": b, "diff": diff, "changed": len(diff.changed())}
+
+
+def lookup(s: Session, name: str, run: int, as_of: dt.datetime | None) -> dict[str, Any]:
+    """What a job gets for ``run`` under global tag ``name``: per record the payload in force and
+    its IOV bounds (``conditions.resolve.resolve``, snapshot time respected)."""
+    res = resolve(s, name, run, as_of=as_of)
+    return {"resolution": res, "records": [res.records[r] for r in sorted(res.records)]}
 
 
 def tag(s: Session, name: str, as_of: dt.datetime | None) -> dict[str, Any]:
