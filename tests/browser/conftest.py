@@ -3,6 +3,8 @@ populated database served by the real service on 127.0.0.1 (once per module)."""
 
 from __future__ import annotations
 
+import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,16 @@ from .dataset import Dataset, fit_campaigns, populate
 
 @pytest.fixture(scope="session")
 def campaign_constants(tmp_path_factory: pytest.TempPathFactory) -> list[CampaignConstants]:
-    return fit_campaigns(tmp_path_factory.mktemp("campaigns"))
+    """The fitted campaigns; ``$CONDDB_TEST_CAMPAIGN_CACHE`` (a file) keeps them between runs of
+    a developer's edit-test loop (CI leaves it unset and fits every time)."""
+    cache = os.environ.get("CONDDB_TEST_CAMPAIGN_CACHE")
+    if cache and Path(cache).exists():
+        loaded: list[CampaignConstants] = pickle.loads(Path(cache).read_bytes())
+        return loaded
+    constants = fit_campaigns(tmp_path_factory.mktemp("campaigns"))
+    if cache:
+        Path(cache).write_bytes(pickle.dumps(constants))
+    return constants
 
 
 @pytest.fixture(scope="module", params=_backend_params())

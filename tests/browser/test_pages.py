@@ -176,7 +176,7 @@ def test_lookup_page_agrees_with_resolve(served: Served) -> None:
                 expected = resolve(s, gt, run) if run >= 100 else None
         finally:
             engine.dispose()
-        r = _get(svc, f"/gt/{gt}/run?run={run}")  # the form redirects to the stable URL
+        r = _get(svc, f"/gt/{gt}/run?run={run}", follow_redirects=True)  # to the stable URL
         assert str(r.url).endswith(f"/gt/{gt}/run/{run}")
         if expected is None:
             assert r.status_code == 404 and 'id="error-message"' in r.text

@@ -111,6 +111,7 @@ def tag(s: Session, name: str, as_of: dt.datetime | None) -> dict[str, Any]:
         "in_force": sum(not r.superseded for r in rows),
         "used_by": queries.global_tags_using_tags(s, [name]),
         "quantities": drift.quantities_for(t.type_name),
+        "typed": t.type_name in typed_types(),
     }
 
 
