@@ -103,7 +103,7 @@ def resolution_curve(m: EnergyResolutionV1) -> bytes:
 def g_map(m: NonuniformityMapV1) -> bytes:
     """g(r, theta) of Eq. 3.3 in the vertical half-plane (rho = r sin theta, z = r cos theta)
     with the calibration points the spline was built from."""
-    fig = _figure(6.4, 6.0)
+    fig = _figure(5.8, 6.0)
     ax = fig.subplots()
     r_max = m.r_max
     r = np.linspace(0.0, r_max, 120)
@@ -127,7 +127,7 @@ def g_map(m: NonuniformityMapV1) -> bytes:
     ax.set_xlabel("ρ = r sin θ [m]")
     ax.set_ylabel("z = r cos θ [m]")
     ax.set_title(f"g(r, θ), {m.source} {m.particle} at {m.energy:g} MeV")
-    ax.legend(loc="upper left", fontsize="small", framealpha=0.8)
+    ax.legend(loc="upper right", fontsize="small", framealpha=0.8)  # outside the half-disc
     fig.colorbar(mesh, ax=ax, label="g (relative light yield)")
     return _svg(fig)
 
