@@ -40,6 +40,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from conditions.errors import ConddbError, DatabaseUnavailable, from_db_error
 from conditions.migrate import require_head
 
+from .browser import install as install_browser
 from .caching import NO_STORE
 from .gate import Gate
 from .hsf import router as hsf_router
@@ -116,6 +117,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version="1",
         summary="Calibration constants by run: cacheable lookups, token-protected writes.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served offline by the browser (local assets)
+        redoc_url=None,
     )
     app.state.conddb = state
     routers = (read_router, write_router, hsf_router)  # hsf: the NoPayloadDB API, docs/HSF.md
@@ -126,6 +129,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _internal_error)
+    install_browser(app)  # `/`: the conditions browser; `/docs` offline
 
     # Innermost first: the gate decides before any body is read (see .gate); the proxy
     # headers are honoured only from the configured proxies, outside the gate.
