@@ -213,22 +213,20 @@ def main() -> None:
     abc_job = (0.0285, 0.0, 0.0012)   # the demo's gamma-width fit (issue 14 item 6)
     abc_pos = (0.0273, 0.0073, 0.0101)
     variants: list[tuple[str, str, bool, NonlinFitConfig]] = [
-        ("job", "gauss", False, NonlinFitConfig(resolution_abc=abc_job)),
-        ("peak=mean", "mean", False, NonlinFitConfig(resolution_abc=abc_job)),
-        ("amc corr", "gauss", True, NonlinFitConfig(resolution_abc=abc_job)),
-        ("amc drop", "gauss", False, NonlinFitConfig(
-            resolution_abc=abc_job, gamma_sources=tuple(s for s in SOURCES if s != "AmC"))),
-        ("b12 abc", "gauss", False, NonlinFitConfig(resolution_abc=abc_pos)),
-        ("b12 poisson", "gauss", False, NonlinFitConfig(resolution_abc=abc_job,
+        ("job", "gauss", False, NonlinFitConfig(resolution_abc=abc_job, e_reg_mev=0.0)),
+        ("peak=mean", "mean", False, NonlinFitConfig(resolution_abc=abc_job, e_reg_mev=0.0)),
+        ("b12 abc", "gauss", False, NonlinFitConfig(resolution_abc=abc_pos, e_reg_mev=0.0)),
+        ("b12 poisson", "gauss", False, NonlinFitConfig(resolution_abc=abc_job, e_reg_mev=0.0,
                                                          b12_cost="poisson")),
-        ("mean+amc", "mean", True, NonlinFitConfig(resolution_abc=abc_job)),
-        ("mean+amc+abc", "mean", True, NonlinFitConfig(resolution_abc=abc_pos,
-                                                        b12_cost="poisson")),
+        ("amc drop", "gauss", False, NonlinFitConfig(
+            resolution_abc=abc_job, e_reg_mev=0.0,
+            gamma_sources=tuple(s for s in SOURCES if s != "AmC"))),
+        ("amc corr", "gauss", True, NonlinFitConfig(resolution_abc=abc_job, e_reg_mev=0.0)),
     ]
-    for ereg in (0.02, 0.05, 0.1):
+    for ereg in (0.05, 0.1, 0.2, 0.3):
         variants.append((f"corr+reg{ereg:g}", "gauss", True,
-                         NonlinFitConfig(resolution_abc=abc_pos, e_reg_mev=ereg)))
-    variants.append(("new", "gauss", True, NonlinFitConfig(resolution_abc=abc_pos)))
+                         NonlinFitConfig(resolution_abc=abc_job, e_reg_mev=ereg)))
+    variants.append(("new", "gauss", True, NonlinFitConfig()))
     for label, method, amc, cfg in variants:
         g = peaks(method, amc)
         fit = fit_nonlinearity(g, b12, cfg)

@@ -24,7 +24,7 @@ from scipy.optimize import curve_fit
 
 from fitting.peaks import fit_gaussian
 from fitting.physics.nonlinearity import f_nonlin
-from fitting.physics.resolution import sharing_variance
+from fitting.physics.resolution import sharing_deviations
 from fitting.resolution import (
     GammaWidth,
     fit_positron_resolution,
@@ -93,6 +93,8 @@ def main() -> None:
              res.fit.ndf)
         if label.startswith("truth e+ uniform"):
             truth_uni = res
+        else:
+            truth_cen = res
     print("Table 3 nominal row (QE variations)   a  2.61        b  0.82        c  1.23"
           "         a~  3.02")
     # gamma widths at the centre
@@ -113,17 +115,22 @@ def main() -> None:
         err.append(float(np.sqrt(np.array([-sg / mu**2, 1 / mu]) @ g.covariance[1:, 1:]
                                  @ np.array([-sg / mu**2, 1 / mu]))))
         e, idx = secondary_electrons(name, 50_000, srng)
-        s, s_err = sharing_variance(e, idx, 50_000, p_fit)
-        widths.append(GammaWidth(name, mu, sg, g.error("sigma"), s, s_err))
+        widths.append(GammaWidth(name, mu, sg, g.error("sigma"),
+                                 sharing_deviations(e, idx, 50_000, p_fit)))
     before = fit_resolution(np.array(means), np.array(rel), np.array(err))
     show("before: Eq 3.1 on gamma widths", before.fit.values, before.fit.errors, before.a_tilde,
          before.a_tilde_err, before.fit.chi2, before.fit.ndf)
-    for excl in ((), ("AmC",)):
+    for excl in (("AmBe", "AmC"), ()):
         used = [w for w in widths if w.source not in excl]
         after = fit_positron_resolution(used, c_dark, c_dark_err)
-        lab = "after: converted" + (" (no AmC)" if excl else "")
+        lab = "after: converted" + (" (no AmBe/AmC)" if excl else " (all peaks)")
+        el = after.electron
+        show("   Gaussian part (electrons)", el.values, el.errors, 0.0, 0.0, el.chi2, el.ndf)
         show(lab, after.fit.values, after.fit.errors, after.a_tilde, after.a_tilde_err,
              after.fit.chi2, after.fit.ndf)
+        for lab_t, tr in (("centre", truth_cen), ("uniform", truth_uni)):
+            pl = (after.fit.values - tr.fit.values) / np.hypot(after.fit.errors, tr.fit.errors)
+            print(f"   pulls vs {lab_t} truth a {pl[0]:+.2f} b {pl[1]:+.2f} c {pl[2]:+.2f}")
         pulls = (after.fit.values - truth_uni.fit.values) / np.hypot(after.fit.errors,
                                                                      truth_uni.fit.errors)
         print(f"   pulls vs uniform truth a {pulls[0]:+.2f} b {pulls[1]:+.2f} c {pulls[2]:+.2f};"

@@ -54,7 +54,7 @@ from fitting.nonlinearity import (
     systematics_band,
 )
 from fitting.peaks import fit_gaussian
-from fitting.physics.resolution import sharing_variance
+from fitting.physics.resolution import sharing_deviations
 from fitting.resolution import GammaWidth, fit_positron_resolution
 from fitting.toymc.beta12b import b12_spectrum
 from fitting.toymc.gammas import GAMMA_SOURCES, secondary_electrons
@@ -477,8 +477,8 @@ def _resolution_job(
         if m.peak.source in _RESOLUTION_SKIP:
             continue
         e, idx = _source_electrons(m.peak.source, settings)
-        s, s_err = sharing_variance(e, idx, settings.spectrum_events, fit.p, fit.config.e_reg_mev)
-        widths.append(GammaWidth(m.peak.source, m.peak.e_vis_mev, m.sigma, m.sigma_err, s, s_err))
+        share = sharing_deviations(e, idx, settings.spectrum_events, fit.p, fit.config.e_reg_mev)
+        widths.append(GammaWidth(m.peak.source, m.peak.e_vis_mev, m.sigma, m.sigma_err, share))
     c_dark = math.sqrt(dq) / y0.y0
     res = fit_positron_resolution(widths, c_dark, _C_DARK_REL_UNC * c_dark)
     abc = tuple(float(v) for v in res.fit.values)

@@ -16,6 +16,7 @@ Gaussian fit (figure 9) -- :func:`resolution_points` does that step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,7 +30,6 @@ from fitting.physics.resolution import (
     A_TILDE_C_FACTOR,
     a_tilde,
     a_tilde_error,
-    sharing_variance,
     sigma_over_e,
 )
 from fitting.result import FitResult
@@ -139,22 +139,51 @@ def resolution_points(
 # ============================================================================================
 # positron resolution from gamma-source widths
 # ============================================================================================
+#: grid of sigma_0 / M (Gaussian part of a peak, relative) on which the width maps are tabulated
+_SIGMA0_REL_GRID = np.geomspace(0.004, 0.12, 28)
+#: visible energies [MeV] of the converted positron points (figure 10: 1-8 MeV)
+POSITRON_POINTS_MEV = np.arange(1.0, 8.01, 0.5)
+
+
 @dataclass(frozen=True)
 class GammaWidth:
-    """Width of one gamma peak at the centre and its energy-sharing variance.
+    """Width of one gamma peak at the centre and the source's energy-sharing spread.
 
-    source : name; e_vis_mev : peak centroid M_i [MeV]; sigma_mev, sigma_err_mev : Gaussian width
-    of the peak and its error [MeV]; sharing_var_mev2, sharing_var_err_mev2 : energy-sharing
-    variance of the source from the simulated secondary electrons and the fitted f_nonlin
-    (:func:`fitting.physics.resolution.sharing_variance`) and its error [MeV^2].
+    source : name; e_vis_mev : peak centroid M_i [MeV]; sigma_mev, sigma_err_mev : width of
+    the Gaussian fit to the peak (:func:`fitting.peaks.fit_gaussian`) and its error [MeV];
+    sharing_mev : (n,) per-event sharing deviations of the source from the simulation with the
+    fitted f_nonlin (:func:`fitting.physics.resolution.sharing_deviations`) [MeV].
     """
 
     source: str
     e_vis_mev: float
     sigma_mev: float
     sigma_err_mev: float
-    sharing_var_mev2: float
-    sharing_var_err_mev2: float = 0.0
+    sharing_mev: FloatArray
+
+
+class _WidthMap:
+    """sigma_0 -> width of the Gaussian fit to (sharing spread (x) N(0, sigma_0^2)) [MeV].
+
+    The peak of a gamma is its sharing distribution convolved with the Gaussian of photon
+    statistics, Cherenkov and dark noise; a Gaussian fit (figure 9, section 2.1.3) of that
+    non-Gaussian shape sees only part of the sharing tail, the more the narrower sigma_0.
+    Tabulated by fitting samples v_k + sigma_0 z_k (z fixed: the map is smooth in sigma_0).
+    """
+
+    def __init__(self, sharing: FloatArray, e_ref_mev: float, scale: float,
+                 rng: np.random.Generator, max_samples: int = 120_000) -> None:
+        v = np.asarray(sharing, dtype=np.float64) * scale
+        reps = max(1, max_samples // max(v.size, 1))
+        v = np.tile(v, reps)[:max(max_samples, v.size)]
+        z = rng.standard_normal(v.size)
+        self.grid = _SIGMA0_REL_GRID * e_ref_mev
+        self.width = np.array([fit_gaussian(e_ref_mev + v + s0 * z)["sigma"] for s0 in self.grid])
+        #: statistical error of the tabulated widths (Gaussian sample, sigma / sqrt(2 n))
+        self.rel_err = 1.0 / math.sqrt(2.0 * v.size)
+
+    def __call__(self, sigma0: FloatArray) -> FloatArray:
+        return np.asarray(np.interp(sigma0, self.grid, self.width), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -162,50 +191,54 @@ class PositronResolutionResult:
     """Positron (a, b, c) of Eq 3.1 converted from gamma widths (:func:`fit_positron_resolution`).
 
     fit : FitResult ("a", "b", "c") of the *positron* resolution; covariance = statistical
-        (+) conversion systematic; chi2/ndf of the gamma-width fit (with the dark-noise
-        constraint). a_tilde, a_tilde_err : Eq 3.2.
-    electron_c : c of single electrons (the dark-noise term) fitted with its constraint.
-    anni_sharing_var_mev2 : the annihilation sharing variance added to c^2 for positrons.
-    systematic : (3,) conversion systematic of (a, b, c) (sharing variances scaled by
-        1 +- ``sharing_rel_uncertainty``), included in the covariance.
+        (+) conversion systematic; chi2/ndf of the gamma-width fit (dark-noise constraint
+        included). a_tilde, a_tilde_err : Eq 3.2 with that covariance.
+    electron : FitResult ("a", "b", "c") of the Gaussian part sigma_0^2 = a^2 E + b^2 E^2 + c^2
+        (single electrons; c = the dark-noise term).
+    systematic : (3,) conversion systematic of the positron (a, b, c).
     """
 
     fit: FitResult
     a_tilde: float
     a_tilde_err: float
-    electron_c: float
-    anni_sharing_var_mev2: float
+    electron: FitResult
     systematic: FloatArray
 
 
-def _fit_widths(
-    e: FloatArray, sig: FloatArray, sig_err: FloatArray, share: FloatArray, share_err: FloatArray,
+def _fit_electron_terms(
+    e: FloatArray, sig: FloatArray, err: FloatArray, maps: Sequence[_WidthMap],
     c_dark: float, c_dark_err: float,
-) -> tuple[FloatArray, FloatArray, float, int, bool, str]:
-    """(a, b, c_e) of sigma_i^2 = a^2 M + b^2 M^2 + c_e^2 + s_i, c_e ~ N(c_dark, c_dark_err)."""
-    err = np.sqrt(sig_err**2 + (share_err / (2.0 * sig)) ** 2)
-
-    def model(q: FloatArray) -> FloatArray:
-        return np.sqrt(np.maximum(q[0] ** 2 * e + q[1] ** 2 * e**2 + q[2] ** 2 + share, 1e-30))
+) -> FitResult:
+    """(a, b, c_e) with sigma_i = map_i(sqrt(a^2 M + b^2 M^2 + c_e^2)), c_e ~ N(c_dark, err)."""
 
     def resid(q: FloatArray) -> FloatArray:
-        return np.append((model(q) - sig) / err, (q[2] - c_dark) / c_dark_err)
+        s0 = np.sqrt(q[0] ** 2 * e + q[1] ** 2 * e**2 + q[2] ** 2)
+        model = np.array([m(np.array([x]))[0] for m, x in zip(maps, s0, strict=True)])
+        return np.append((model - sig) / err, (q[2] - c_dark) / c_dark_err)
 
-    def jac(q: FloatArray) -> FloatArray:
-        m = model(q)
-        d = np.stack([q[0] * e, q[1] * e**2, np.full_like(e, q[2])], axis=1) / (m * err)[:, None]
-        return np.vstack([d, [0.0, 0.0, 1.0 / c_dark_err]])
-
-    start = np.array([float(np.sqrt(max(np.median((sig**2 - share - c_dark**2) / e), 1e-6))),
-                      0.005, c_dark])
-    sol = least_squares(resid, start, jac=jac, bounds=(0.0, np.inf), method="trf",
-                        xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    start = np.array([float(np.sqrt(max(np.median((sig**2 - c_dark**2) / e), 1e-6))), 0.005,
+                      c_dark])
+    sol = least_squares(resid, start, bounds=(0.0, np.inf), method="trf", diff_step=1e-4,
+                        xtol=1e-12, ftol=1e-12, gtol=1e-12)
     try:
         cov = np.linalg.inv(sol.jac.T @ sol.jac)
     except np.linalg.LinAlgError:
         cov = np.full((3, 3), np.nan)
-    return (sol.x, cov, float(np.sum(sol.fun**2)), e.size + 1 - 3, bool(sol.success),
-            str(sol.message))
+    return FitResult.from_covariance(RESOLUTION_NAMES, sol.x, cov, float(np.sum(sol.fun**2)),
+                                     e.size + 1 - 3, bool(sol.success), str(sol.message))
+
+
+def _positron_terms(q: FloatArray, anni: _WidthMap, light_gain: float,
+                    b_extra: float) -> FloatArray:
+    """Eq 3.1 fitted to converted positron widths sigma(E) = anni(sigma_0(E)) at 1-8 MeV."""
+    a_e, b_e, c_e = (float(v) for v in q)
+    a_e, c_e = a_e / math.sqrt(light_gain), c_e / light_gain
+    b_e = math.hypot(b_e, b_extra)
+    e = POSITRON_POINTS_MEV
+    width = anni(np.sqrt(a_e**2 * e + b_e**2 * e**2 + c_e**2))
+    rel = width / e
+    res = fit_resolution(e, rel, np.full(e.size, 1e-4) * rel)
+    return res.fit.values
 
 
 def fit_positron_resolution(
@@ -216,93 +249,91 @@ def fit_positron_resolution(
     sharing_rel_uncertainty: float = 0.2,
     light_gain: float = 1.0,
     b_extra: float = 0.0,
+    seed: int = 31,
 ) -> PositronResolutionResult:
-    """Positron resolution (Eq 3.1) from gamma-peak widths at the centre (section 3.1).
+    """Positron resolution (Eq 3.1, Table 3) from gamma-peak widths at the centre (section 3.1).
 
-    Conversion model. A fully absorbed gamma of visible energy M_i has
-    ``sigma_i^2 = a^2 M_i + b^2 M_i^2 + c_e^2 + s_i``: photon statistics (a), the constant term
-    (b: Cherenkov track-length fluctuations), the dark-noise pile-up (c_e, constrained to the
-    random-trigger rms ``c_dark`` +- ``c_dark_err``) and the energy sharing among its secondary
-    electrons s_i (:class:`GammaWidth`, from the simulation). A positron of visible energy E is
-    a single electron plus the annihilation gammas (Eq 2.2), so it carries the 68Ge sharing
-    term once: ``c_e+^2 = c_e^2 + s_Ge68`` (section 3.1: "the additional contribution in c is
-    due to the fluctuations in secondary electrons produced by the annihilation gammas").
+    Conversion model. A fully absorbed gamma of visible energy M_i is its energy-sharing spread
+    (:class:`GammaWidth`, simulated with the fitted f_nonlin) convolved with a Gaussian of
+    variance ``sigma_0^2 = a^2 M + b^2 M^2 + c_e^2``: photon statistics (a), the constant term
+    (b, Cherenkov track-length fluctuations) and the dark-noise pile-up (c_e, constrained to
+    ``c_dark`` +- ``c_dark_err`` from the random triggers). The measured Gaussian width is
+    compared with the Gaussian fit of that shape (the width map), which fixes (a, b, c_e).
+    A positron is one electron plus the annihilation gammas (Eq 2.2): its peak is the 68Ge
+    sharing spread convolved with sigma_0(E), so its width at E = 1-8 MeV follows from the same
+    map of ``anni_source``; Eq 3.1 fitted to those widths (as figure 10 does with simulated
+    positrons) gives the positron (a, b, c), the annihilation part ending up mostly in c
+    (section 3.1: c = 1.38 % > 1.0 % "due to the fluctuations in secondary electrons produced
+    by the annihilation gammas").
 
-    For events uniform in the detector corrected by g (Eq 3.3), ``light_gain`` = mean g*Q over
-    the fiducial volume scales a by 1/sqrt(gain) and the dark-noise part of c by 1/gain, and
-    ``b_extra`` (e.g. the residual of the g map) is added in quadrature to b.
+    Events uniform in the detector (Eq 3.3): ``light_gain`` = mean g*Q over the fiducial volume
+    scales a by 1/sqrt(gain) and c_e by 1/gain; ``b_extra`` (residual of the g map, vertex
+    smearing) is added in quadrature to b. Defaults: the centre.
 
-    Systematic of the conversion: every s_i (and s_Ge68) scaled by 1 +- ``sharing_rel_uncertainty``
-    (the simulation's Compton / low-energy response); half the difference of the refits is added
-    to the covariance as a fully correlated term. The b of gammas (soft electrons, less
-    Cherenkov light) is a lower bound of the positron b.
+    Systematic of the conversion: the sharing spreads scaled by 1 +- ``sharing_rel_uncertainty``
+    (the simulation's Compton / low-energy response and f_nonlin below 0.5 MeV); half the
+    difference of the two refits is added to the covariance, fully correlated. The b of gammas
+    (soft electrons, less Cherenkov light per MeV) is a lower bound of the positron b.
 
     Parameters
     ----------
-    widths : gamma peaks at the centre (>= 3 sources; (alpha, n) prompt peaks carry the recoil
-        spread and are best left out); must include ``anni_source``.
-    c_dark, c_dark_err : sqrt(Var(random-trigger charge)) / Y0 [MeV] and its error.
+    widths : gamma peaks at the centre (>= 3 sources, including ``anni_source``; (alpha, n)
+        prompt peaks carry the recoil spread and are best left out).
+    c_dark, c_dark_err : sqrt(dark-noise variance) / Y0 [MeV] and its error.
+    seed : seed of the samples that tabulate the width maps.
 
     Returns
     -------
-    PositronResolutionResult; ``fit.valid`` False if the minimiser failed or the covariance is
-    not positive.
+    PositronResolutionResult.
     """
     ws = list(widths)
     if len(ws) < 3:
         raise ValueError("need the widths of three or more gamma sources")
-    anni = [w for w in ws if w.source == anni_source]
-    if not anni:
+    if not any(w.source == anni_source for w in ws):
         raise ValueError(f"no {anni_source} width: the annihilation term of c is unknown")
     if c_dark <= 0 or c_dark_err <= 0 or light_gain <= 0:
         raise ValueError("c_dark, its error and light_gain must be positive")
     e = np.array([w.e_vis_mev for w in ws])
     sig = np.array([w.sigma_mev for w in ws])
     sig_err = np.array([w.sigma_err_mev for w in ws])
-    share = np.array([w.sharing_var_mev2 for w in ws])
-    share_err = np.array([w.sharing_var_err_mev2 for w in ws])
-    if np.any(e <= 0) or np.any(sig <= 0) or np.any(sig_err <= 0) or np.any(share < 0):
-        raise ValueError("energies, widths and their errors must be positive, sharing >= 0")
-    s_anni = float(anni[0].sharing_var_mev2)
+    if np.any(e <= 0) or np.any(sig <= 0) or np.any(sig_err <= 0):
+        raise ValueError("energies, widths and their errors must be positive")
 
-    def convert(q: FloatArray, s_a: float) -> FloatArray:
-        a_e, b_e, c_e = q
-        return np.array([a_e / np.sqrt(light_gain), float(np.hypot(b_e, b_extra)),
-                         float(np.sqrt((c_e / light_gain) ** 2 + s_a))])
+    def solve(scale: float) -> tuple[FitResult, FloatArray, _WidthMap]:
+        maps = [_WidthMap(w.sharing_mev, w.e_vis_mev, scale, np.random.default_rng(seed))
+                for w in ws]
+        err = np.hypot(sig_err, sig * np.array([m.rel_err for m in maps]))
+        electron = _fit_electron_terms(e, sig, err, maps, c_dark, c_dark_err)
+        anni = maps[[w.source for w in ws].index(anni_source)]
+        return electron, _positron_terms(electron.values, anni, light_gain, b_extra), anni
 
-    q, cov_q, chi2, ndf, ok, msg = _fit_widths(e, sig, sig_err, share, share_err, c_dark,
-                                               c_dark_err)
-    vals = convert(q, s_anni)
-    # Jacobian of the conversion (numerical, 3 x 3) for the statistical covariance
+    electron, vals, anni = solve(1.0)
     jac = np.empty((3, 3))
     for k in range(3):
-        h = 1e-7 * max(abs(float(q[k])), 1e-4)
+        h = 1e-3 * max(abs(float(electron.values[k])), 1e-3)
         dq = np.zeros(3)
         dq[k] = h
-        jac[:, k] = (convert(q + dq, s_anni) - convert(q - dq, s_anni)) / (2 * h)
-    cov = jac @ cov_q @ jac.T
-    shifts = []
-    for sgn in (1.0, -1.0):
-        scale = 1.0 + sgn * sharing_rel_uncertainty
-        qs, *_ = _fit_widths(e, sig, sig_err, share * scale, share_err * scale, c_dark,
-                             c_dark_err)
-        shifts.append(convert(qs, s_anni * scale))
-    syst = 0.5 * (shifts[0] - shifts[1])
+        jac[:, k] = (_positron_terms(electron.values + dq, anni, light_gain, b_extra)
+                     - _positron_terms(np.maximum(electron.values - dq, 0.0), anni, light_gain,
+                                       b_extra)) / (2 * h)
+    cov = jac @ electron.covariance @ jac.T
+    up = solve(1.0 + sharing_rel_uncertainty)[1]
+    down = solve(1.0 - sharing_rel_uncertainty)[1]
+    syst = 0.5 * (up - down)
     cov = cov + np.outer(syst, syst)
     fit = FitResult.from_covariance(
-        RESOLUTION_NAMES, vals, cov, chi2, ndf, ok,
-        msg + "; positron (a, b, c) converted from gamma widths",
-        extra={"electron_abc": q.tolist(), "sources": [w.source for w in ws]})
+        RESOLUTION_NAMES, vals, cov, electron.chi2, electron.ndf, electron.valid,
+        electron.message + "; positron (a, b, c) converted from gamma widths",
+        extra={"sources": [w.source for w in ws]})
     a, b, c = (float(v) for v in vals)
     return PositronResolutionResult(fit=fit, a_tilde=a_tilde(a, b, c),
                                     a_tilde_err=a_tilde_error(a, b, c, fit.covariance),
-                                    electron_c=float(q[2]), anni_sharing_var_mev2=s_anni,
-                                    systematic=np.abs(syst))
+                                    electron=electron, systematic=np.abs(syst))
 
 
 __all__ = [
     "A_TILDE_B_FACTOR", "A_TILDE_C_FACTOR", "RESOLUTION_NAMES", "GammaWidth",
     "PositronResolutionResult", "ResolutionResult", "a_tilde", "a_tilde_error",
-    "fit_positron_resolution", "fit_resolution", "resolution_points", "sharing_variance",
+    "fit_positron_resolution", "fit_resolution", "resolution_points",
     "sigma_over_e",
 ]

@@ -52,16 +52,16 @@ def a_tilde_error(a: float, b: float, c: float, covariance: ArrayLike) -> float:
     return float(np.sqrt(max(float(grad @ cov @ grad), 0.0)))
 
 
-def sharing_variance(
+def sharing_deviations(
     electron_energies_mev: ArrayLike, event_index: ArrayLike, n_events: int, p: ArrayLike,
     e_reg_mev: float = 0.0,
-) -> tuple[float, float]:
-    """Energy-sharing variance of a gamma source [MeV^2] and its statistical error.
+) -> FloatArray:
+    """Per-event energy-sharing deviation of a gamma source from its mean [MeV].
 
     Parameters
     ----------
     electron_energies_mev : (K,) kinetic energies of the secondary electrons of ``n_events``
-        simulated, fully absorbed gamma events (the per-event form of P(E^e) of Eq 2.6).
+        simulated gamma events (the per-event form of P(E^e) of Eq 2.6).
     event_index : (K,) event of each electron, 0..n_events-1.
     p : f_nonlin parameters p0..p3 (Eq 2.5), e.g. the fitted ones.
     e_reg_mev : low-energy continuation of Eq 2.5 per electron (see
@@ -69,8 +69,9 @@ def sharing_variance(
 
     Returns
     -------
-    (Var_events(sum_k E_f(E_k)), its error from the sample fourth moment) [MeV^2], with the
-    event sums normalised to the source energy (Eq 2.7).
+    (n_full,) sum_k E_vis^e(E_k) minus its mean, for the fully absorbed events only (deposited
+    kinetic energy within 0.1 % of the largest): the visible-energy spread of the peak that no
+    photon statistics cause.
     """
     e = np.asarray(electron_energies_mev, dtype=np.float64)
     idx = np.asarray(event_index, dtype=np.int64)
@@ -80,10 +81,19 @@ def sharing_variance(
     ev, _ = regularised_visible_energy(e, p, e_reg_mev)
     vis = np.bincount(idx, weights=ev, minlength=n_events)
     dep = np.bincount(idx, weights=e, minlength=n_events)
-    full = dep > 0.999 * float(np.max(dep))  # fully absorbed events only
-    v = vis[full]
-    d = v - v.mean()
+    v = vis[dep > 0.999 * float(np.max(dep))]
+    return np.asarray(v - v.mean(), dtype=np.float64)
+
+
+def sharing_variance(
+    electron_energies_mev: ArrayLike, event_index: ArrayLike, n_events: int, p: ArrayLike,
+    e_reg_mev: float = 0.0,
+) -> tuple[float, float]:
+    """Energy-sharing variance [MeV^2] of a gamma source and its error (4th moment).
+
+    Same arguments as :func:`sharing_deviations`.
+    """
+    d = sharing_deviations(electron_energies_mev, event_index, n_events, p, e_reg_mev)
     var = float(np.mean(d * d))
-    m4 = float(np.mean(d**4))
-    err = float(np.sqrt(max(m4 - var * var, 0.0) / v.size))
+    err = float(np.sqrt(max(float(np.mean(d**4)) - var * var, 0.0) / d.size))
     return var, err
