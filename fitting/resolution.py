@@ -140,7 +140,7 @@ def resolution_points(
 # positron resolution from gamma-source widths
 # ============================================================================================
 #: grid of sigma_0 / M (Gaussian part of a peak, relative) on which the width maps are tabulated
-_SIGMA0_REL_GRID = np.geomspace(0.004, 0.12, 28)
+_SIGMA0_REL_GRID = np.geomspace(0.004, 0.12, 16)
 #: visible energies [MeV] of the converted positron points (figure 10: 1-8 MeV)
 POSITRON_POINTS_MEV = np.arange(1.0, 8.01, 0.5)
 
@@ -172,7 +172,7 @@ class _WidthMap:
     """
 
     def __init__(self, sharing: FloatArray, e_ref_mev: float, scale: float,
-                 rng: np.random.Generator, max_samples: int = 120_000) -> None:
+                 rng: np.random.Generator, max_samples: int = 60_000) -> None:
         v = np.asarray(sharing, dtype=np.float64) * scale
         reps = max(1, max_samples // max(v.size, 1))
         v = np.tile(v, reps)[:max(max_samples, v.size)]
@@ -183,7 +183,9 @@ class _WidthMap:
         self.rel_err = 1.0 / math.sqrt(2.0 * v.size)
 
     def __call__(self, sigma0: FloatArray) -> FloatArray:
-        return np.asarray(np.interp(sigma0, self.grid, self.width), dtype=np.float64)
+        # width^2 is nearly linear in sigma_0^2 (variances add): interpolate there
+        w2 = np.interp(np.asarray(sigma0) ** 2, self.grid**2, self.width**2)
+        return np.asarray(np.sqrt(w2), dtype=np.float64)
 
 
 @dataclass(frozen=True)
