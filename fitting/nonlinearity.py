@@ -9,8 +9,12 @@ Paper sections 2.1.2-2.1.3 (Eq 2.1-2.8), figures 1-2. Energies in MeV throughout
   P(E^e) is the spectrum of secondary electrons/positrons of one gamma source (Compton,
   photo-effect, pair production) per gamma event: :class:`SecondarySpectrum`. Because
   ``f_nonlin(E) E = (p0 E + p3) / (1 + p1 exp(-p2 E))``, the p3 term adds ``p3 / (1+p1 e^..)``
-  per secondary electron: the model is meant integrated over P(E^e) (GUIDE section 5), and the
-  number of electrons in each bin of P matters, not only their energy.
+  per secondary electron: the model is meant integrated over P(E^e) (GUIDE section 5). Here
+  it is applied per electron above ``NonlinFitConfig.e_reg_mev`` (0.1 MeV) and continued as
+  E f(e_reg) below, so that soft Compton electrons carry no spurious p3 share
+  (:mod:`fitting.physics.nonlinearity`).
+* (alpha, n) prompt peaks: :class:`PeakCorrection` (recoil shift, section 2.3.4) corrects
+  M_i and adds its uncertainty to sigma_i.
 * Eq 2.8:  chi2 = sum_i ((M_i^gamma - P_i^gamma) / sigma_i)^2
                  + sum_j (M_j^B12 - P_j^B12)^2 / M_j^B12
   with the 12B visible spectrum in 90 bins 3-12 MeV; P_j^B12 is the true beta spectrum mapped
@@ -74,6 +78,11 @@ DEFAULT_RESOLUTION_ABC = (0.0262, 0.0073, 0.0138)
 #: default start of the fit (Daya-Bay-like shape, scale 1)
 DEFAULT_P_START = (1.0, 0.1, 1.0, 0.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+#: Eq 2.5 applied per secondary electron above this energy, continued linearly below it
+#: (:func:`fitting.physics.nonlinearity.regularised_visible_energy`): on the mock it lowers the
+#: gamma chi2 and the high-energy bias of f_nonlin (benchmarks/nonlinearity_study.py)
+DEFAULT_E_REG_MEV = 0.1
 
 B12Cost = Literal["neyman", "pearson", "poisson"]
 
@@ -146,7 +155,8 @@ class SecondarySpectrum:
 class _GammaModel:
     """Eq 2.6/2.7 for several sources at once (flat arrays + bincount), with gradient."""
 
-    def __init__(self, spectra: Sequence[SecondarySpectrum], e_reg_mev: float = 0.0) -> None:
+    def __init__(self, spectra: Sequence[SecondarySpectrum],
+                 e_reg_mev: float = DEFAULT_E_REG_MEV) -> None:
         self.e_reg = float(e_reg_mev)
         self.n_src = len(spectra)
         self.e = np.concatenate([s.energies_mev for s in spectra])
@@ -165,7 +175,7 @@ class _GammaModel:
 
 
 def gamma_visible_energy(
-    spectra: Sequence[SecondarySpectrum], p: ArrayLike, e_reg_mev: float = 0.0
+    spectra: Sequence[SecondarySpectrum], p: ArrayLike, e_reg_mev: float = DEFAULT_E_REG_MEV
 ) -> FloatArray:
     """Predicted visible energies P_i^gamma [MeV] of Eq 2.6/2.7, shape (n_sources,).
 
@@ -394,7 +404,7 @@ class NonlinFitConfig:
     p_start: tuple[float, float, float, float] = DEFAULT_P_START
     anni_source: str = "Ge68"
     valid_range_mev: tuple[float, float] = (0.5, 8.0)
-    e_reg_mev: float = 0.0
+    e_reg_mev: float = DEFAULT_E_REG_MEV
 
 
 @dataclass(frozen=True)
