@@ -26,6 +26,7 @@ from fitting.peaks import fit_gaussian
 from fitting.physics.nonlinearity import f_nonlin
 from fitting.physics.resolution import sharing_deviations
 from fitting.resolution import (
+    SHARING_E_REG_MEV,
     GammaWidth,
     fit_positron_resolution,
     fit_resolution,
@@ -116,7 +117,7 @@ def main() -> None:
                                  @ np.array([-sg / mu**2, 1 / mu]))))
         e, idx = secondary_electrons(name, 50_000, srng)
         widths.append(GammaWidth(name, mu, sg, g.error("sigma"),
-                                 sharing_deviations(e, idx, 50_000, p_fit)))
+                                 sharing_deviations(e, idx, 50_000, p_fit, SHARING_E_REG_MEV)))
     before = fit_resolution(np.array(means), np.array(rel), np.array(err))
     show("before: Eq 3.1 on gamma widths", before.fit.values, before.fit.errors, before.a_tilde,
          before.a_tilde_err, before.fit.chi2, before.fit.ndf)

@@ -55,7 +55,7 @@ from fitting.nonlinearity import (
 )
 from fitting.peaks import fit_gaussian
 from fitting.physics.resolution import sharing_deviations
-from fitting.resolution import GammaWidth, fit_positron_resolution
+from fitting.resolution import SHARING_E_REG_MEV, GammaWidth, fit_positron_resolution
 from fitting.toymc.beta12b import b12_spectrum
 from fitting.toymc.gammas import GAMMA_SOURCES, secondary_electrons
 
@@ -477,7 +477,7 @@ def _resolution_job(
         if m.peak.source in _RESOLUTION_SKIP:
             continue
         e, idx = _source_electrons(m.peak.source, settings)
-        share = sharing_deviations(e, idx, settings.spectrum_events, fit.p, fit.config.e_reg_mev)
+        share = sharing_deviations(e, idx, settings.spectrum_events, fit.p, SHARING_E_REG_MEV)
         widths.append(GammaWidth(m.peak.source, m.peak.e_vis_mev, m.sigma, m.sigma_err, share))
     c_dark = math.sqrt(dq) / y0.y0
     res = fit_positron_resolution(widths, c_dark, _C_DARK_REL_UNC * c_dark)

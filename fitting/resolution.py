@@ -141,6 +141,11 @@ def resolution_points(
 # ============================================================================================
 #: grid of sigma_0 / M (Gaussian part of a peak, relative) on which the width maps are tabulated
 _SIGMA0_REL_GRID = np.geomspace(0.004, 0.12, 16)
+#: low-energy continuation of Eq 2.5 for the sharing spreads: the 4-parameter form follows
+#: Birks quenching down to ~10 keV, and with 0.01 MeV the spreads of Cs137, 68Ge, n-H, 60Co
+#: and n-C agree with the mock's Birks + Cherenkov truth within 7 % (resolution_study.py),
+#: inside the 20 % conversion systematic
+SHARING_E_REG_MEV = 0.01
 #: visible energies [MeV] of the converted positron points (figure 10: 1-8 MeV)
 POSITRON_POINTS_MEV = np.arange(1.0, 8.01, 0.5)
 
@@ -222,12 +227,14 @@ def _fit_electron_terms(
                       c_dark])
     sol = least_squares(resid, start, bounds=(0.0, np.inf), method="trf", diff_step=1e-4,
                         xtol=1e-12, ftol=1e-12, gtol=1e-12)
-    try:
-        cov = np.linalg.inv(sol.jac.T @ sol.jac)
-    except np.linalg.LinAlgError:
-        cov = np.full((3, 3), np.nan)
+    # a term at its bound 0 has zero gradient (only squares enter): pseudo-inverse, flagged
+    cov = np.linalg.pinv(sol.jac.T @ sol.jac)
+    msg = str(sol.message)
+    at_zero = [n for n, v in zip(RESOLUTION_NAMES, sol.x, strict=True) if v <= 1e-9]
+    if at_zero:
+        msg += "; at lower bound 0 (no error): " + ", ".join(at_zero)
     return FitResult.from_covariance(RESOLUTION_NAMES, sol.x, cov, float(np.sum(sol.fun**2)),
-                                     e.size + 1 - 3, bool(sol.success), str(sol.message))
+                                     e.size + 1 - 3, bool(sol.success), msg)
 
 
 def _positron_terms(q: FloatArray, anni: _WidthMap, light_gain: float,
