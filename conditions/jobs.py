@@ -15,13 +15,14 @@ light_yield        n-H peak of the neutron source at the centre    section 2.1.3
 lpmt_nonlinearity  laser intensity scan at the centre              section 2.2
 nonuniformity_map  n-H peaks at >= 20 source positions             sections 3.4-3.5
 energy_nonlinearity gamma peaks at the centre + 12B spectrum       sections 2.1.2-2.1.3, 2.3.7
-energy_resolution  gamma-peak widths at the centre (Eq 3.1)        section 3
+energy_resolution  gamma widths at the centre -> positron Eq 3.1   section 3.1
 ================== =============================================  =====================
 
 The secondary-electron spectra P(E^e) of Eq 2.6 come from the source simulation
 (:func:`fitting.toymc.gammas.secondary_electrons`), as the paper takes them from Geant4.
-The energy resolution from gamma peaks differs from the positron one of Table 3 (a gamma's energy
-is shared by several electrons); it is what a campaign alone can measure.
+The energy resolution is the positron one of Eq 3.1: gamma widths minus their energy-sharing
+variance, c constrained by the dark noise, plus the 68Ge sharing term
+(:func:`fitting.resolution.fit_positron_resolution`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from fitting import dualcal, io, uniformity
 from fitting.darknoise import fit_dark_noise
 from fitting.lightyield import fit_light_yield
 from fitting.nonlinearity import (
+    PAPER_ALPHA_N_CORRECTIONS,
     BetaSpectrum,
     GammaPeak,
     NonlinFitConfig,
@@ -52,7 +54,8 @@ from fitting.nonlinearity import (
     systematics_band,
 )
 from fitting.peaks import fit_gaussian
-from fitting.resolution import fit_resolution
+from fitting.physics.resolution import sharing_deviations
+from fitting.resolution import SHARING_E_REG_MEV, GammaWidth, fit_positron_resolution
 from fitting.toymc.beta12b import b12_spectrum
 from fitting.toymc.gammas import GAMMA_SOURCES, secondary_electrons
 
@@ -341,11 +344,16 @@ def gmap_job(
 # --- energy non-linearity and resolution ---------------------------------------------------------
 def secondary_spectrum(source: str, settings: JobSettings) -> SecondarySpectrum:
     """P(E^e) of a gamma source from the source simulation (Eq 2.6)."""
-    rng = np.random.default_rng(settings.spectrum_seed + sum(map(ord, source)))
-    electrons, _ = secondary_electrons(source, settings.spectrum_events, rng)
+    electrons, _ = _source_electrons(source, settings)
     return SecondarySpectrum.from_electrons(
         source, GAMMA_SOURCES[source].total_energy, electrons, settings.spectrum_events
     )
+
+
+def _source_electrons(source: str, settings: JobSettings) -> tuple[FloatArray, NDArray[np.int64]]:
+    """Per-event secondary electrons of a gamma source (P(E^e) of Eq 2.6 and its sharing)."""
+    rng = np.random.default_rng(settings.spectrum_seed + sum(map(ord, source)))
+    return secondary_electrons(source, settings.spectrum_events, rng)
 
 
 def beta_spectrum_b12() -> BetaSpectrum:
@@ -357,8 +365,8 @@ def beta_spectrum_b12() -> BetaSpectrum:
 @dataclass(frozen=True)
 class MeasuredPeak:
     peak: GammaPeak
-    rel_sigma: float
-    rel_sigma_err: float
+    sigma: float
+    sigma_err: float
 
 
 def _measure_peaks(
@@ -387,11 +395,10 @@ def _measure_peaks(
                 )
             except InvalidInput:
                 continue  # e.g. n-C (1 % of captures) beside the AmBe 4.44 MeV peak
-            peak = measure_gamma_peak(name, sample, secondary_spectrum(name, settings))
+            peak = measure_gamma_peak(name, sample, secondary_spectrum(name, settings),
+                                      correction=PAPER_ALPHA_N_CORRECTIONS.get(name))
             g = fit_gaussian(sample)
-            rel_sigma = g["sigma"] / g["mu"]
-            rel_err = rel_sigma * math.hypot(g.error("sigma") / g["sigma"], g.error("mu") / g["mu"])
-            peaks.append(MeasuredPeak(peak, rel_sigma, rel_err))
+            peaks.append(MeasuredPeak(peak, g["sigma"], g.error("sigma")))
             done.add(name)
         if len(peaks) > found_before:  # provenance names only the runs that gave a peak
             used.append(r)
@@ -414,34 +421,6 @@ def nonlinearity_jobs(
     if len(measured) < 4:
         return {}
     out: dict[str, tuple[BaseModel, dict[str, Any]]] = {}
-    e = np.array([m.peak.e_vis_mev for m in measured])
-    res = fit_resolution(
-        e, np.array([m.rel_sigma for m in measured]), np.array([m.rel_sigma_err for m in measured])
-    )
-    abc = tuple(float(v) for v in res.fit.values)
-    out["energy_resolution"] = (
-        EnergyResolutionV1(
-            a=abc[0],
-            b=abc[1],
-            c=abc[2],
-            covariance=res.fit.covariance,
-            a_tilde=res.a_tilde,
-            chi2=_finite(res.fit.chi2),
-            ndf=res.fit.ndf,
-        ),
-        _provenance(
-            "energy_resolution",
-            peak_runs,
-            settings,
-            {
-                "valid": bool(res.fit.valid),
-                "chi2": _finite(res.fit.chi2),
-                "ndf": int(res.fit.ndf),
-                "from": "gamma peaks at the centre",
-            },
-            manifest,
-        ),
-    )
     b12_runs = [r for r in runs if r.source == "B12"]
     b12 = None
     if b12_runs and gmap is not None:
@@ -453,9 +432,11 @@ def nonlinearity_jobs(
         g = _eval_gmap(gmap, x[inside], y[inside], z[inside])
         b12 = b12_histogram_from_events((pe[inside] - dq) / y0.y0 / g, beta_spectrum_b12())
     gammas = [m.peak for m in measured]
-    config = NonlinFitConfig(resolution_abc=abc)  # type: ignore[arg-type]
+    config = NonlinFitConfig()
     progress("f_nonlin fit (Eq 2.8)")
     fit = fit_nonlinearity(gammas, b12, config)
+    out["energy_resolution"] = _resolution_job(measured, fit, y0, dq, settings, peak_runs,
+                                               manifest)
     progress(f"systematics band ({settings.band_toys} toys)")
     band = systematics_band(fit, gammas, b12, n_toys=settings.band_toys, n_jobs=settings.band_jobs)
     fit = fit.with_band(band)
@@ -478,6 +459,37 @@ def nonlinearity_jobs(
         ),
     )
     return out
+
+
+#: (alpha, n) prompt peaks carry the recoil spread: not used for the resolution
+_RESOLUTION_SKIP = ("AmBe", "AmC")
+#: relative uncertainty of the dark-noise c (Poisson assumption; Fano factor known to ~10 %)
+_C_DARK_REL_UNC = 0.05
+
+
+def _resolution_job(
+    measured: list[MeasuredPeak], fit: NonlinFitResult, y0: LightYieldV1, dq: float,
+    settings: JobSettings, peak_runs: list[RunData], manifest: dict[str, Any],
+) -> tuple[BaseModel, dict[str, Any]]:
+    """Positron (a, b, c) of Eq 3.1 converted from the gamma widths at the centre (section 3.1)."""
+    widths = []
+    for m in measured:
+        if m.peak.source in _RESOLUTION_SKIP:
+            continue
+        e, idx = _source_electrons(m.peak.source, settings)
+        share = sharing_deviations(e, idx, settings.spectrum_events, fit.p, SHARING_E_REG_MEV)
+        widths.append(GammaWidth(m.peak.source, m.peak.e_vis_mev, m.sigma, m.sigma_err, share))
+    c_dark = math.sqrt(dq) / y0.y0
+    res = fit_positron_resolution(widths, c_dark, _C_DARK_REL_UNC * c_dark)
+    abc = tuple(float(v) for v in res.fit.values)
+    payload = EnergyResolutionV1(
+        a=abc[0], b=abc[1], c=abc[2], covariance=res.fit.covariance, a_tilde=res.a_tilde,
+        chi2=_finite(res.fit.chi2), ndf=res.fit.ndf,
+    )
+    quality = {"valid": bool(res.fit.valid), "chi2": _finite(res.fit.chi2),
+               "ndf": int(res.fit.ndf),
+               "from": "positron resolution converted from gamma widths at the centre"}
+    return payload, _provenance("energy_resolution", peak_runs, settings, quality, manifest)
 
 
 def _eval_gmap(gmap: NonuniformityMapV1, x: FloatArray, y: FloatArray, z: FloatArray) -> FloatArray:

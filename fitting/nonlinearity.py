@@ -9,8 +9,12 @@ Paper sections 2.1.2-2.1.3 (Eq 2.1-2.8), figures 1-2. Energies in MeV throughout
   P(E^e) is the spectrum of secondary electrons/positrons of one gamma source (Compton,
   photo-effect, pair production) per gamma event: :class:`SecondarySpectrum`. Because
   ``f_nonlin(E) E = (p0 E + p3) / (1 + p1 exp(-p2 E))``, the p3 term adds ``p3 / (1+p1 e^..)``
-  per secondary electron: the model is meant integrated over P(E^e) (GUIDE section 5), and the
-  number of electrons in each bin of P matters, not only their energy.
+  per secondary electron: the model is meant integrated over P(E^e) (GUIDE section 5). Here
+  it is applied per electron above ``NonlinFitConfig.e_reg_mev`` (0.1 MeV) and continued as
+  E f(e_reg) below, so that soft Compton electrons carry no spurious p3 share
+  (:mod:`fitting.physics.nonlinearity`).
+* (alpha, n) prompt peaks: :class:`PeakCorrection` (recoil shift, section 2.3.4) corrects
+  M_i and adds its uncertainty to sigma_i.
 * Eq 2.8:  chi2 = sum_i ((M_i^gamma - P_i^gamma) / sigma_i)^2
                  + sum_j (M_j^B12 - P_j^B12)^2 / M_j^B12
   with the 12B visible spectrum in 90 bins 3-12 MeV; P_j^B12 is the true beta spectrum mapped
@@ -38,17 +42,35 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
-from scipy.special import ndtr, xlogy
+from scipy.special import ndtr
 
+from fitting import cost as costs
 from fitting.peaks import fit_gaussian, fit_peak_tail
+from fitting.physics.nonlinearity import (
+    MODEL_ID,
+    PARAM_NAMES,
+    f_nonlin,
+    f_nonlin_sigma,
+    regularised_visible_energy,
+    visible_energy_and_grad,
+)
+from fitting.physics.nonlinearity import (
+    electron_visible_energy as electron_visible_energy,
+)
+from fitting.physics.nonlinearity import (
+    f_nonlin_grad as f_nonlin_grad,
+)
+from fitting.physics.nonlinearity import (
+    invert_electron_visible_energy as invert_electron_visible_energy,
+)
+from fitting.physics.nonlinearity import (
+    reconstruct_positron_energy as reconstruct_positron_energy,
+)
 from fitting.result import FitResult
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-#: identifier of the model stored in the payload
-MODEL_ID = "juno-calib-eq2.5-4par"
-PARAM_NAMES = ("p0", "p1", "p2", "p3")
 #: 12B histogram of section 2.1.3: 90 bins from 3 to 12 MeV
 B12_EDGES_MEV: FloatArray = np.linspace(3.0, 12.0, 91)
 #: resolution of the central-IBD row of Table 3 (a [sqrt(MeV)], b, c [MeV]), used for smearing
@@ -57,53 +79,12 @@ DEFAULT_RESOLUTION_ABC = (0.0262, 0.0073, 0.0138)
 DEFAULT_P_START = (1.0, 0.1, 1.0, 0.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
+#: Eq 2.5 applied per secondary electron above this energy, continued linearly below it
+#: (:func:`fitting.physics.nonlinearity.regularised_visible_energy`): on the mock it lowers the
+#: gamma chi2 and the high-energy bias of f_nonlin (benchmarks/nonlinearity_study.py)
+DEFAULT_E_REG_MEV = 0.1
+
 B12Cost = Literal["neyman", "pearson", "poisson"]
-
-
-# ============================================================================================
-# Eq 2.5
-# ============================================================================================
-def f_nonlin(e_mev: ArrayLike, p: ArrayLike) -> FloatArray:
-    """Eq 2.5: f_nonlin(E) = (p0 + p3 / E) / (1 + p1 exp(-p2 E)); E kinetic energy [MeV] > 0."""
-    e = np.asarray(e_mev, dtype=np.float64)
-    p0, p1, p2, p3 = (float(v) for v in np.asarray(p, dtype=np.float64))
-    return np.asarray((p0 + p3 / e) / (1.0 + p1 * np.exp(-p2 * e)), dtype=np.float64)
-
-
-def electron_visible_energy(e_mev: ArrayLike, p: ArrayLike) -> FloatArray:
-    """E_vis^e = f_nonlin(E) E = (p0 E + p3) / (1 + p1 exp(-p2 E)) [MeV] (Eq 2.3, 2.5)."""
-    e = np.asarray(e_mev, dtype=np.float64)
-    p0, p1, p2, p3 = (float(v) for v in np.asarray(p, dtype=np.float64))
-    return np.asarray((p0 * e + p3) / (1.0 + p1 * np.exp(-p2 * e)), dtype=np.float64)
-
-
-def _evis_and_grad(e: FloatArray, p: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """E f(E) and its gradient w.r.t. (p0, p1, p2, p3), shape (K,) and (K, 4)."""
-    p0, p1, p2, p3 = (float(v) for v in p)
-    ex = np.exp(-p2 * e)
-    den = 1.0 + p1 * ex
-    num = p0 * e + p3
-    ev = num / den
-    g = np.empty((e.size, 4))
-    g[:, 0] = e / den
-    g[:, 1] = -num * ex / den**2
-    g[:, 2] = num * p1 * e * ex / den**2
-    g[:, 3] = 1.0 / den
-    return ev, g
-
-
-def f_nonlin_grad(e_mev: ArrayLike, p: ArrayLike) -> FloatArray:
-    """Gradient of Eq 2.5 w.r.t. (p0, p1, p2, p3), shape (n, 4)."""
-    e = np.atleast_1d(np.asarray(e_mev, dtype=np.float64))
-    _, g = _evis_and_grad(e, np.asarray(p, dtype=np.float64))
-    return g / e[:, None]
-
-
-def f_nonlin_sigma(e_mev: ArrayLike, p: ArrayLike, covariance: ArrayLike) -> FloatArray:
-    """1 sigma of f_nonlin(E) from the p0..p3 covariance (linear propagation), shape (n,)."""
-    g = f_nonlin_grad(e_mev, p)
-    cov = np.asarray(covariance, dtype=np.float64)
-    return np.asarray(np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", g, cov, g), 0.0)))
 
 
 # ============================================================================================
@@ -174,7 +155,9 @@ class SecondarySpectrum:
 class _GammaModel:
     """Eq 2.6/2.7 for several sources at once (flat arrays + bincount), with gradient."""
 
-    def __init__(self, spectra: Sequence[SecondarySpectrum]) -> None:
+    def __init__(self, spectra: Sequence[SecondarySpectrum],
+                 e_reg_mev: float = DEFAULT_E_REG_MEV) -> None:
+        self.e_reg = float(e_reg_mev)
         self.n_src = len(spectra)
         self.e = np.concatenate([s.energies_mev for s in spectra])
         self.n = np.concatenate([s.counts for s in spectra])
@@ -183,7 +166,7 @@ class _GammaModel:
         self.norm = np.array([s.normalisation for s in spectra])
 
     def predict(self, p: FloatArray) -> tuple[FloatArray, FloatArray]:
-        ev, g = _evis_and_grad(self.e, p)
+        ev, g = regularised_visible_energy(self.e, p, self.e_reg)
         pred = self.norm * np.bincount(self.idx, weights=self.n * ev,
                                        minlength=self.n_src).astype(np.float64)
         jac = np.stack([np.bincount(self.idx, weights=self.n * g[:, k], minlength=self.n_src)
@@ -192,10 +175,14 @@ class _GammaModel:
 
 
 def gamma_visible_energy(
-    spectra: Sequence[SecondarySpectrum], p: ArrayLike
+    spectra: Sequence[SecondarySpectrum], p: ArrayLike, e_reg_mev: float = DEFAULT_E_REG_MEV
 ) -> FloatArray:
-    """Predicted visible energies P_i^gamma [MeV] of Eq 2.6/2.7, shape (n_sources,)."""
-    pred, _ = _GammaModel(spectra).predict(np.asarray(p, dtype=np.float64))
+    """Predicted visible energies P_i^gamma [MeV] of Eq 2.6/2.7, shape (n_sources,).
+
+    ``e_reg_mev``: per-electron form continued linearly below it
+    (:func:`fitting.physics.nonlinearity.regularised_visible_energy`).
+    """
+    pred, _ = _GammaModel(spectra, e_reg_mev).predict(np.asarray(p, dtype=np.float64))
     return pred
 
 
@@ -262,7 +249,7 @@ class _B12Model:
 
     def predict(self, p: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Probability per bin, shape (J,), and d/dp, shape (J, 4)."""
-        ev, g = _evis_and_grad(self.e, p)
+        ev, g = visible_energy_and_grad(self.e, p)
         return self.from_visible(ev, g)
 
     def from_visible(self, ev: FloatArray, g: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -318,17 +305,65 @@ def smeared_b12_counts(
 # inputs, settings, results
 # ============================================================================================
 @dataclass(frozen=True)
+class PeakCorrection:
+    """Fractional shift of a measured gamma peak from its Eq 2.6 value, from the simulation.
+
+    For the (alpha, n) prompt gammas (AmBe 4.44 MeV, AmC 6.13 MeV) the recoil protons of the
+    accompanying neutron add visible energy (section 2.3.4, Table 2: +0.4 % for 6.13 MeV).
+    The fit compares M_i / (1 + shift) with Eq 2.6 and adds ``uncertainty * M_i`` in quadrature
+    to sigma_i of Eq 2.8: the point is corrected *and* de-weighted by what is not known of the
+    correction, and the uncertainty reaches the band through the fit covariance (it is not
+    drawn again in the Table 2 toys). shift, uncertainty: fractions of M_i.
+    """
+
+    shift: float
+    uncertainty: float
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.shift) and math.isfinite(self.uncertainty)
+                and self.uncertainty >= 0.0 and abs(self.shift) < 0.5):
+            raise ValueError(f"peak correction {self.shift!r} +- {self.uncertainty!r} is not a "
+                             "small fractional shift with a non-negative uncertainty")
+
+
+#: (alpha, n) recoil corrections of section 2.3.4 / Table 2 ("bias +0.4 %, uncertainty 0.4 %"
+#: for the AmC 6.13 MeV gamma). The paper gives no shift for AmBe 4.44 MeV, so none is applied
+#: by default: de-weighting it by an invented 0.4 % removes the only precise point between
+#: 2.5 and 6 MeV and moved f_nonlin by -0.6 % at 8 MeV on the mock
+#: (benchmarks/nonlinearity_study.py). A campaign's declared simulation inputs override these.
+PAPER_ALPHA_N_CORRECTIONS: dict[str, PeakCorrection] = {
+    "AmC": PeakCorrection(0.004, 0.004, "paper section 2.3.4, Table 2"),
+}
+
+
+@dataclass(frozen=True)
 class GammaPeak:
     """Measured visible-energy peak M_i^gamma of one source (e.g. Gaussian-fit centroid).
 
     Attributes: source name, visible energy [MeV] (PE / Y0, Eq 2.1), its statistical 1 sigma
-    [MeV], and the secondary-electron spectrum of the source.
+    [MeV], the secondary-electron spectrum of the source, and an optional
+    :class:`PeakCorrection` (the (alpha, n) recoil shift).
     """
 
     source: str
     e_vis_mev: float
     sigma_mev: float
     spectrum: SecondarySpectrum
+    correction: PeakCorrection | None = None
+
+    @property
+    def corrected_mev(self) -> float:
+        """M_i / (1 + shift): the measured peak as Eq 2.6 predicts it [MeV]."""
+        return self.e_vis_mev / (1.0 + (self.correction.shift if self.correction else 0.0))
+
+    @property
+    def fit_sigma_mev(self) -> float:
+        """sigma_i of Eq 2.8: statistical error (+) correction uncertainty x M_i [MeV]."""
+        if self.correction is None:
+            return self.sigma_mev
+        return math.hypot(self.sigma_mev / (1.0 + self.correction.shift),
+                          self.correction.uncertainty * self.corrected_mev)
 
 
 @dataclass(frozen=True)
@@ -358,6 +393,7 @@ class NonlinFitConfig:
     p_start : start values of p0..p3.
     anni_source : name of the 68Ge peak giving E_vis^anni.
     valid_range_mev : kinetic-energy range written as the validity of the curve.
+    e_reg_mev : Eq 2.6 per electron above it, linear continuation below (0 = bare form).
     """
 
     gamma_sources: tuple[str, ...] | None = None
@@ -368,6 +404,7 @@ class NonlinFitConfig:
     p_start: tuple[float, float, float, float] = DEFAULT_P_START
     anni_source: str = "Ge68"
     valid_range_mev: tuple[float, float] = (0.5, 8.0)
+    e_reg_mev: float = DEFAULT_E_REG_MEV
 
 
 @dataclass(frozen=True)
@@ -376,7 +413,9 @@ class NonlinBand:
 
     grid_mev : (G,) kinetic energies [MeV]; f_nominal : (G,) best-fit f_nonlin;
     sigma_rel : (G,) relative 1 sigma of f_nonlin from the toys (std of f_toy / f_nominal);
-    lower, upper : (G,) f_nominal (1 -/+ sigma_rel);
+    stat_rel : (G,) relative 1 sigma from the fit covariance (statistics and the peak-correction
+        uncertainties);
+    lower, upper : (G,) f_nominal (1 -/+ total), total = sqrt(sigma_rel^2 + stat_rel^2);
     per_effect : effect name -> (G,) relative 1 sigma with only that effect on;
     method : "toys" or "linear" (how per_effect was obtained); n_toys : toys of the combined band;
     n_failed : toy fits that did not converge (excluded).
@@ -391,6 +430,13 @@ class NonlinBand:
     method: str
     n_toys: int
     n_failed: int
+    stat_rel: FloatArray | None = None
+
+    @property
+    def total_rel(self) -> FloatArray:
+        """sqrt(sigma_rel^2 + stat_rel^2), shape (G,)."""
+        stat = self.stat_rel if self.stat_rel is not None else np.zeros_like(self.sigma_rel)
+        return np.asarray(np.hypot(self.sigma_rel, stat), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -442,18 +488,20 @@ def measure_gamma_peak(
     e_vis_mev: ArrayLike,
     spectrum: SecondarySpectrum,
     method: Literal["gauss", "peak_tail"] = "gauss",
+    correction: PeakCorrection | None = None,
 ) -> GammaPeak:
     """M_i^gamma and sigma_i of Eq 2.8 from the event visible energies E_vis = PE / Y0 [MeV].
 
     ``"gauss"``: iterated Gaussian fit (section 2.1.3); ``"peak_tail"``: full-absorption peak of
     the peak + exponential-tail fit (section 2.3.2), for sources with an energy-loss tail.
+    ``correction``: the (alpha, n) recoil shift of the source (:class:`PeakCorrection`).
     Raises ValueError when the peak fit is invalid.
     """
     x = np.asarray(e_vis_mev, dtype=np.float64)
     res = fit_gaussian(x) if method == "gauss" else fit_peak_tail(x)
     if not res.valid:
         raise ValueError(f"{source}: peak fit failed ({res.message})")
-    return GammaPeak(source, res["mu"], res.error("mu"), spectrum)
+    return GammaPeak(source, res["mu"], res.error("mu"), spectrum, correction)
 
 
 def b12_histogram_from_events(
@@ -487,22 +535,12 @@ def _groups(counts: FloatArray, min_count: float) -> IntArray:
 
 def _b12_residuals(m: FloatArray, pred: FloatArray, dpred: FloatArray,
                    cost: B12Cost) -> tuple[FloatArray, FloatArray]:
-    """Residuals r_j with sum r_j^2 = the 12B chi2, and dr/dtheta (chain rule from dpred)."""
+    """Residuals r_j with sum r_j^2 = the 12B chi2, and dr/dtheta (:mod:`fitting.cost`)."""
     if cost == "neyman":
-        s = np.sqrt(m)
-        return (pred - m) / s, dpred / s[:, None]
-    pp = np.maximum(pred, 1e-300)
+        return costs.neyman(pred, m, dpred)
     if cost == "pearson":
-        r = (pred - m) / np.sqrt(pp)
-        drdp = (pp + m) / (2.0 * pp**1.5)
-        return r, dpred * drdp[:, None]
-    # Poisson deviance 2 (P - M + M ln(M / P)), signed square root
-    dev = 2.0 * (pp - m + xlogy(m, m) - xlogy(m, pp))
-    r = np.sign(pp - m) * np.sqrt(np.maximum(dev, 0.0))
-    near = np.abs(pp - m) <= 1e-7 * pp
-    safe_r = np.where(near, 1.0, r)
-    drdp = np.where(near, 1.0 / np.sqrt(pp), (1.0 - m / pp) / safe_r)
-    return r, dpred * drdp[:, None]
+        return costs.pearson(pred, m, dpred)
+    return costs.poisson_deviance_jac(pred, m, dpred)
 
 
 class _Problem:
@@ -510,9 +548,9 @@ class _Problem:
 
     def __init__(self, gammas: Sequence[GammaPeak], b12: B12Histogram | None,
                  cfg: NonlinFitConfig) -> None:
-        self.gm = _GammaModel([g.spectrum for g in gammas]) if gammas else None
-        self.m_g = np.array([g.e_vis_mev for g in gammas])
-        self.s_g = np.array([g.sigma_mev for g in gammas])
+        self.gm = _GammaModel([g.spectrum for g in gammas], cfg.e_reg_mev) if gammas else None
+        self.m_g = np.array([g.corrected_mev for g in gammas])
+        self.s_g = np.array([g.fit_sigma_mev for g in gammas])
         self.cost: B12Cost = cfg.b12_cost
         self.b12 = b12
         if b12 is not None:
@@ -546,9 +584,10 @@ class _Problem:
         js: list[FloatArray] = []
         if self.gm is not None:
             pred, jac = self.gm.predict(p)
-            rs.append((pred - self.m_g) / self.s_g)
+            r_g, j_g = costs.gaussian(pred, self.m_g, self.s_g, jac)
+            rs.append(r_g)
             jg = np.zeros((self.m_g.size, self.n_par))
-            jg[:, :4] = jac / self.s_g[:, None]
+            jg[:, :4] = j_g
             js.append(jg)
         if self.b12 is not None:
             norm = math.exp(float(theta[4]))
@@ -641,10 +680,11 @@ def fit_nonlinearity(
         msg += "; fewer constraints than parameters"
     fit = FitResult.from_covariance(PARAM_NAMES, sol.x[:4], cov_full[:4, :4], chi2, ndf, valid,
                                     msg, extra={"nfev": int(sol.nfev)})
-    pred = (gamma_visible_energy([g.spectrum for g in gammas], sol.x[:4]) if gammas
+    pred = (gamma_visible_energy([g.spectrum for g in gammas], sol.x[:4], cfg.e_reg_mev)
+            if gammas
             else np.zeros(0))
     gpred = {g.source: float(v) for g, v in zip(gammas, pred, strict=True)}
-    gres = {g.source: (g.e_vis_mev - gpred[g.source]) / gpred[g.source] for g in gammas}
+    gres = {g.source: (g.corrected_mev - gpred[g.source]) / gpred[g.source] for g in gammas}
     anni = [g for g in gammas if g.source == cfg.anni_source]
     sources = tuple(g.source for g in used) + (("B12",) if b is not None else ())
     has_b = b is not None
@@ -659,46 +699,6 @@ def fit_nonlinearity(
         e_vis_anni_err_mev=anni[0].sigma_mev if anni else None,
         config=cfg,
     )
-
-
-# ============================================================================================
-# Eq 2.4: positron kinetic energy
-# ============================================================================================
-def invert_electron_visible_energy(
-    e_vis_e_mev: ArrayLike, p: ArrayLike, e_max_mev: float = 20.0
-) -> FloatArray:
-    """Solve E f_nonlin(E) = E_vis^e for the kinetic energy E [MeV] (vectorised).
-
-    Table interpolation on a fine grid followed by two Newton steps; E_vis^e outside the range
-    of the table maps to nan. Requires E f(E) increasing on (0, e_max], true for any physical
-    fit.
-    """
-    y = np.asarray(e_vis_e_mev, dtype=np.float64)
-    pp = np.asarray(p, dtype=np.float64)
-    grid = np.linspace(1e-3, e_max_mev, 20001)
-    table = electron_visible_energy(grid, pp)
-    if np.any(np.diff(table) <= 0):
-        raise ValueError("E f_nonlin(E) is not increasing: the curve cannot be inverted")
-    e = np.interp(y, table, grid, left=np.nan, right=np.nan)
-    p0, p1, p2, p3 = (float(v) for v in pp)
-    for _ in range(2):  # Newton on E f(E) - y, d(E f)/dE = (p0 den + num p1 p2 e^{-p2 E}) / den^2
-        ex = np.exp(-p2 * e)
-        den = 1.0 + p1 * ex
-        num = p0 * e + p3
-        e = e - (num / den - y) / ((p0 * den + num * p1 * p2 * ex) / den**2)
-    return np.asarray(e, dtype=np.float64)
-
-
-def reconstruct_positron_energy(
-    e_vis_prompt_mev: ArrayLike, e_vis_anni_mev: float, p: ArrayLike
-) -> FloatArray:
-    """Eq 2.4: E_rec^{e+} = (E_vis^prompt - E_vis^anni) / f_nonlin, as the kinetic energy [MeV].
-
-    f_nonlin depends on the unknown E^{e+}, so E_rec solves E f_nonlin(E) = E_vis^prompt -
-    E_vis^anni (:func:`invert_electron_visible_energy`).
-    """
-    e_vis_e = np.asarray(e_vis_prompt_mev, dtype=np.float64) - e_vis_anni_mev
-    return invert_electron_visible_energy(e_vis_e, p)
 
 
 # ============================================================================================
@@ -724,7 +724,9 @@ class SystematicEffect:
         return float(self.gamma_sigma.get(source, self.gamma_sigma.get("*", 0.0)))
 
 
-#: Table 2 of the paper. Shadowing 0.1-0.2 % and energy loss 0.05-0.1 % per source follow the
+#: Table 2 of the paper (the "6.13 MeV gamma" row is a :class:`PeakCorrection` of the AmC
+#: peak: its uncertainty is in sigma_i of Eq 2.8 and so in the fit covariance).
+#: Shadowing 0.1-0.2 % and energy loss 0.05-0.1 % per source follow the
 #: trends stated in sections 2.3.1-2.3.2 (largest at low energy and for the neutron-source
 #: lines, smallest for n-H); the instrumental non-linearity and the position-dependent effect
 #: are "fully correlated uncertainty in energy" and move gammas and 12B alike.
@@ -737,7 +739,6 @@ TABLE2_EFFECTS: tuple[SystematicEffect, ...] = (
                      {"Cs137": 0.0010, "Mn54": 0.0009, "Ge68": 0.0010, "Co60": 0.0007,
                       "K40": 0.0006, "nH": 0.0005, "AmBe": 0.0006, "nC": 0.0005,
                       "AmC": 0.0005, "*": 0.00075}),
-    SystematicEffect("amc_6130", "single_point", {"AmC": 0.004}),
     SystematicEffect("instrumental_nl", "correlated", {"*": 0.003}, b12_sigma=0.003),
     SystematicEffect("position", "correlated", {"*": 0.003}, b12_sigma=0.003),
 )
@@ -857,7 +858,8 @@ def systematics_band(
     Each toy draws one N(0,1) per correlated effect (moving every gamma point by its own
     fractional size and the 12B energy scale together) and one per point of each single-point
     effect, biases the measured peaks and 12B spectrum accordingly, and refits Eq 2.8 with the
-    nominal settings. The band is the standard deviation over the toys of f_toy / f_nominal - 1.
+    nominal settings. The band is the standard deviation over the toys of f_toy / f_nominal - 1;
+    ``lower``/``upper`` add the fit's own statistical error in quadrature.
 
     Parameters
     ----------
@@ -899,6 +901,9 @@ def systematics_band(
             ft, _ = _toy_chunk((glist, b12, cfg, p_nom, grid, gp, bp, np.vstack([eye, -eye])))
             # rms of the +1 and -1 sigma shifts, summed over the independent nuisances
             contrib[eff.name] = np.sqrt(0.5 * np.nansum((ft / f_nom[None, :] - 1.0) ** 2, axis=0))
+    stat = f_nonlin_sigma(grid, p_nom, nominal.fit.covariance) / f_nom
+    total = np.hypot(sigma, stat)
     return NonlinBand(grid_mev=grid, f_nominal=f_nom, sigma_rel=sigma,
-                      lower=f_nom * (1.0 - sigma), upper=f_nom * (1.0 + sigma),
-                      per_effect=contrib, method=per_effect, n_toys=n_toys, n_failed=failed)
+                      lower=f_nom * (1.0 - total), upper=f_nom * (1.0 + total),
+                      per_effect=contrib, method=per_effect, n_toys=n_toys, n_failed=failed,
+                      stat_rel=stat)

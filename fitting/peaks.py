@@ -30,8 +30,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
-from scipy.special import erfcx, ndtr, xlogy
+from scipy.special import erfcx, ndtr
 
+from fitting.cost import poisson_deviance
 from fitting.result import FitResult
 
 FloatArray = NDArray[np.float64]
@@ -112,16 +113,6 @@ def _expected_peak_tail(theta: FloatArray, edges: FloatArray) -> FloatArray:
     return float(norm) * np.diff(peak_tail_cdf(edges, mu, sigma, frac, tau))
 
 
-def _poisson_deviance_residuals(nu: FloatArray, n: FloatArray) -> FloatArray:
-    """Signed square roots of the Poisson deviance terms 2(nu - n + n ln(n/nu)).
-
-    Sum of squares = Baker-Cousins likelihood chi2, smooth at nu = n; empty bins give sqrt(2 nu).
-    """
-    nu = np.maximum(nu, 1e-300)
-    d = 2.0 * (nu - n + xlogy(n, n) - xlogy(n, nu))
-    return np.sign(nu - n) * np.sqrt(np.maximum(d, 0.0))
-
-
 def _poisson_covariance(
     model: Callable[[FloatArray, FloatArray], FloatArray],
     theta: FloatArray,
@@ -157,7 +148,7 @@ def _fit_binned(
     scale = np.maximum(np.abs(theta0), 1e-12)
 
     def resid(theta: FloatArray) -> FloatArray:
-        return _poisson_deviance_residuals(model(theta, edges), counts)
+        return poisson_deviance(model(theta, edges), counts)
 
     sol = least_squares(resid, theta0, bounds=(lower, upper), x_scale=scale, method="trf",
                         xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)

@@ -1,5 +1,10 @@
 """Energy resolution: (a, b, c) of Eq 3.1 and the effective resolution a-tilde of Eq 3.2.
 
+Formulas in :mod:`fitting.physics.resolution`; this module holds the fits:
+:func:`fit_resolution` (Eq 3.1 to sigma/E points of mono-energetic positrons, figure 9/10) and
+:func:`fit_positron_resolution` (the positron resolution converted from gamma-source widths,
+model below).
+
 Eq 3.1:  sigma_E / E = sqrt( (a / sqrt(E))^2 + b^2 + (c / E)^2 ),   E = E_vis^prompt [MeV]
 Eq 3.2:  a-tilde = sqrt( a^2 + (1.6 b)^2 + (c / 1.6)^2 )
 
@@ -11,6 +16,7 @@ Gaussian fit (figure 9) -- :func:`resolution_points` does that step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,33 +25,18 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
 from fitting.peaks import fit_gaussian
+from fitting.physics.resolution import (
+    A_TILDE_B_FACTOR,
+    A_TILDE_C_FACTOR,
+    a_tilde,
+    a_tilde_error,
+    sigma_over_e,
+)
 from fitting.result import FitResult
 
 FloatArray = NDArray[np.float64]
 
 RESOLUTION_NAMES = ("a", "b", "c")
-#: factors of Eq 3.2
-A_TILDE_B_FACTOR = 1.6
-A_TILDE_C_FACTOR = 1.0 / 1.6
-
-
-def sigma_over_e(e_vis_mev: ArrayLike, a: float, b: float, c: float) -> FloatArray:
-    """Fractional resolution sigma_E / E of Eq 3.1 at visible energy ``e_vis_mev`` [MeV]."""
-    e = np.asarray(e_vis_mev, dtype=np.float64)
-    return np.asarray(np.sqrt(a * a / e + b * b + (c / e) ** 2), dtype=np.float64)
-
-
-def a_tilde(a: float, b: float, c: float) -> float:
-    """Effective resolution a-tilde of Eq 3.2 (same unit as ``a``)."""
-    return float(np.sqrt(a * a + (A_TILDE_B_FACTOR * b) ** 2 + (A_TILDE_C_FACTOR * c) ** 2))
-
-
-def a_tilde_error(a: float, b: float, c: float, covariance: ArrayLike) -> float:
-    """1 sigma error of a-tilde from the (a, b, c) covariance, correlations included (Table 3)."""
-    at = a_tilde(a, b, c)
-    grad = np.array([a, A_TILDE_B_FACTOR**2 * b, A_TILDE_C_FACTOR**2 * c]) / at
-    cov = np.asarray(covariance, dtype=np.float64)
-    return float(np.sqrt(max(float(grad @ cov @ grad), 0.0)))
 
 
 @dataclass(frozen=True)
@@ -143,3 +134,215 @@ def resolution_points(
         rel.append(sg / mu)
         err.append(float(np.sqrt(grad @ cov @ grad)))
     return np.array(means), np.array(rel), np.array(err)
+
+
+# ============================================================================================
+# positron resolution from gamma-source widths
+# ============================================================================================
+#: grid of sigma_0 / M (Gaussian part of a peak, relative) on which the width maps are tabulated
+_SIGMA0_REL_GRID = np.geomspace(0.004, 0.12, 16)
+#: low-energy continuation of Eq 2.5 for the sharing spreads: the 4-parameter form follows
+#: Birks quenching down to ~10 keV, and with 0.01 MeV the spreads of Cs137, 68Ge, n-H, 60Co
+#: and n-C agree with the mock's Birks + Cherenkov truth within 7 % (resolution_study.py),
+#: inside the 20 % conversion systematic
+SHARING_E_REG_MEV = 0.01
+#: visible energies [MeV] of the converted positron points (figure 10: 1-8 MeV)
+POSITRON_POINTS_MEV = np.arange(1.0, 8.01, 0.5)
+
+
+@dataclass(frozen=True)
+class GammaWidth:
+    """Width of one gamma peak at the centre and the source's energy-sharing spread.
+
+    source : name; e_vis_mev : peak centroid M_i [MeV]; sigma_mev, sigma_err_mev : width of
+    the Gaussian fit to the peak (:func:`fitting.peaks.fit_gaussian`) and its error [MeV];
+    sharing_mev : (n,) per-event sharing deviations of the source from the simulation with the
+    fitted f_nonlin (:func:`fitting.physics.resolution.sharing_deviations`) [MeV].
+    """
+
+    source: str
+    e_vis_mev: float
+    sigma_mev: float
+    sigma_err_mev: float
+    sharing_mev: FloatArray
+
+
+class _WidthMap:
+    """sigma_0 -> width of the Gaussian fit to (sharing spread (x) N(0, sigma_0^2)) [MeV].
+
+    The peak of a gamma is its sharing distribution convolved with the Gaussian of photon
+    statistics, Cherenkov and dark noise; a Gaussian fit (figure 9, section 2.1.3) of that
+    non-Gaussian shape sees only part of the sharing tail, the more the narrower sigma_0.
+    Tabulated by fitting samples v_k + sigma_0 z_k (z fixed: the map is smooth in sigma_0).
+    """
+
+    def __init__(self, sharing: FloatArray, e_ref_mev: float, scale: float,
+                 rng: np.random.Generator, max_samples: int = 60_000) -> None:
+        v = np.asarray(sharing, dtype=np.float64) * scale
+        reps = max(1, max_samples // max(v.size, 1))
+        v = np.tile(v, reps)[:max(max_samples, v.size)]
+        z = rng.standard_normal(v.size)
+        self.grid = _SIGMA0_REL_GRID * e_ref_mev
+        self.width = np.array([fit_gaussian(e_ref_mev + v + s0 * z)["sigma"] for s0 in self.grid])
+        #: statistical error of the tabulated widths (Gaussian sample, sigma / sqrt(2 n))
+        self.rel_err = 1.0 / math.sqrt(2.0 * v.size)
+
+    def __call__(self, sigma0: FloatArray) -> FloatArray:
+        # width^2 is nearly linear in sigma_0^2 (variances add): interpolate there
+        w2 = np.interp(np.asarray(sigma0) ** 2, self.grid**2, self.width**2)
+        return np.asarray(np.sqrt(w2), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PositronResolutionResult:
+    """Positron (a, b, c) of Eq 3.1 converted from gamma widths (:func:`fit_positron_resolution`).
+
+    fit : FitResult ("a", "b", "c") of the *positron* resolution; covariance = statistical
+        (+) conversion systematic; chi2/ndf of the gamma-width fit (dark-noise constraint
+        included). a_tilde, a_tilde_err : Eq 3.2 with that covariance.
+    electron : FitResult ("a", "b", "c") of the Gaussian part sigma_0^2 = a^2 E + b^2 E^2 + c^2
+        (single electrons; c = the dark-noise term).
+    systematic : (3,) conversion systematic of the positron (a, b, c).
+    """
+
+    fit: FitResult
+    a_tilde: float
+    a_tilde_err: float
+    electron: FitResult
+    systematic: FloatArray
+
+
+def _fit_electron_terms(
+    e: FloatArray, sig: FloatArray, err: FloatArray, maps: Sequence[_WidthMap],
+    c_dark: float, c_dark_err: float,
+) -> FitResult:
+    """(a, b, c_e) with sigma_i = map_i(sqrt(a^2 M + b^2 M^2 + c_e^2)), c_e ~ N(c_dark, err)."""
+
+    def resid(q: FloatArray) -> FloatArray:
+        s0 = np.sqrt(q[0] ** 2 * e + q[1] ** 2 * e**2 + q[2] ** 2)
+        model = np.array([m(np.array([x]))[0] for m, x in zip(maps, s0, strict=True)])
+        return np.append((model - sig) / err, (q[2] - c_dark) / c_dark_err)
+
+    start = np.array([float(np.sqrt(max(np.median((sig**2 - c_dark**2) / e), 1e-6))), 0.005,
+                      c_dark])
+    sol = least_squares(resid, start, bounds=(0.0, np.inf), method="trf", diff_step=1e-4,
+                        xtol=1e-12, ftol=1e-12, gtol=1e-12)
+    # a term at its bound 0 has zero gradient (only squares enter): pseudo-inverse, flagged
+    cov = np.linalg.pinv(sol.jac.T @ sol.jac)
+    msg = str(sol.message)
+    at_zero = [n for n, v in zip(RESOLUTION_NAMES, sol.x, strict=True) if v <= 1e-9]
+    if at_zero:
+        msg += "; at lower bound 0 (no error): " + ", ".join(at_zero)
+    return FitResult.from_covariance(RESOLUTION_NAMES, sol.x, cov, float(np.sum(sol.fun**2)),
+                                     e.size + 1 - 3, bool(sol.success), msg)
+
+
+def _positron_terms(q: FloatArray, anni: _WidthMap, light_gain: float,
+                    b_extra: float) -> FloatArray:
+    """Eq 3.1 fitted to converted positron widths sigma(E) = anni(sigma_0(E)) at 1-8 MeV."""
+    a_e, b_e, c_e = (float(v) for v in q)
+    a_e, c_e = a_e / math.sqrt(light_gain), c_e / light_gain
+    b_e = math.hypot(b_e, b_extra)
+    e = POSITRON_POINTS_MEV
+    width = anni(np.sqrt(a_e**2 * e + b_e**2 * e**2 + c_e**2))
+    rel = width / e
+    res = fit_resolution(e, rel, np.full(e.size, 1e-4) * rel)
+    return res.fit.values
+
+
+def fit_positron_resolution(
+    widths: Sequence[GammaWidth],
+    c_dark: float,
+    c_dark_err: float,
+    anni_source: str = "Ge68",
+    sharing_rel_uncertainty: float = 0.2,
+    light_gain: float = 1.0,
+    b_extra: float = 0.0,
+    seed: int = 31,
+) -> PositronResolutionResult:
+    """Positron resolution (Eq 3.1, Table 3) from gamma-peak widths at the centre (section 3.1).
+
+    Conversion model. A fully absorbed gamma of visible energy M_i is its energy-sharing spread
+    (:class:`GammaWidth`, simulated with the fitted f_nonlin) convolved with a Gaussian of
+    variance ``sigma_0^2 = a^2 M + b^2 M^2 + c_e^2``: photon statistics (a), the constant term
+    (b, Cherenkov track-length fluctuations) and the dark-noise pile-up (c_e, constrained to
+    ``c_dark`` +- ``c_dark_err`` from the random triggers). The measured Gaussian width is
+    compared with the Gaussian fit of that shape (the width map), which fixes (a, b, c_e).
+    A positron is one electron plus the annihilation gammas (Eq 2.2): its peak is the 68Ge
+    sharing spread convolved with sigma_0(E), so its width at E = 1-8 MeV follows from the same
+    map of ``anni_source``; Eq 3.1 fitted to those widths (as figure 10 does with simulated
+    positrons) gives the positron (a, b, c), the annihilation part ending up mostly in c
+    (section 3.1: c = 1.38 % > 1.0 % "due to the fluctuations in secondary electrons produced
+    by the annihilation gammas").
+
+    Events uniform in the detector (Eq 3.3): ``light_gain`` = mean g*Q over the fiducial volume
+    scales a by 1/sqrt(gain) and c_e by 1/gain; ``b_extra`` (residual of the g map, vertex
+    smearing) is added in quadrature to b. Defaults: the centre.
+
+    Systematic of the conversion: the sharing spreads scaled by 1 +- ``sharing_rel_uncertainty``
+    (the simulation's Compton / low-energy response and f_nonlin below 0.5 MeV); half the
+    difference of the two refits is added to the covariance, fully correlated. The b of gammas
+    (soft electrons, less Cherenkov light per MeV) is a lower bound of the positron b.
+
+    Parameters
+    ----------
+    widths : gamma peaks at the centre (>= 3 sources, including ``anni_source``; (alpha, n)
+        prompt peaks carry the recoil spread and are best left out).
+    c_dark, c_dark_err : sqrt(dark-noise variance) / Y0 [MeV] and its error.
+    seed : seed of the samples that tabulate the width maps.
+
+    Returns
+    -------
+    PositronResolutionResult.
+    """
+    ws = list(widths)
+    if len(ws) < 3:
+        raise ValueError("need the widths of three or more gamma sources")
+    if not any(w.source == anni_source for w in ws):
+        raise ValueError(f"no {anni_source} width: the annihilation term of c is unknown")
+    if c_dark <= 0 or c_dark_err <= 0 or light_gain <= 0:
+        raise ValueError("c_dark, its error and light_gain must be positive")
+    e = np.array([w.e_vis_mev for w in ws])
+    sig = np.array([w.sigma_mev for w in ws])
+    sig_err = np.array([w.sigma_err_mev for w in ws])
+    if np.any(e <= 0) or np.any(sig <= 0) or np.any(sig_err <= 0):
+        raise ValueError("energies, widths and their errors must be positive")
+
+    def solve(scale: float) -> tuple[FitResult, FloatArray, _WidthMap]:
+        maps = [_WidthMap(w.sharing_mev, w.e_vis_mev, scale, np.random.default_rng(seed))
+                for w in ws]
+        err = np.hypot(sig_err, sig * np.array([m.rel_err for m in maps]))
+        electron = _fit_electron_terms(e, sig, err, maps, c_dark, c_dark_err)
+        anni = maps[[w.source for w in ws].index(anni_source)]
+        return electron, _positron_terms(electron.values, anni, light_gain, b_extra), anni
+
+    electron, vals, anni = solve(1.0)
+    jac = np.empty((3, 3))
+    for k in range(3):
+        h = 1e-3 * max(abs(float(electron.values[k])), 1e-3)
+        dq = np.zeros(3)
+        dq[k] = h
+        jac[:, k] = (_positron_terms(electron.values + dq, anni, light_gain, b_extra)
+                     - _positron_terms(np.maximum(electron.values - dq, 0.0), anni, light_gain,
+                                       b_extra)) / (2 * h)
+    cov = jac @ electron.covariance @ jac.T
+    up = solve(1.0 + sharing_rel_uncertainty)[1]
+    down = solve(1.0 - sharing_rel_uncertainty)[1]
+    syst = 0.5 * (up - down)
+    cov = cov + np.outer(syst, syst)
+    fit = FitResult.from_covariance(
+        RESOLUTION_NAMES, vals, cov, electron.chi2, electron.ndf, electron.valid,
+        electron.message + "; positron (a, b, c) converted from gamma widths",
+        extra={"sources": [w.source for w in ws]})
+    a, b, c = (float(v) for v in vals)
+    return PositronResolutionResult(fit=fit, a_tilde=a_tilde(a, b, c),
+                                    a_tilde_err=a_tilde_error(a, b, c, fit.covariance),
+                                    electron=electron, systematic=np.abs(syst))
+
+
+__all__ = [
+    "A_TILDE_B_FACTOR", "A_TILDE_C_FACTOR", "RESOLUTION_NAMES", "GammaWidth",
+    "PositronResolutionResult", "ResolutionResult", "a_tilde", "a_tilde_error",
+    "fit_positron_resolution", "fit_resolution", "resolution_points",
+    "sigma_over_e",
+]

@@ -38,6 +38,7 @@ from fitting.nonlinearity import (
     smeared_b12_counts,
     systematics_band,
 )
+from fitting.physics.nonlinearity import regularised_visible_energy
 from fitting.resolution import sigma_over_e
 from fitting.toymc.beta12b import b12_spectrum
 from fitting.toymc.gammas import GAMMA_SOURCES, secondary_electrons
@@ -170,7 +171,12 @@ def test_binned_spectrum_equals_per_electron_sum(
     for name, (e, _) in electrons.items():
         exact = float(np.sum(electron_visible_energy(e, p)) / N_GAMMA_EVENTS)
         exact *= spectra[name].normalisation
-        assert gamma_visible_energy([spectra[name]], p)[0] == pytest.approx(exact, rel=1e-6)
+        assert gamma_visible_energy([spectra[name]], p, e_reg_mev=0.0)[0] == pytest.approx(
+            exact, rel=1e-6)
+        # regularised form (default): per electron below/above e_reg, one bin holds the kink
+        reg, _ = regularised_visible_energy(e, p, 0.1)
+        exact_r = float(np.sum(reg) / N_GAMMA_EVENTS) * spectra[name].normalisation
+        assert gamma_visible_energy([spectra[name]], p)[0] == pytest.approx(exact_r, rel=1e-5)
 
 
 def test_mock_electron_sums_give_gamma_energy(
