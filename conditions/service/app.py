@@ -43,6 +43,7 @@ from conditions.migrate import require_head
 from .browser import install as install_browser
 from .caching import NO_STORE
 from .gate import Gate
+from .hsf import ERROR_SHAPES as HSF_ERROR_SHAPES
 from .hsf import router as hsf_router
 from .read_api import router as read_router
 from .responses import error_body, error_response
@@ -133,7 +134,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     # Innermost first: the gate decides before any body is read (see .gate); the proxy
     # headers are honoured only from the configured proxies, outside the gate.
-    app.add_middleware(Gate, routers=routers)
+    app.add_middleware(Gate, routers=routers, error_shapes=HSF_ERROR_SHAPES)
     if settings.forwarded_allow_ips:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 

@@ -44,7 +44,7 @@ from conditions.services import audit
 
 from .access import required_role
 from .auth import Identity, Role, check_role
-from .responses import error_response
+from .responses import error_body, error_response
 from .state import ServiceState
 
 #: HTTP methods that change something: every attempt is audited.
@@ -177,16 +177,36 @@ def _capped(receive: Receive, limit: int) -> Receive:
     return capped
 
 
+def _flat(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """The routes of a router with its included routers' routes in place (FastAPI >= 0.16x
+    keeps an included router as one lazy entry holding ``original_router``)."""
+    out: list[BaseRoute] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out.extend(_flat(inner.routes) if inner is not None else [route])
+    return out
+
+
+#: An error body (our shape) -> the same body with the fields another API's clients read.
+ErrorShape = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 class Gate:
     """ASGI middleware: admission from headers, body cap, audit of write attempts.
 
     ``routers``: the routers whose routes the app serves (the gate reads each route's role from
     them; the app's own route table is FastAPI's business and may resolve lazily)."""
 
-    def __init__(self, app: ASGIApp, routers: Sequence[APIRouter]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routers: Sequence[APIRouter],
+        error_shapes: Sequence[tuple[str, ErrorShape]] = (),
+    ) -> None:
         self.app = app
+        self._error_shapes = tuple(error_shapes)
         self._routes: list[tuple[BaseRoute, Role | None]] = [
-            (route, required_role(route)) for router in routers for route in router.routes
+            (route, required_role(route)) for router in routers for route in _flat(router.routes)
         ]
 
     def _route(self, scope: Scope, write: bool) -> tuple[BaseRoute | None, Role | None]:
@@ -276,7 +296,14 @@ class Gate:
         self, scope: Scope, receive: Receive, send: Send, headers: Headers, refused: _Refused
     ) -> None:
         exc = refused.error
-        response = error_response(exc.http_status, type(exc).__name__, exc.message, exc.hint)
+        extra: dict[str, Any] = {}
+        for prefix, shape in self._error_shapes:  # e.g. the HSF clients' error fields
+            if scope["path"].startswith(prefix):
+                base = error_body(exc.http_status, type(exc).__name__, exc.message, exc.hint)
+                extra = {k: v for k, v in shape(base).items() if k not in base}
+        response = error_response(
+            exc.http_status, type(exc).__name__, exc.message, exc.hint, **extra
+        )
         if "retry_after" in refused.headers:
             response.headers["Retry-After"] = refused.headers["retry_after"]
         if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:

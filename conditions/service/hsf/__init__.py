@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from .errors import fallback_router
+from .errors import fallback_router, hsf_fields
 from .files import router as files_router
 from .legacy import router as legacy_router
 from .v51 import router as v51_router
@@ -27,4 +27,7 @@ router.include_router(legacy_router)
 router.include_router(files_router)
 router.include_router(fallback_router)  # last: unknown HSF paths answer in the HSF error shape
 
-__all__ = ["router"]
+#: Path prefixes of the HSF API and the error shape its clients read (for the app's gate).
+ERROR_SHAPES = tuple((prefix, hsf_fields) for prefix in ("/api/cdb_rest", "/dbstore", "/upload"))
+
+__all__ = ["ERROR_SHAPES", "router"]
