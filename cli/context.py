@@ -117,8 +117,8 @@ class Context:
 
                     raise NotFound(
                         f"no SQLite database at {path}",
-                        "check --db / CONDDB_URL, or create one with "
-                        f"`conddb --db sqlite:///{path} db upgrade`",
+                        "check --db / CONDDB_URL (a typo?), or create it with `conddb db upgrade` "
+                        "and the same --db",
                     )
             self._engine = make_engine(url)
             if check_schema:
@@ -194,4 +194,3 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
             click.echo("  ".join("-" * w for w in widths))
     if not rows:
         click.echo("(none)", err=False)
-

@@ -36,6 +36,13 @@ COMMANDS: dict[str, LazyCommand] = {
             "get",
             "Look up the constants of a run: per record the payload in force and its IOV.",
         ),
+        (
+            "search",
+            "search",
+            "search",
+            "Find global tags, tags, payload types and campaigns whose name contains TEXT "
+            "(case-insensitive), and payloads whose hash starts with TEXT (>= 4 hex digits).",
+        ),
         ("run", "run", "run_group", "The run registry (optional): start/end times and run types."),
         ("schema", "schema", "schema", "JSON Schemas of the typed payload types."),
         (

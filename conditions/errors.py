@@ -102,9 +102,7 @@ class RunNotCovered(NotFound):
                 if cutoff_is_snapshot
                 else "use a later --at (or none)"
             )
-            err = cls(
-                f"{where}: the IOVs covering it were inserted after the {what} {cutoff}", fix
-            )
+            err = cls(f"{where}: the IOVs covering it were inserted after the {what} {cutoff}", fix)
         else:
             first = "" if first_since is None else f" ({first_since})"
             err = cls(

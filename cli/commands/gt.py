@@ -183,10 +183,7 @@ def gt_diff(
     click.echo(f"{a} -> {b}{where}: {len(diff.changed())} of {len(diff.records)} records differ")
     echo_table(
         ["record", "status", f"tag in {a}", f"tag in {b}", "run ranges differing"],
-        [
-            (r.record, r.status, r.tag_a or "-", r.tag_b or "-", len(r.segments))
-            for r in shown
-        ],
+        [(r.record, r.status, r.tag_a or "-", r.tag_b or "-", len(r.segments)) for r in shown],
     )
     lines: list[tuple[Any, ...]] = []
     for r in diff.records:
@@ -215,3 +212,8 @@ def _span_text(first: int, last: int | None) -> str:
     if last == first:
         return str(first)
     return f"{first}-" + ("" if last is None else str(last))
+
+
+from .gt_download import gt_download  # noqa: E402  (owned by cli17; one module per command)
+
+gt.add_command(gt_download)

@@ -9,6 +9,7 @@ says the truth and the right fix (``gt clone`` for a snapshot).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
@@ -47,24 +48,23 @@ def _explain(
     first_since, count = conn.execute(
         select(func.min(IOV.since), func.count(IOV.id)).where(IOV.tag_id == tag_id)
     ).one()
-    about = {"run": run, "global_tag": global_tag, "record": record, "tag": tag}
+    because = functools.partial(
+        RunNotCovered.because, run=run, global_tag=global_tag, record=record, tag=tag
+    )
     if not count:
-        return RunNotCovered.because(RunNotCovered.EMPTY_TAG, **about)
+        return because(RunNotCovered.EMPTY_TAG)
     earliest = conn.scalar(
         select(func.min(IOV.insertion_time)).where(IOV.tag_id == tag_id, IOV.since <= run)
     )
     if earliest is None:
-        return RunNotCovered.because(
-            RunNotCovered.BEFORE_FIRST, first_since=int(first_since), **about
-        )
+        return because(RunNotCovered.BEFORE_FIRST, first_since=int(first_since))
     snapshot = conn.scalar(select(GlobalTag.snapshot_time).where(GlobalTag.name == global_tag))
     earliest = times.as_utc(earliest, "insertion time")
     snapshot = times.as_utc(snapshot, "snapshot time") if snapshot is not None else None
     hidden_by_snapshot = snapshot is not None and (as_of is None or snapshot <= as_of)
     cutoff = snapshot if hidden_by_snapshot else as_of
-    return RunNotCovered.because(
+    return because(
         RunNotCovered.AFTER_SNAPSHOT,
         cutoff=times.format_utc(cutoff),
         cutoff_is_snapshot=hidden_by_snapshot,
-        **about,
     )

@@ -123,5 +123,3 @@ def clone_global_tag(s: Session, src: str, dst: str, description: str = "") -> G
 
 def list_global_tags(s: Session) -> Sequence[GlobalTag]:
     return s.scalars(select(GlobalTag).order_by(GlobalTag.name)).all()
-
-

@@ -34,7 +34,11 @@ class MapRow:
 def _map_rows(s: Session, where: Any) -> list[MapRow]:
     stmt = (
         select(
-            GlobalTag.name, GlobalTagMap.record, Tag.name, Tag.type_name, GlobalTagMap.insertion_time
+            GlobalTag.name,
+            GlobalTagMap.record,
+            Tag.name,
+            Tag.type_name,
+            GlobalTagMap.insertion_time,
         )
         .select_from(GlobalTagMap)
         .join(GlobalTag, GlobalTag.id == GlobalTagMap.global_tag_id)
@@ -45,8 +49,7 @@ def _map_rows(s: Session, where: Any) -> list[MapRow]:
     rows = s.execute(stmt).all()
     newest = {(g, r): i for i, (g, r, *_rest) in enumerate(rows)}  # the newest row wins
     return [
-        MapRow(g, r, t, ty, when, newest[(g, r)] == i)
-        for i, (g, r, t, ty, when) in enumerate(rows)
+        MapRow(g, r, t, ty, when, newest[(g, r)] == i) for i, (g, r, t, ty, when) in enumerate(rows)
     ]
 
 
