@@ -46,7 +46,7 @@ def url_kind(url: str) -> str:
     if sep and scheme in ("http", "https") and rest.strip("/"):
         return "http"
     if not sep:
-        guess = f" (a file? use sqlite:///{url})" if url.strip() else ""
+        guess = f" (a file? use sqlite:///{url})" if url.strip() and ":" not in url else ""
         what = f"--db {url!r} is not a database URL{guess}"
     elif scheme == "sqlite":
         what = f"--db {url!r} names no SQLite file (three slashes, then the path)"

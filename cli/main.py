@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> Any:
             exc.__cause__ or exc.__context__, KeyboardInterrupt
         ):
             _fail("aborted", "nothing was written", 1, as_json)
+        if not as_json:
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
         _fail(INTERRUPTED, "", 130, as_json)
     except click.ClickException as exc:
         if not as_json:

@@ -67,6 +67,7 @@ def tag_list(ctx: Context, type_name: str | None, as_json: bool) -> None:
                     "iovs": n,
                     "description": t.description,
                     "created_at": t.created_at,
+                    "locked_at": t.locked_at,
                 }
                 for t, n in rows
             ]
@@ -87,8 +88,12 @@ def tag_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
     """Show a tag and its IOVs in force."""
     from conditions import store
 
-    if ctx.is_remote():
+    if ctx.is_remote():  # the read API's shape, IOVs renamed as `iov_json` prints them
         info = ctx.remote().tag(name, as_of=parse_time(at))
+        info["iovs"] = [
+            {**{k: v for k, v in i.items() if k != "payload_hash"}, "payload": i["payload_hash"]}
+            for i in info["iovs"]
+        ]
         if as_json:
             echo_json(info)
             return
