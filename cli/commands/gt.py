@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from cli.complete import global_tag_names
 from cli.context import (
     JSON_OPTION,
     Context,
@@ -16,6 +17,8 @@ from cli.context import (
     parse_time,
     pass_context,
 )
+
+from . import gt_remote
 
 
 @click.group()
@@ -78,12 +81,14 @@ def gt_clone(ctx: Context, source: str, destination: str, description: str) -> N
 
 
 @gt.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=global_tag_names)
 @click.option("--at", "at", default=None, help="The map as it was at this time.")
 @JSON_OPTION
 @pass_context
 def gt_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
     """Show a global tag and its record -> tag map."""
+    if ctx.is_remote():  # --db https://host (cli17)
+        return gt_remote.show(ctx, name, at, as_json)
     from conditions import store
 
     with ctx.reading() as s:
@@ -114,6 +119,8 @@ def gt_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
 @pass_context
 def gt_list(ctx: Context, as_json: bool) -> None:
     """List global tags."""
+    if ctx.is_remote():  # --db https://host (cli17)
+        return gt_remote.list_(ctx, as_json)
     from conditions import store
 
     with ctx.reading() as s:
@@ -183,7 +190,10 @@ def gt_diff(
     click.echo(f"{a} -> {b}{where}: {len(diff.changed())} of {len(diff.records)} records differ")
     echo_table(
         ["record", "status", f"tag in {a}", f"tag in {b}", "run ranges differing"],
-        [(r.record, r.status, r.tag_a or "-", r.tag_b or "-", len(r.segments)) for r in shown],
+        [
+            (r.record, r.status, r.tag_a or "-", r.tag_b or "-", len(r.segments))
+            for r in shown
+        ],
     )
     lines: list[tuple[Any, ...]] = []
     for r in diff.records:
@@ -214,6 +224,6 @@ def _span_text(first: int, last: int | None) -> str:
     return f"{first}-" + ("" if last is None else str(last))
 
 
-from .gt_download import gt_download  # noqa: E402  (owned by cli17; one module per command)
+from .gt_download import gt_download  # noqa: E402
 
 gt.add_command(gt_download)

@@ -38,6 +38,10 @@ def test_read_commands_through_the_http_client(served: tuple[Seeded, str], tmp_p
     text = run(remote, "get", "--gt", "GT-A", "--run", "160").stdout
     assert seeded.a[:16] in text and "light_yield" in text
     assert _json(remote, "tag", "list") == _json(local, "tag", "list")
+    assert _json(remote, "gt", "list") == _json(local, "gt", "list")
+    assert _json(remote, "gt", "show", "GT-A") == _json(local, "gt", "show", "GT-A")
+    assert run(remote, "gt", "show", "GT-A").stdout == run(local, "gt", "show", "GT-A").stdout
+    assert run(remote, "gt", "list").stdout == run(local, "gt", "list").stdout
     assert _json(remote, "tag", "show", "ly-a") == _json(local, "tag", "show", "ly-a")
     assert "ly-a" in run(remote, "tag", "show", "ly-a").stdout
     meta = _json(remote, "payload", "show", seeded.a)
@@ -81,5 +85,6 @@ def test_shell_completion_of_tag_and_global_tag_names(db_url: str, tmp_path: Pat
     assert _complete(db_url, "tag", "show", "ly-") == ["ly-a", "ly-b", "ly-empty"]
     assert _complete(db_url, "tag", "diff", "ly-a", "nl") == ["nl-v1"]
     assert _complete(db_url, "gt", "download", "GT-") == ["GT-A", "GT-B", "GT-E"]
+    assert _complete(db_url, "gt", "show", "GT-B") == ["GT-B"]
     assert _complete(f"sqlite:///{tmp_path / 'missing.sqlite'}", "tag", "show", "") == []
     assert not (tmp_path / "missing.sqlite").exists()
