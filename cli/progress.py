@@ -59,5 +59,7 @@ class Progress:
         if not self.show or length < max(min_length, 1):
             yield Bar(None)
             return
-        with click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True) as bar:
+        with click.progressbar(
+            length=length, label=label, file=sys.stderr, show_pos=True
+        ) as bar:
             yield Bar(bar)

@@ -418,7 +418,9 @@ class EnergyScale:
         """
         wanted = [r for r in (*REQUIRED_RECORDS, *OPTIONAL_RECORDS) if r in resolved]
         key: Hashable = (
-            tuple((r, resolved[r].payload_type, resolved[r].payload_hash) for r in wanted),
+            tuple(
+                (r, resolved[r].payload_type, resolved[r].payload_hash) for r in wanted
+            ),
             outside_map,
             outside_range,
         )
@@ -429,7 +431,9 @@ class EnergyScale:
         for record in wanted:
             item = resolved[record]
             payloads[record] = _fetch_payload(item.payload_type, item.payload_hash, fetch)
-        scale = cls.from_payloads(payloads, outside_map=outside_map, outside_range=outside_range)
+        scale = cls.from_payloads(
+            payloads, outside_map=outside_map, outside_range=outside_range
+        )
         _SCALES.put(key, scale)
         return scale
 

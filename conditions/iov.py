@@ -118,7 +118,9 @@ class Resolution:
         return tuple(self.records[r].payload_hash for r in sorted(self.records))
 
 
-def visible_until(as_of: dt.datetime | None, snapshot: dt.datetime | None) -> dt.datetime | None:
+def visible_until(
+    as_of: dt.datetime | None, snapshot: dt.datetime | None
+) -> dt.datetime | None:
     """The latest insertion time a lookup sees: the earlier of ``as_of`` and ``snapshot``."""
     if as_of is None:
         return snapshot

@@ -230,34 +230,20 @@ def render_trend_png(trend: Trend, path: Path, *, dpi: int = 100) -> Path:
     fig = Figure(figsize=(8.0, 5.0), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.0, 1.0])
-    top.errorbar(
-        runs,
-        values,
-        yerr=errors,
-        fmt="o",
-        ms=3,
-        color="#1f77b4",
-        ecolor="#7fa7d0",
-        capsize=2,
-        label=q.label,
-    )
+    top.errorbar(runs, values, yerr=errors, fmt="o", ms=3, color="#1f77b4", ecolor="#7fa7d0",
+                 capsize=2, label=q.label)
     if len(runs) > 1:
         top.step(runs, values, where="post", color="#1f77b4", alpha=0.3, lw=1)
     if runs:
         ref = an.reference
-        top.plot([runs[ref]], [values[ref]], "o", mfc="none", mec="green", ms=10, label="reference")
+        top.plot([runs[ref]], [values[ref]], "o", mfc="none", mec="green", ms=10,
+                 label="reference")
     markers: tuple[tuple[FlagKind, str], ...] = (("step", "v"), ("drift", "s"))
     for kind, marker in markers:
         idx = an.flagged(kind)
         if idx:
-            top.plot(
-                [runs[i] for i in idx],
-                [values[i] for i in idx],
-                marker,
-                ms=9,
-                color=FLAG_COLOURS[kind],
-                label=f"{kind} flagged",
-            )
+            top.plot([runs[i] for i in idx], [values[i] for i in idx], marker, ms=9,
+                     color=FLAG_COLOURS[kind], label=f"{kind} flagged")
     unit = "" if q.unit == "1" else f" [{q.unit}]"
     top.set_ylabel(f"{q.label}{unit}")
     top.set_title(f"{ser.key} ({ser.tag})")
@@ -468,16 +454,8 @@ def render_html(report: TrackReport, plot_paths: Sequence[str], title: str | Non
     flag_rows = _flag_rows(report)
     parts.append(
         _table(
-            [
-                "series",
-                "kind",
-                "since",
-                "reference since",
-                "change",
-                "threshold",
-                "significance [sigma]",
-                "payload",
-            ],
+            ["series", "kind", "since", "reference since", "change", "threshold",
+             "significance [sigma]", "payload"],
             flag_rows,
         )
         if flag_rows
@@ -487,16 +465,8 @@ def render_html(report: TrackReport, plot_paths: Sequence[str], title: str | Non
         parts.append("<h2>LPMT channel outliers (consecutive payloads)</h2>")
         parts.append(
             _table(
-                [
-                    "record",
-                    "since",
-                    "outliers",
-                    "channel ids",
-                    "median / robust sigma of change",
-                    "channels compared",
-                    "newly bad",
-                    "recovered",
-                ],
+                ["record", "since", "outliers", "channel ids", "median / robust sigma of change",
+                 "channels compared", "newly bad", "recovered"],
                 _outlier_rows(report),
             )
         )
@@ -509,18 +479,8 @@ def render_html(report: TrackReport, plot_paths: Sequence[str], title: str | Non
         parts.append(
             "<details><summary>Provenance of each point</summary>"
             + _table(
-                [
-                    "since",
-                    "until",
-                    "value",
-                    "error",
-                    "vs previous",
-                    "drift",
-                    "flags",
-                    "payload",
-                    "inserted",
-                    "provenance",
-                ],
+                ["since", "until", "value", "error", "vs previous", "drift", "flags", "payload",
+                 "inserted", "provenance"],
                 _provenance_rows(trend),
             )
             + "</details>"

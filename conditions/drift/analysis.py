@@ -109,7 +109,9 @@ def _fitted_drift(
     (None without errors).  None when the points cannot determine the slope."""
     idx = np.asarray(window, dtype=np.intp)
     x = (idx - idx[0]).astype(np.float64)
-    design = np.column_stack([np.ones_like(x), x, *((idx >= j).astype(np.float64) for j in steps)])
+    design = np.column_stack(
+        [np.ones_like(x), x, *((idx >= j).astype(np.float64) for j in steps)]
+    )
     if idx.size < design.shape[1]:
         return None
     s = sig[idx]

@@ -91,7 +91,9 @@ def summarise_provenance(provenance: Mapping[str, Any], max_len: int = 80) -> di
     return out
 
 
-def _record_iovs(s: Session, record: str | None, tag: Any, as_of: dt.datetime | None) -> RecordIOVs:
+def _record_iovs(
+    s: Session, record: str | None, tag: Any, as_of: dt.datetime | None
+) -> RecordIOVs:
     rows = store.list_iovs(s, tag.name, as_of=as_of)
     meta = payload_metas(s, (r.payload_hash for r in rows))
     points = tuple(

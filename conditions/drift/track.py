@@ -101,10 +101,8 @@ def plan(
     wanted = [quantity(n) for n in quantity_names]
     out: list[tuple[RecordIOVs, list[Quantity]]] = []
     for rec in records:
-        qs = (
-            [q for q in wanted if q.payload_type == rec.payload_type]
-            if wanted
-            else (quantities_for(rec.payload_type))
+        qs = [q for q in wanted if q.payload_type == rec.payload_type] if wanted else (
+            quantities_for(rec.payload_type)
         )
         if qs and rec.iovs:
             out.append((rec, qs))

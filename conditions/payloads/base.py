@@ -135,9 +135,8 @@ def check_strictly_increasing(field: str, values: np.ndarray, what: str = "value
     if values.size > 1 and not bool(np.all(np.diff(values) > 0)):
         i = int(np.argmax(np.diff(values) <= 0))
         raise FieldError(
-            field,
-            f"{what} not strictly increasing (index {i + 1}: {values[i + 1]!r} "
-            f"after {values[i]!r})",
+            field, f"{what} not strictly increasing (index {i + 1}: {values[i + 1]!r} "
+            f"after {values[i]!r})"
         )
 
 
@@ -161,7 +160,7 @@ def invalid_payload(type_name: str, exc: ValidationError) -> InvalidPayload:
             field = ".".join(p for p in (field, cause.field) if p)
             message = cause.message
         elif message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
+            message = message[len("Value error, "):]
         parts.append(f"{type_name}.{field}: {message}" if field else f"{type_name}: {message}")
     shown = "; ".join(parts[:3]) if parts else f"{type_name}: invalid"
     more = f" (and {len(parts) - 3} more)" if len(parts) > 3 else ""

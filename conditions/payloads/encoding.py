@@ -123,7 +123,9 @@ def encode_payload(model: BaseModel) -> bytes:
             hint="build one of the models in conditions.payloads",
         )
     fields = {
-        name: getattr(model, name) for name in type(model).model_fields if name != "schema_version"
+        name: getattr(model, name)
+        for name in type(model).model_fields
+        if name != "schema_version"
     }
     collector = _ArrayCollector()
     header = canonical_json(

@@ -28,7 +28,9 @@ EXAMPLE_P = (1.025, 0.12, 1.2, -0.005)
 
 def light_yield() -> LightYieldV1:
     """Y0 = 1345 PE/MeV from n-H captures at the centre (section 2.1.3)."""
-    return LightYieldV1(y0=1345.0, y0_uncertainty=0.4, n_events=100_000, chi2=92.4, ndf=97)
+    return LightYieldV1(
+        y0=1345.0, y0_uncertainty=0.4, n_events=100_000, chi2=92.4, ndf=97
+    )
 
 
 def dark_noise(version: int = 2) -> DarkNoiseV1 | DarkNoiseV2:
@@ -62,20 +64,12 @@ def energy_nonlinearity() -> EnergyNonlinearityV1:
     f = f_nonlin(grid, *EXAMPLE_P)
     p0, p1, p2, p3 = EXAMPLE_P
     return EnergyNonlinearityV1(
-        p0=p0,
-        p1=p1,
-        p2=p2,
-        p3=p3,
+        p0=p0, p1=p1, p2=p2, p3=p3,
         covariance=corr * np.outer(sig, sig),
-        e_min=0.2,
-        e_max=12.0,
-        e_vis_anni=0.97,
-        e_vis_anni_uncertainty=0.001,
-        band_energy=grid,
-        band_lower=f * (1 - 0.007),
-        band_upper=f * (1 + 0.007),
-        chi2=101.3,
-        ndf=94,
+        e_min=0.2, e_max=12.0,
+        e_vis_anni=0.97, e_vis_anni_uncertainty=0.001,
+        band_energy=grid, band_lower=f * (1 - 0.007), band_upper=f * (1 + 0.007),
+        chi2=101.3, ndf=94,
         sources=("Cs137", "Mn54", "Ge68", "K40", "n-H", "Co60", "AmBe", "AmC", "B12"),
     )
 
@@ -135,13 +129,9 @@ def energy_resolution() -> EnergyResolutionV1:
     """The "ideal correction" row of Table 3: a = 2.57 %, b = 0.73 %, c = 1.25 %."""
     a, b, c = 0.0257, 0.0073, 0.0125
     return EnergyResolutionV1(
-        a=a,
-        b=b,
-        c=c,
+        a=a, b=b, c=c,
         covariance=np.diag([2e-4, 1e-4, 4e-4]) ** 2,
-        a_tilde=a_tilde(a, b, c),
-        chi2=5.1,
-        ndf=5,
+        a_tilde=a_tilde(a, b, c), chi2=5.1, ndf=5,
     )
 
 

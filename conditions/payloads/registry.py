@@ -124,7 +124,7 @@ def parse_document(type_name: str, doc: dict[str, Any]) -> BaseModel:
     if "schema_version" not in doc:
         raise InvalidPayload(
             f"{type_name}.schema_version: missing",
-            hint=f'add "schema_version": {LATEST[type_name]} (the latest) to the document',
+            hint=f"add \"schema_version\": {LATEST[type_name]} (the latest) to the document",
         )
     version = doc["schema_version"]
     model_class(type_name, version)  # unknown version -> clear error

@@ -95,8 +95,8 @@ class NonuniformityMapV1(Payload):
         )
         if self.coefficients.shape != shape:
             raise FieldError(
-                "coefficients",
-                f"expected shape {shape} from knots and degrees, got {self.coefficients.shape}",
+                "coefficients", f"expected shape {shape} from knots and degrees, "
+                f"got {self.coefficients.shape}"
             )
         n = self.points_r.shape[0]
         for name in ("points_theta", "points_g", "points_g_uncertainty"):

@@ -153,9 +153,8 @@ def upload_bytes(
     return apply(request, who, work)
 
 
-@router.post(
-    "/types", summary="register a payload type (201 created, 200 if it exists)", status_code=201
-)
+@router.post("/types", summary="register a payload type (201 created, 200 if it exists)",
+             status_code=201)
 def register_type(request: Request, who: Admin, body: TypeIn) -> JSONResponse:
     def work(s: Session) -> tuple[int, dict[str, Any]]:
         _ptype, created = store.ensure_payload_type(s, body.name, body.description)

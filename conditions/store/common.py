@@ -74,6 +74,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+
 def check_text(kind: str, text: str) -> str:
     """Return ``text`` (a description) if both backends can store it: a string without NUL."""
     if not isinstance(text, str) or "\0" in text:
@@ -108,3 +109,5 @@ def valid_name(name: object) -> bool:
     """Whether ``name`` could name anything: names are checked when created, so a lookup of an
     invalid one (e.g. with a NUL byte, which PostgreSQL refuses in text) finds nothing."""
     return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+
+

@@ -123,3 +123,5 @@ def clone_global_tag(s: Session, src: str, dst: str, description: str = "") -> G
 
 def list_global_tags(s: Session) -> Sequence[GlobalTag]:
     return s.scalars(select(GlobalTag).order_by(GlobalTag.name)).all()
+
+

@@ -225,3 +225,5 @@ def find_payload(s: Session, prefix: str) -> Payload:
     if len(found) > 1:
         raise PayloadNotFound(f"hash prefix {prefix!r} is ambiguous", "give more hex digits")
     return found[0]
+
+

@@ -53,3 +53,4 @@ def run_at(s: Session, when: dt.datetime) -> int:
             "register runs with `conddb run add` or look up by run number",
         )
     return row.run
+

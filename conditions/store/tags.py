@@ -218,3 +218,5 @@ def list_tags(s: Session, type_name: str | None = None) -> list[tuple[Tag, int]]
     if type_name is not None:
         stmt = stmt.where(Tag.type_name == type_name)
     return [(t, int(n)) for t, n in s.execute(stmt.order_by(Tag.name))]
+
+

@@ -44,11 +44,7 @@ def fit_campaigns(folder: Path) -> list[CampaignConstants]:
     out = []
     for kind, first_run, day, scale in CAMPAIGNS:
         manifest = write_campaign(
-            kind,
-            first_run,
-            folder / f"{kind}-{first_run}",
-            seed=1 + first_run,
-            day=day,
+            kind, first_run, folder / f"{kind}-{first_run}", seed=1 + first_run, day=day,
             scale=scale,
         )
         out.append(run_campaign_jobs(manifest, JobSettings(band_toys=5)))

@@ -21,14 +21,10 @@ def weekly(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_campaign_run_uploads_once_and_constants_close_on_truth(db_url: str, weekly: Path) -> None:
     run(db_url, "db", "upgrade")
-    dry = json.loads(
-        run(db_url, "campaign", "run", str(weekly), "--dry-run", "--json", "--quiet").stdout
-    )
-    assert {r["record"] for r in dry["records"]} == {
-        "dark_noise",
-        "light_yield",
-        "lpmt_nonlinearity",
-    }
+    dry = json.loads(run(db_url, "campaign", "run", str(weekly), "--dry-run", "--json",
+                         "--quiet").stdout)
+    assert {r["record"] for r in dry["records"]} == {"dark_noise", "light_yield",
+                                                     "lpmt_nonlinearity"}
     assert json.loads(run(db_url, "tag", "list", "--json").stdout) == []  # dry run wrote nothing
     first = json.loads(run(db_url, "campaign", "run", str(weekly), "--json", "--quiet").stdout)
     assert first["created"] and first["iovs_added"] == 3
@@ -39,9 +35,8 @@ def test_campaign_run_uploads_once_and_constants_close_on_truth(db_url: str, wee
     run(db_url, "gt", "create", "G")
     for r in first["records"]:
         run(db_url, "gt", "set", "G", r["record"], r["tag"])
-    got = json.loads(
-        run(db_url, "get", "--gt", "G", "--run", "1003", "--json", "--content").stdout
-    )["records"]
+    got = json.loads(run(db_url, "get", "--gt", "G", "--run", "1003", "--json",
+                         "--content").stdout)["records"]
     truth = json.loads((weekly.parent / "truth.json").read_text())
     ly = got["light_yield"]["content"]
     # closure: Y0 within 4 sigma of its statistical error (plus the 0.01 % Y0 normalisation of the
@@ -56,9 +51,8 @@ def test_campaign_run_uploads_once_and_constants_close_on_truth(db_url: str, wee
     assert len(shown["records"]) == 3 and all(i["sha256"] for i in shown["info"]["runs"])
 
 
-def test_broken_campaign_file_is_one_line_and_writes_nothing(
-    db_url: str, weekly: Path, tmp_path: Path
-) -> None:
+def test_broken_campaign_file_is_one_line_and_writes_nothing(db_url: str, weekly: Path,
+                                                             tmp_path: Path) -> None:
     import shutil
 
     copy = tmp_path / "copy"

@@ -161,25 +161,14 @@ def test_help_imports_no_library(argv: list[str]) -> None:
         f"conddb.main(args={argv!r}, prog_name='conddb', standalone_mode=False)"
     )
     heavy = {m.split(".")[0] for m in modules} & {
-        "sqlalchemy",
-        "numpy",
-        "scipy",
-        "matplotlib",
-        "pyarrow",
-        "fastapi",
-        "conditions",
-        "fitting",
+        "sqlalchemy", "numpy", "scipy", "matplotlib", "pyarrow", "fastapi", "conditions", "fitting"
     }
     assert not heavy, heavy
 
 
 def test_completion_from_the_entry_point() -> None:
-    env = {
-        **os.environ,
-        "_CONDDB_COMPLETE": "bash_complete",
-        "COMP_WORDS": "conddb g",
-        "COMP_CWORD": "1",
-    }
+    env = {**os.environ, "_CONDDB_COMPLETE": "bash_complete", "COMP_WORDS": "conddb g",
+           "COMP_CWORD": "1"}
     out = subprocess.run([str(CONDDB_SCRIPT)], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["plain,get", "plain,gt"]

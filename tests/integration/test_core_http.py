@@ -113,7 +113,9 @@ def _library_upload(value: int) -> campaigns.CampaignUpload:
         ("cal", 100, "json", canonical_json({"v": value}), 1, {}),
         ("cal", 200, "json", canonical_json({"v": value + 1}), 1, {}),
     ]
-    return campaigns.CampaignUpload.of_items("c1", items, kind="http", tags={"cal": ("json", "")})
+    return campaigns.CampaignUpload.of_items(
+        "c1", items, kind="http", tags={"cal": ("json", "")}
+    )
 
 
 def test_http_campaign_upload_is_the_library_upload(served: Served) -> None:

@@ -49,7 +49,9 @@ def test_noisy_step_and_drift_found_and_nothing_else_points(seed: int) -> None:
     truth = 1345.0 * (1.0 + rate) ** k * np.where(k >= step_at, 1.0 + step, 1.0)
     values = truth * (1.0 + sigma * rng.standard_normal(n))
     errors = list(values * sigma)
-    result = analyse(list(values), errors, relative=True, thresholds=Y0_THRESHOLDS, method="points")
+    result = analyse(
+        list(values), errors, relative=True, thresholds=Y0_THRESHOLDS, method="points"
+    )
     # the step is 0.4 % against a consecutive noise of sqrt(2) x 0.01 %: 28 sigma, always found
     assert result.flagged("step") == [step_at]
     # The accumulated drift at point i depends on 4 noisy points (i, the reference, and the two

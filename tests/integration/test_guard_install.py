@@ -43,7 +43,7 @@ def test_importing_conditions_leaves_foreign_sessions_untouched(tmp_path: Path) 
             name: Mapped[str] = mapped_column(String(10))
 
         assert not event.contains(Session, "before_flush", guards.refuse_forbidden_changes)
-        engine = create_engine("sqlite:///{tmp_path / "foreign.sqlite"}")
+        engine = create_engine("sqlite:///{tmp_path / 'foreign.sqlite'}")
         Base.metadata.create_all(engine)
         with Session(engine) as s, s.begin():
             s.add(Thing(id=1, name="a"))

@@ -187,15 +187,8 @@ def test_replace_and_upsert_cannot_rewrite_a_guarded_row(
     if form not in forms:
         pytest.skip(f"{form} does not exist on {dialect}")
     rewrite = REWRITES[name]
-    watched = [
-        "payload",
-        "tag",
-        "iov",
-        "global_tag",
-        "global_tag_map",
-        "campaign",
-        "campaign_payload",
-    ]
+    watched = ["payload", "tag", "iov", "global_tag", "global_tag_map", "campaign",
+               "campaign_payload"]
     before = {t: table_rows(populated, t) for t in watched}
     assert any(before[rewrite.table]), "the fixture must hold the row the attack targets"
     for recursive in ("OFF", "ON") if dialect == "sqlite" else ("",):

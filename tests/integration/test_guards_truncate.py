@@ -115,9 +115,8 @@ def test_append_after_an_uncommitted_lock_is_refused_once_it_commits(db_url: str
         h, tag_id = _open_tag(engine)
         b = engine.connect()
         b.begin()
-        b.execute(
-            text("UPDATE tag SET state = 'locked', locked_at = now() WHERE id = :t"), {"t": tag_id}
-        )
+        b.execute(text("UPDATE tag SET state = 'locked', locked_at = now() WHERE id = :t"),
+                  {"t": tag_id})
         outcome: list[BaseException | None] = []
 
         def append() -> None:

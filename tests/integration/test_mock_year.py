@@ -35,9 +35,8 @@ def year(tmp_path_factory: pytest.TempPathFactory) -> list[CampaignConstants]:
     base = tmp_path_factory.mktemp("year")
     out = []
     for week in range(WEEKS):
-        manifest = write_campaign(
-            "weekly", first_run(week), base / f"w{week:02d}", seed=week, day=7.0 * week
-        )
+        manifest = write_campaign("weekly", first_run(week), base / f"w{week:02d}", seed=week,
+                                  day=7.0 * week)
         out.append(run_campaign_jobs(manifest))
     return out
 

@@ -51,10 +51,8 @@ def test_outage_503_cached_payloads_and_recovery(
     engine = make_engine(pg_url)
     hashes, _ = seed(engine)
     engine.dispose()
-    with (
-        running_service(pg_url, tmp_path) as svc,
-        httpx.Client(base_url=svc.base_url, timeout=30) as http,
-    ):
+    with running_service(pg_url, tmp_path) as svc, httpx.Client(base_url=svc.base_url,
+                                                                timeout=30) as http:
         assert http.get("/v1/resolve/OPEN/22").status_code == 200
         payload = http.get(f"/v1/payloads/{hashes[0]}")
         assert payload.status_code == 200

@@ -33,10 +33,8 @@ def _build(engine: Engine) -> drift.TrackReport:
         provenance=[{"campaign": f"weekly-{k:02d}", "job": "lightyield <fit>"} for k in range(n)],
     )
     base = energy_resolution()
-    res = [
-        perturb(base, a=a, a_tilde=drift.QUANTITIES["a_tilde"].extract(perturb(base, a=a))[0])
-        for a in (0.0257, 0.0258)
-    ]
+    res = [perturb(base, a=a, a_tilde=drift.QUANTITIES["a_tilde"].extract(perturb(base, a=a))[0])
+           for a in (0.0257, 0.0258)]
     put_series(engine, "res", res, runs[:2])
     with write_session(engine) as s:
         store.create_global_tag(s, "GT")
@@ -75,8 +73,8 @@ def test_report_json_document(engine: Engine) -> None:
     assert doc["source"] == {"tag": None, "global_tag": "GT", "record": None}
     y0 = next(t for t in doc["trends"] if t["key"] == "light_yield/Y0")
     assert [p["value"] for p in y0["points"]] == [
-        t.value
-        for t in next(t for t in report.trends if t.series.key == "light_yield/Y0").series.points
+        t.value for t in next(t for t in report.trends if t.series.key == "light_yield/Y0")
+        .series.points
     ]
     assert [p["flags"] for p in y0["points"]].count(["step"]) == 1
     assert [f["key"] for f in doc["flags"]] == ["light_yield/Y0"]

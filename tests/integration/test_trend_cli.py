@@ -68,17 +68,8 @@ def test_trend_table_and_flags(stored: str) -> None:
 def test_trend_json_and_html(stored: str, tmp_path: Path) -> None:
     html = tmp_path / "rep.html"
     out = invoke(
-        stored,
-        "trend",
-        "--gt",
-        "B",
-        "--record",
-        "light_yield",
-        "--quantity",
-        "Y0",
-        "--json",
-        "--html",
-        str(html),
+        stored, "trend", "--gt", "B", "--record", "light_yield", "--quantity", "Y0", "--json",
+        "--html", str(html),
     ).stdout
     doc = json.loads(out)  # progress output goes to stderr, stdout is pure JSON
     assert [t["key"] for t in doc["trends"]] == ["light_yield/Y0"]

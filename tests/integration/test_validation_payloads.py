@@ -38,7 +38,8 @@ def _array_header(shape: list[int]) -> str:
 HOSTILE = {
     "deep-header-100k": raw_payload("[" * 100_000 + "]" * 100_000),
     "deep-fields-1k": raw_payload(
-        '{"fields":{"x":' + "[" * 1000 + "]" * 1000 + '},"schema_version":1,"type":"light_yield"}'
+        '{"fields":{"x":' + "[" * 1000 + "]" * 1000 + '},"schema_version":1,'
+        '"type":"light_yield"}'
     ),
     "shape-product-overflows-int64": raw_payload(_array_header([2**32, 2**32, 2**32]), b"\0" * 64),
     "shape-wraps-to-zero": raw_payload(_array_header([2**32, 2**32]), b"\0" * 64),

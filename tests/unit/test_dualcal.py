@@ -234,19 +234,12 @@ def test_degree_follows_informative_steps() -> None:
     levels = np.geomspace(0.3 * 1345.0 / 17_612.0, 100.0, 10)
     q_sat = 100.0 * (1.0 + 0.1 * rng.standard_normal(30))
     n = np.arange(250)
-    mean = np.stack(
-        [
-            (
-                poisson.pmf(n[None, :], levels[:, None])
-                * saturating_response(n[None, :].astype(float), qs)
-            ).sum(axis=1)
-            for qs in q_sat
-        ]
-    )
+    mean = np.stack([(poisson.pmf(n[None, :], levels[:, None])
+                      * saturating_response(n[None, :].astype(float), qs)).sum(axis=1)
+                     for qs in q_sat])
     err = np.sqrt(mean / 1e4) + 1e-6
-    scan = LaserScan(
-        np.arange(30), levels * 400.0, mean + err * rng.standard_normal(mean.shape), err
-    )
+    scan = LaserScan(np.arange(30), levels * 400.0, mean + err * rng.standard_normal(mean.shape),
+                     err)
     res = fit_dual_calorimetry(scan)
     assert np.all(res.degree == 3) and res.n_good == 30
     # with only 4 informative points a cubic leaves ~1.6 % per hit at 30 PE (a 24-step scan:
@@ -352,16 +345,11 @@ def test_closure_on_toymc_laser_scan() -> None:
     truth = dataclasses.replace(DetectorTruth.default(), lpmt_nonlin_max=0.5, n_lpmt=2000)
     ch = lpmt_channels(truth)
     levels = np.linspace(130.0 / 24, 130.0, 24)
-    ts = simulate_laser_scan(truth, np.random.default_rng(8), intensities_pe=levels, n_flashes=4000)
+    ts = simulate_laser_scan(truth, np.random.default_rng(8), intensities_pe=levels,
+                             n_flashes=4000)
     dark = np.full(ch.n, truth.lpmt_dark_noise_pe / truth.n_lpmt)
-    scan = LaserScan.from_flashes(
-        np.arange(ch.n),
-        ts.spmt_total,
-        truth.spmt_dark_noise_pe,
-        ts.lpmt_mean.T,
-        ts.lpmt_sem.T,
-        dark,
-    )
+    scan = LaserScan.from_flashes(np.arange(ch.n), ts.spmt_total, truth.spmt_dark_noise_pe,
+                                  ts.lpmt_mean.T, ts.lpmt_sem.T, dark)
     res = fit_dual_calorimetry(scan)
     assert res.n_good >= 0.995 * ch.n, res.reasons()
     good = res.status == 0
@@ -403,9 +391,8 @@ def test_payload_fields_validate_against_the_schema() -> None:
     scan, _, _ = make_scan(n_ch=40, n_flashes=1.0e4, seed=5)
     q = scan.lpmt_charge.copy()
     q[3] = 0.0  # one dead channel
-    res = fit_dual_calorimetry(
-        LaserScan(scan.channel_ids, scan.spmt_total, q, scan.lpmt_charge_err)
-    )
+    res = fit_dual_calorimetry(LaserScan(scan.channel_ids, scan.spmt_total, q,
+                                         scan.lpmt_charge_err))
     reps = -(-N_LPMT // 40)
     full = dataclasses.replace(
         res,

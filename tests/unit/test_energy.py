@@ -74,11 +74,7 @@ def test_inverse_agrees_with_brentq(p: tuple[float, float, float, float]) -> Non
         [
             brentq(
                 lambda e, t=t: float(visible_electron_energy(np.array(e), *p)) - t,
-                0.05,
-                16.0,
-                xtol=1e-300,
-                rtol=8.9e-16,
-                maxiter=500,
+                0.05, 16.0, xtol=1e-300, rtol=8.9e-16, maxiter=500,
             )
             for t in y
         ]
@@ -152,16 +148,8 @@ def test_golden_e_rec_hand_made_constants(payloads: dict[str, BaseModel]) -> Non
     """
     ly = changed(payloads["light_yield"], y0=1000.0, pe_source="lpmt+spmt")
     dn = changed(payloads["dark_noise"], offset_lpmt=60.0, offset_spmt=40.0)
-    nl = changed(
-        payloads["energy_nonlinearity"],
-        p0=1.1,
-        p1=0.0,
-        p2=0.0,
-        p3=0.05,
-        e_vis_anni=1.0,
-        e_min=0.01,
-        e_max=12.0,
-    )
+    nl = changed(payloads["energy_nonlinearity"], p0=1.1, p1=0.0, p2=0.0, p3=0.05,
+                 e_vis_anni=1.0, e_min=0.01, e_max=12.0)
     scale = EnergyScale(ly, dn, nl, uniformity=constant_map(1.25))
     pe = np.array([2600.0, 100.0 + 1250.0 * (1.0 + 1.1 * 3.0 + 0.05), 100.0 + 1250 * 9.0])
     x = np.array([0.0, 3.0, -6.0])
@@ -271,12 +259,8 @@ def test_map_coordinates_and_radius_scale(payloads: dict[str, BaseModel]) -> Non
     spline = RectBivariateSpline(r_nodes, t_nodes, examples.g_truth(rr, np.cos(tt)))
     tu, tv, c = spline.tck
     polar = changed(
-        payloads["nonuniformity_map"],
-        coordinates="r_theta",
-        r_ref=1.0,
-        knots_u=tu,
-        knots_v=tv,
-        coefficients=np.reshape(c, (tu.size - 4, tv.size - 4)),
+        payloads["nonuniformity_map"], coordinates="r_theta", r_ref=1.0, knots_u=tu,
+        knots_v=tv, coefficients=np.reshape(c, (tu.size - 4, tv.size - 4)),
     )
     g_polar, outside = EnergyScale.from_payloads({**payloads, "nonuniformity_map": polar}).g(
         x, y, z
@@ -338,10 +322,8 @@ def test_missing_optional_records(payloads: dict[str, BaseModel]) -> None:
     scale = EnergyScale.from_payloads(required)
     res = scale.reconstruct(np.array([5000.0, 5000.0]), np.array([0.0, 30.0]), 0.0, 0.0)
     assert (res.flags == Flag.NO_UNIFORMITY_MAP).all()
-    assert (
-        res.e_vis[0]
-        == res.e_vis[1]
-        == pytest.approx((5000.0 - scale.delta_q_dr) / scale.light_yield.y0, rel=1e-15)
+    assert res.e_vis[0] == res.e_vis[1] == pytest.approx(
+        (5000.0 - scale.delta_q_dr) / scale.light_yield.y0, rel=1e-15
     )
     assert not scale.has_lpmt_correction
     q = np.array([1.0, 50.0])
@@ -386,10 +368,8 @@ def test_lpmt_correction_matches_per_channel_interpolation(
     q = rng.uniform(0.0, 150.0, rows.size)
     got = scale.correct_lpmt_charges(lp.channel_ids[rows], q)
     want = np.array(
-        [
-            np.interp(qi, lp.charge_grid, lp.true_charge[r].astype(np.float64))
-            for qi, r in zip(q, rows, strict=True)
-        ]
+        [np.interp(qi, lp.charge_grid, lp.true_charge[r].astype(np.float64)) for qi, r in
+         zip(q, rows, strict=True)]
     )
     assert np.allclose(got, want, rtol=1e-13, atol=1e-12)
     # beyond the grid the last segment continues (linear extrapolation)
@@ -456,7 +436,9 @@ def test_from_resolved_reuses_builds(payloads: dict[str, BaseModel]) -> None:
     ly2_hash = store.put(ly2)
 
     def resolved(run: int) -> dict[str, FakeResolved]:
-        out = {name: FakeResolved(name, name, digest, 1, None) for name, digest in hashes.items()}
+        out = {
+            name: FakeResolved(name, name, digest, 1, None) for name, digest in hashes.items()
+        }
         if run >= 100:  # a new light-yield IOV from run 100
             out["light_yield"] = FakeResolved("light_yield", "light_yield", ly2_hash, 100, None)
         out["other_record"] = FakeResolved("other_record", "something", "0" * 64, 1, None)
@@ -470,7 +452,7 @@ def test_from_resolved_reuses_builds(payloads: dict[str, BaseModel]) -> None:
     assert len(store.fetches) == len(hashes)  # nothing fetched for runs 2..99
     later = EnergyScale.from_resolved(resolved(100), store.fetch)
     assert later is not first and later.light_yield.y0 == 1350.0
-    assert store.fetches[len(hashes) :] == [ly2_hash]  # only the changed record
+    assert store.fetches[len(hashes):] == [ly2_hash]  # only the changed record
     assert later.inverse is first.inverse  # tables of unchanged payloads are reused
     assert EnergyScale.from_resolved(resolved(150), store.fetch) is later
     # other policies are other objects
@@ -496,7 +478,9 @@ def test_light_yield_payload_is_used(payloads: dict[str, BaseModel]) -> None:
     base = EnergyScale.from_payloads(payloads)
     ly = payloads["light_yield"]
     assert isinstance(ly, LightYieldV1)
-    double = EnergyScale.from_payloads({**payloads, "light_yield": changed(ly, y0=2 * ly.y0)})
+    double = EnergyScale.from_payloads(
+        {**payloads, "light_yield": changed(ly, y0=2 * ly.y0)}
+    )
     pe, x = np.array([4000.0]), np.array([1.0])
     assert double.reconstruct(pe, x, x, x).e_vis[0] == pytest.approx(
         0.5 * base.reconstruct(pe, x, x, x).e_vis[0], rel=1e-15

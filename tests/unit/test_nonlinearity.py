@@ -83,12 +83,9 @@ def electrons() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def spectra(electrons: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, SecondarySpectrum]:
-    return {
-        name: SecondarySpectrum.from_electrons(
-            name, GAMMA_SOURCES[name].total_energy, e, N_GAMMA_EVENTS
-        )
-        for name, (e, _) in electrons.items()
-    }
+    return {name: SecondarySpectrum.from_electrons(name, GAMMA_SOURCES[name].total_energy,
+                                                   e, N_GAMMA_EVENTS)
+            for name, (e, _) in electrons.items()}
 
 
 @pytest.fixture(scope="module")
@@ -97,20 +94,16 @@ def beta() -> BetaSpectrum:
 
 
 @pytest.fixture(scope="module")
-def birks_inputs(
-    electrons: dict[str, tuple[np.ndarray, np.ndarray]],
-    spectra: dict[str, SecondarySpectrum],
-    beta: BetaSpectrum,
-) -> Inputs:
+def birks_inputs(electrons: dict[str, tuple[np.ndarray, np.ndarray]],
+                 spectra: dict[str, SecondarySpectrum], beta: BetaSpectrum) -> Inputs:
     """Asimov data of the Birks + Cherenkov mock detector (no statistical fluctuation)."""
     truth = DetectorTruth.default()
     gammas = []
     for name, (e, _) in electrons.items():
         m = float(np.sum(truth.electron_visible_energy(e)) / N_GAMMA_EVENTS)  # Eq 2.6, truth
         gammas.append(GammaPeak(name, m, peak_sigma(m), spectra[name]))
-    counts = smeared_b12_counts(
-        beta, truth.electron_visible_energy, N_B12_MONTH, resolution_abc=ABC
-    )
+    counts = smeared_b12_counts(beta, truth.electron_visible_energy, N_B12_MONTH,
+                                resolution_abc=ABC)
     return Inputs(gammas, B12Histogram(counts=counts, beta=beta), truth)
 
 
@@ -119,18 +112,16 @@ def fourpar_inputs(spectra: dict[str, SecondarySpectrum], beta: BetaSpectrum) ->
     """Asimov data whose truth is the 4-parameter form itself (P_TRUE_4PAR)."""
     sp = list(spectra.values())
     m = gamma_visible_energy(sp, P_TRUE_4PAR)
-    gammas = [
-        GammaPeak(s.source, float(v), peak_sigma(float(v)), s) for s, v in zip(sp, m, strict=True)
-    ]
+    gammas = [GammaPeak(s.source, float(v), peak_sigma(float(v)), s) for s, v in zip(sp, m,
+                                                                                   strict=True)]
     counts = predict_b12_counts(beta, P_TRUE_4PAR, N_B12_MONTH, resolution_abc=ABC)
     return Inputs(gammas, B12Histogram(counts=counts, beta=beta), DetectorTruth.default())
 
 
 @pytest.fixture(scope="module")
 def birks_fit(birks_inputs: Inputs) -> NonlinFitResult:
-    return fit_nonlinearity(
-        birks_inputs.gammas, birks_inputs.b12, NonlinFitConfig(resolution_abc=ABC)
-    )
+    return fit_nonlinearity(birks_inputs.gammas, birks_inputs.b12,
+                            NonlinFitConfig(resolution_abc=ABC))
 
 
 # ------------------------------------------------------------------------------ Eq 2.5
@@ -156,8 +147,7 @@ def test_eq25_gradient_matches_finite_differences() -> None:
 
 # ------------------------------------------------------------------------------ Eq 2.6 / 2.7
 def test_gamma_response_of_linear_model_is_p0_times_egamma(
-    spectra: dict[str, SecondarySpectrum],
-) -> None:
+        spectra: dict[str, SecondarySpectrum]) -> None:
     """With p1 = p3 = 0, f = p0 and Eq 2.6/2.7 give E_vis = p0 E^gamma for every source."""
     sp = list(spectra.values())
     ev = gamma_visible_energy(sp, [0.97, 0.0, 1.0, 0.0])
@@ -172,8 +162,8 @@ def test_eq27_normalisation_compensates_missing_energy() -> None:
 
 
 def test_binned_spectrum_equals_per_electron_sum(
-    electrons: dict[str, tuple[np.ndarray, np.ndarray]], spectra: dict[str, SecondarySpectrum]
-) -> None:
+        electrons: dict[str, tuple[np.ndarray, np.ndarray]],
+        spectra: dict[str, SecondarySpectrum]) -> None:
     """The binned P(E^e) reproduces Eq 2.6 summed electron by electron, p3 term included
     (the numerator is exact per bin; the denominator at the bin mean: error < 1e-6)."""
     p = np.array([1.03, 0.3, 1.5, -0.004])
@@ -184,8 +174,8 @@ def test_binned_spectrum_equals_per_electron_sum(
 
 
 def test_mock_electron_sums_give_gamma_energy(
-    electrons: dict[str, tuple[np.ndarray, np.ndarray]], spectra: dict[str, SecondarySpectrum]
-) -> None:
+        electrons: dict[str, tuple[np.ndarray, np.ndarray]],
+        spectra: dict[str, SecondarySpectrum]) -> None:
     """The mock has no production threshold: I = 1 (Eq 2.7) to rounding."""
     for s in spectra.values():
         assert s.normalisation == pytest.approx(1.0, abs=1e-9)
@@ -209,11 +199,8 @@ def test_problem_jacobian_matches_finite_differences(fourpar_inputs: Inputs) -> 
     """Analytic Jacobian of the Eq 2.8 residuals (all three 12B costs) vs central differences."""
     theta = np.append(P_TRUE_4PAR * [1.001, 1.1, 0.95, 1.2], math.log(N_B12_MONTH * 1.01))
     for cost in COSTS:
-        prob = _Problem(
-            fourpar_inputs.gammas,
-            fourpar_inputs.b12,
-            NonlinFitConfig(b12_cost=cost, resolution_abc=ABC),
-        )
+        prob = _Problem(fourpar_inputs.gammas, fourpar_inputs.b12,
+                        NonlinFitConfig(b12_cost=cost, resolution_abc=ABC))
         jac = prob.jacobian(theta)
         for k in range(theta.size):
             h = 1e-6 * max(abs(theta[k]), 1e-3)
@@ -226,9 +213,8 @@ def test_problem_jacobian_matches_finite_differences(fourpar_inputs: Inputs) -> 
 # ------------------------------------------------------------------------------ fit closure
 def test_fit_recovers_4par_truth(fourpar_inputs: Inputs) -> None:
     """Acceptance: within 0.05 % of a 4-parameter truth over 0.5-8 MeV (Asimov: expect ~1e-6)."""
-    res = fit_nonlinearity(
-        fourpar_inputs.gammas, fourpar_inputs.b12, NonlinFitConfig(resolution_abc=ABC)
-    )
+    res = fit_nonlinearity(fourpar_inputs.gammas, fourpar_inputs.b12,
+                           NonlinFitConfig(resolution_abc=ABC))
     assert res.fit.valid, res.fit.message
     e = np.linspace(0.5, 8.0, 151)
     dev = res.f(e) / f_nonlin(e, P_TRUE_4PAR) - 1.0
@@ -239,9 +225,8 @@ def test_fit_recovers_4par_truth(fourpar_inputs: Inputs) -> None:
     assert max(abs(v) for v in res.gamma_residual.values()) < 5e-4
 
 
-def test_fit_to_birks_cherenkov_truth_within_0p3_percent(
-    birks_inputs: Inputs, birks_fit: NonlinFitResult
-) -> None:
+def test_fit_to_birks_cherenkov_truth_within_0p3_percent(birks_inputs: Inputs,
+                                                       birks_fit: NonlinFitResult) -> None:
     """Acceptance (paper figure 1c): fitted f within 0.3 % of the true electron curve over
     0.5-8 MeV.
 
@@ -262,9 +247,8 @@ def test_fit_to_birks_cherenkov_truth_within_0p3_percent(
     assert res.fit.ndf == 9 + 90 - 5
 
 
-def test_positron_energy_unbiased_within_0p2_percent(
-    birks_inputs: Inputs, birks_fit: NonlinFitResult
-) -> None:
+def test_positron_energy_unbiased_within_0p2_percent(birks_inputs: Inputs,
+                                                     birks_fit: NonlinFitResult) -> None:
     """Acceptance (figure 2): Eq 2.4 with E_vis^anni from 68Ge, mock positrons of 1-8 MeV at the
     centre: E_vis^prompt = true E_vis^e(T) + annihilation gammas (same physics as 68Ge)."""
     res = birks_fit
@@ -276,17 +260,13 @@ def test_positron_energy_unbiased_within_0p2_percent(
     assert np.abs(e_rec / t - 1.0).max() < 2e-3
 
 
-def test_fit_is_independent_of_12b_cost_on_large_counts(
-    birks_inputs: Inputs, birks_fit: NonlinFitResult
-) -> None:
+def test_fit_is_independent_of_12b_cost_on_large_counts(birks_inputs: Inputs,
+                                                       birks_fit: NonlinFitResult) -> None:
     """On Asimov data all three 12B costs have the same minimum region: curves agree to 0.05 %."""
     e = np.linspace(0.5, 8.0, 31)
     for cost in COSTS[1:]:
-        r = fit_nonlinearity(
-            birks_inputs.gammas,
-            birks_inputs.b12,
-            NonlinFitConfig(b12_cost=cost, resolution_abc=ABC),
-        )
+        r = fit_nonlinearity(birks_inputs.gammas, birks_inputs.b12,
+                             NonlinFitConfig(b12_cost=cost, resolution_abc=ABC))
         assert r.fit.valid
         assert np.abs(r.f(e) / birks_fit.f(e) - 1).max() < 5e-4
 
@@ -315,13 +295,13 @@ def test_empty_and_tiny_bins_are_handled(fourpar_inputs: Inputs) -> None:
 
 def test_gamma_source_selection(fourpar_inputs: Inputs) -> None:
     """Which gamma points enter Eq 2.8 is configurable; 68Ge can give E_vis^anni unfitted."""
-    cfg = NonlinFitConfig(gamma_sources=("Cs137", "Co60", "nH", "AmBe", "AmC"), resolution_abc=ABC)
+    cfg = NonlinFitConfig(gamma_sources=("Cs137", "Co60", "nH", "AmBe", "AmC"),
+                          resolution_abc=ABC)
     r = fit_nonlinearity(fourpar_inputs.gammas, fourpar_inputs.b12, cfg)
     assert set(r.sources_used) == {"Cs137", "Co60", "nH", "AmBe", "AmC", "B12"}
     assert r.fit.ndf == 5 + 90 - 5
     assert r.e_vis_anni_mev == pytest.approx(
-        next(g.e_vis_mev for g in fourpar_inputs.gammas if g.source == "Ge68")
-    )
+        next(g.e_vis_mev for g in fourpar_inputs.gammas if g.source == "Ge68"))
     with pytest.raises(ValueError, match="not measured"):
         fit_nonlinearity(fourpar_inputs.gammas, None, NonlinFitConfig(gamma_sources=("Na22",)))
 
@@ -357,30 +337,19 @@ def test_rescaled_asimov_matches_scaled_response(fourpar_inputs: Inputs) -> None
     i.e. well below the sqrt(N) ~ 5-15 % statistical errors)."""
     b = fourpar_inputs.b12
     scaled = rescale_histogram(b.counts, b.edges_mev, 1.003)
-    direct = smeared_b12_counts(
-        b.beta,
-        lambda e: 1.003 * electron_visible_energy(e, P_TRUE_4PAR),
-        N_B12_MONTH,
-        resolution_abc=ABC,
-    )
+    direct = smeared_b12_counts(b.beta, lambda e: 1.003 * electron_visible_energy(e, P_TRUE_4PAR),
+                                N_B12_MONTH, resolution_abc=ABC)
     assert np.allclose(scaled, direct, rtol=1e-2, atol=0.5)
 
 
 def test_band_pure_scale_effect_gives_its_size(fourpar_inputs: Inputs) -> None:
     """An effect that scales every point and the 12B spectrum by 0.3 % moves f by 0.3 % at all
     energies (p0 and p3 scale): the linear per-effect estimate is 0.3 % within 0.02 %."""
-    nominal = fit_nonlinearity(
-        fourpar_inputs.gammas, fourpar_inputs.b12, NonlinFitConfig(resolution_abc=ABC)
-    )
+    nominal = fit_nonlinearity(fourpar_inputs.gammas, fourpar_inputs.b12,
+                               NonlinFitConfig(resolution_abc=ABC))
     effects = [e for e in TABLE2_EFFECTS if e.name == "instrumental_nl"]
-    band = systematics_band(
-        nominal,
-        fourpar_inputs.gammas,
-        fourpar_inputs.b12,
-        effects,
-        n_toys=30,
-        grid_mev=np.linspace(0.5, 8.0, 16),
-    )
+    band = systematics_band(nominal, fourpar_inputs.gammas, fourpar_inputs.b12, effects,
+                            n_toys=30, grid_mev=np.linspace(0.5, 8.0, 16))
     c = band.per_effect["instrumental_nl"]
     assert np.allclose(c, 0.003, atol=2e-4)
     # toys of one N(0,1) nuisance: std of 30 draws x 0.3 % is known to 1/sqrt(58) = 13 %
@@ -389,14 +358,14 @@ def test_band_pure_scale_effect_gives_its_size(fourpar_inputs: Inputs) -> None:
     assert np.all(band.lower < band.f_nominal) and np.all(band.upper > band.f_nominal)
 
 
-def test_band_toys_agree_with_linear_sum(birks_inputs: Inputs, birks_fit: NonlinFitResult) -> None:
+def test_band_toys_agree_with_linear_sum(birks_inputs: Inputs,
+                                        birks_fit: NonlinFitResult) -> None:
     """Table 2 band from 60 toys vs quadrature sum of the per-effect (+-1 sigma) estimates at
     1-4 MeV, where the fit responds linearly: equal within 35 % (std of 60 toys: +-9 %, plus
     the non-linear AmC response)."""
     grid = np.array([1.0, 2.0, 3.0, 4.0])
-    band = systematics_band(
-        birks_fit, birks_inputs.gammas, birks_inputs.b12, n_toys=60, grid_mev=grid
-    )
+    band = systematics_band(birks_fit, birks_inputs.gammas, birks_inputs.b12, n_toys=60,
+                            grid_mev=grid)
     lin = np.sqrt(sum(v**2 for v in band.per_effect.values()))
     assert np.allclose(band.sigma_rel, lin, rtol=0.35)
     assert set(band.per_effect) == {e.name for e in TABLE2_EFFECTS}
@@ -406,9 +375,8 @@ def test_band_toys_agree_with_linear_sum(birks_inputs: Inputs, birks_fit: Nonlin
 
 
 # ------------------------------------------------------------------------------ event helpers
-def test_measure_gamma_peak_and_b12_histogram(
-    spectra: dict[str, SecondarySpectrum], beta: BetaSpectrum
-) -> None:
+def test_measure_gamma_peak_and_b12_histogram(spectra: dict[str, SecondarySpectrum],
+                                              beta: BetaSpectrum) -> None:
     """Peak from 100k Gaussian events: within 4 quoted errors; the error ~ sigma/sqrt(N).
     12B events are histogrammed in the 90 bins of section 2.1.3 (events outside dropped)."""
     rng = np.random.default_rng(9)
@@ -423,26 +391,12 @@ def test_measure_gamma_peak_and_b12_histogram(
 
 def test_band_parallel_equals_serial(fourpar_inputs: Inputs) -> None:
     """The toys are drawn before they are split over processes: 2 workers give the same band."""
-    nominal = fit_nonlinearity(
-        fourpar_inputs.gammas, fourpar_inputs.b12, NonlinFitConfig(resolution_abc=ABC)
-    )
+    nominal = fit_nonlinearity(fourpar_inputs.gammas, fourpar_inputs.b12,
+                               NonlinFitConfig(resolution_abc=ABC))
     grid = np.array([1.0, 5.0])
-    serial = systematics_band(
-        nominal,
-        fourpar_inputs.gammas,
-        fourpar_inputs.b12,
-        n_toys=8,
-        grid_mev=grid,
-        per_effect="none",
-    )
-    parallel = systematics_band(
-        nominal,
-        fourpar_inputs.gammas,
-        fourpar_inputs.b12,
-        n_toys=8,
-        grid_mev=grid,
-        per_effect="none",
-        n_jobs=2,
-    )
+    serial = systematics_band(nominal, fourpar_inputs.gammas, fourpar_inputs.b12, n_toys=8,
+                              grid_mev=grid, per_effect="none")
+    parallel = systematics_band(nominal, fourpar_inputs.gammas, fourpar_inputs.b12, n_toys=8,
+                                grid_mev=grid, per_effect="none", n_jobs=2)
     assert np.allclose(serial.sigma_rel, parallel.sigma_rel, rtol=1e-10)
     assert serial.per_effect == {}

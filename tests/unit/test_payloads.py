@@ -111,13 +111,8 @@ def test_different_content_different_hash(payloads: dict[str, BaseModel]) -> Non
 def test_golden_bytes_follow_the_documented_format() -> None:
     """The bytes of a small payload, written out by hand from the format description."""
     model = LightYieldV1(
-        y0=1345.0,
-        y0_uncertainty=0.1,
-        n_events=10,
-        chi2=1.5,
-        ndf=3,
-        reference="n-H",
-        reference_energy=2.223,
+        y0=1345.0, y0_uncertainty=0.1, n_events=10, chi2=1.5, ndf=3,
+        reference="n-H", reference_energy=2.223,
     )
     header = (
         b'{"fields":{"chi2":1.5,"n_events":10,"ndf":3,"pe_source":"lpmt+spmt",'
@@ -215,9 +210,7 @@ def test_any_finite_array_round_trips_exactly(values: list[float]) -> None:
     n = len(values)
     doc = document(base)
     doc.update(
-        points_r=[1.0] * n,
-        points_theta=[0.5] * n,
-        points_g=values,
+        points_r=[1.0] * n, points_theta=[0.5] * n, points_g=values,
         points_g_uncertainty=[0.0] * n,
     )
     model = parse_document("nonuniformity_map", doc)
@@ -303,7 +296,9 @@ def test_lpmt_validation(payloads: dict[str, BaseModel]) -> None:
         return info.value.message
 
     ids = fields["channel_ids"]
-    assert "lpmt_nonlinearity.channel_ids: expected 17612 channels" in attempt(channel_ids=ids[:-1])
+    assert "lpmt_nonlinearity.channel_ids: expected 17612 channels" in attempt(
+        channel_ids=ids[:-1]
+    )
     dup = ids.copy()
     dup[10] = dup[11]
     assert f"lpmt_nonlinearity.channel_ids: duplicate channel id {int(dup[11])}" in attempt(
@@ -441,7 +436,9 @@ def test_schema_evolution_v1_stays_readable() -> None:
 
 # --- JSON schema --------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", TYPE_NAMES)
-def test_json_schema_describes_fields_and_arrays(payloads: dict[str, BaseModel], name: str) -> None:
+def test_json_schema_describes_fields_and_arrays(
+    payloads: dict[str, BaseModel], name: str
+) -> None:
     schema = json_schema(name)
     json.dumps(schema)
     assert schema["x-payload-type"] == name

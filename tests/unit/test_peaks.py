@@ -25,13 +25,8 @@ from fitting.peaks import (
 def test_tail_pdf_is_normalised(tau: float) -> None:
     """The tail density integrates to 1 (quad accuracy ~1e-8 on a smooth integrand)."""
     sigma = 0.3
-    total, _ = quad(
-        lambda x: float(tail_pdf(np.array([x]), 0.0, sigma, tau)[0]),
-        -60.0 * tau - 20 * sigma,
-        20 * sigma,
-        limit=400,
-        points=[0.0],
-    )
+    total, _ = quad(lambda x: float(tail_pdf(np.array([x]), 0.0, sigma, tau)[0]),
+                    -60.0 * tau - 20 * sigma, 20 * sigma, limit=400, points=[0.0])
     assert total == pytest.approx(1.0, abs=1e-7)
 
 
@@ -40,9 +35,8 @@ def test_tail_cdf_is_integral_of_pdf() -> None:
     x = np.linspace(-4.0, 2.0, 61)
     h = 1e-5
     for frac in (0.0, 0.3, 1.0):
-        num = (
-            peak_tail_cdf(x + h, 0.1, 0.25, frac, 0.7) - peak_tail_cdf(x - h, 0.1, 0.25, frac, 0.7)
-        ) / (2 * h)
+        num = (peak_tail_cdf(x + h, 0.1, 0.25, frac, 0.7)
+               - peak_tail_cdf(x - h, 0.1, 0.25, frac, 0.7)) / (2 * h)
         assert np.allclose(num, peak_tail_pdf(x, 0.1, 0.25, frac, 0.7), atol=1e-8)
     assert tail_cdf(np.array([-1e3]), 0, 1, 1)[0] == pytest.approx(0.0, abs=1e-300)
     assert tail_cdf(np.array([1e3]), 0, 1, 1)[0] == pytest.approx(1.0, abs=1e-15)
@@ -101,9 +95,8 @@ def test_gaussian_fit_errors_match_spread_over_toys() -> None:
     assert np.std(mus, ddof=1) == pytest.approx(np.mean(errs), rel=0.3)
 
 
-def _leaky_peak(
-    rng: np.random.Generator, n: int, mu: float, sigma: float, frac: float, tau: float
-) -> np.ndarray:
+def _leaky_peak(rng: np.random.Generator, n: int, mu: float, sigma: float, frac: float,
+                tau: float) -> np.ndarray:
     x = mu + sigma * rng.standard_normal(n)
     leak = rng.random(n) < frac
     x[leak] -= rng.exponential(tau, int(leak.sum()))

@@ -34,10 +34,8 @@ def test_b12_endpoint_and_mean_of_the_samples() -> None:
     assert t.min() >= 0.0 and t.max() <= B12_Q_MEV
     norm = integrate.quad(b12_spectrum, 0.0, B12_Q_MEV, limit=200)[0]
     mean = integrate.quad(lambda x: x * b12_spectrum(x), 0.0, B12_Q_MEV, limit=200)[0] / norm
-    var = (
-        integrate.quad(lambda x: (x - mean) ** 2 * b12_spectrum(x), 0.0, B12_Q_MEV, limit=200)[0]
-        / norm
-    )
+    var = integrate.quad(lambda x: (x - mean) ** 2 * b12_spectrum(x), 0.0, B12_Q_MEV,
+                         limit=200)[0] / norm
     # sample mean within 5 standard errors of the analytic mean
     assert abs(t.mean() - mean) < 5.0 * np.sqrt(var / n)
     # the spectrum vanishes like (Q - T)^2 at the endpoint: the fraction in the last MeV is

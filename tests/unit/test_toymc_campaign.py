@@ -24,7 +24,8 @@ from fitting.toymc.layout import (
 # Paper Tables 5-7: (travel, data, total) minutes. The tables round each 16.7 min data run
 # to 17 min (six runs of 100,000 events in Table 5): 2 min of tolerance on data; the GT pass
 # between the layout's end layers is 53.8 min instead of 50: 4 min on travel, 6 on totals.
-TABLES = {"comprehensive": (1086, 1780, 2866), "weekly": (116, 25, 141), "monthly": (529, 144, 673)}
+TABLES = {"comprehensive": (1086, 1780, 2866), "weekly": (116, 25, 141),
+          "monthly": (529, 144, 673)}
 
 
 @pytest.mark.parametrize("kind", sorted(TABLES))
@@ -66,31 +67,16 @@ def test_comprehensive_plan_content() -> None:
     assert len(amc) == 250
     assert sum(r.n_decays == 100_000 for r in amc) == 1  # the centre point
     centre = {r.source: r.n_decays for r in runs if r.system == "ACU" and r.source != "AmC"}
-    assert centre == {
-        "AmBe": 100_000,
-        "laser": 100_000,
-        "Ge68": 100_000,
-        "Cs137": 100_000,
-        "Mn54": 100_000,
-        "Co60": 100_000,
-        "K40": 6_000,
-    }
+    assert centre == {"AmBe": 100_000, "laser": 100_000, "Ge68": 100_000, "Cs137": 100_000,
+                      "Mn54": 100_000, "Co60": 100_000, "K40": 6_000}
     assert {r.source for r in runs if not r.in_program} == {"B12", "random"}
 
 
 def test_write_weekly_campaign(tmp_path: Path) -> None:
     out = tmp_path / "weekly"
     calls: list[int] = []
-    manifest_path = write_campaign(
-        "weekly",
-        5000,
-        out,
-        seed=3,
-        day=150.0,
-        scale=0.05,
-        n_flashes=5,
-        progress=lambda i, n, s: calls.append(i),
-    )
+    manifest_path = write_campaign("weekly", 5000, out, seed=3, day=150.0, scale=0.05,
+                                   n_flashes=5, progress=lambda i, n, s: calls.append(i))
     assert calls[0] == 0 and calls[-1] == len(calls) - 1
     m = json.loads(manifest_path.read_text())
     assert m["kind"] == "weekly" and m["first_run"] == 5000 and m["day"] == 150.0
@@ -112,9 +98,8 @@ def test_write_weekly_campaign(tmp_path: Path) -> None:
     c = truth["constants"]
     dm = c["drift"]
     assert dm["y0_step_day"] <= 150.0
-    expected_y0 = (
-        c["y0_pe_per_mev"] * (1 + dm["y0_rate_per_year"] * 150 / 365.25) * (1 + dm["y0_step_frac"])
-    )
+    expected_y0 = c["y0_pe_per_mev"] * (1 + dm["y0_rate_per_year"] * 150 / 365.25) * (
+        1 + dm["y0_step_frac"])
     assert truth["y0_pe_per_mev_at_day"] == pytest.approx(expected_y0)
     with np.load(out / truth["arrays_file"]["path"]) as z:
         assert z["lpmt_gain"].size == 17_612

@@ -19,10 +19,8 @@ def test_every_command_has_help() -> None:
 
 
 def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        simulate,
-        ["campaign", "--kind", "weekly", "--run", "7", "--out", str(tmp_path / "x"), "--dry-run"],
-    )
+    result = CliRunner().invoke(simulate, ["campaign", "--kind", "weekly", "--run", "7",
+                                           "--out", str(tmp_path / "x"), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "141 min" in result.output
     assert not (tmp_path / "x").exists()
@@ -30,21 +28,8 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
 
 def test_campaign_writes_a_manifest_and_refuses_to_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "w"
-    args = [
-        "campaign",
-        "--kind",
-        "weekly",
-        "--run",
-        "42",
-        "--out",
-        str(out),
-        "--seed",
-        "1",
-        "--scale",
-        "0.01",
-        "--flashes",
-        "2",
-    ]
+    args = ["campaign", "--kind", "weekly", "--run", "42", "--out", str(out), "--seed", "1",
+            "--scale", "0.01", "--flashes", "2"]
     result = CliRunner().invoke(simulate, args)
     assert result.exit_code == 0, result.output
     m = json.loads((out / "manifest.json").read_text())
@@ -56,7 +41,6 @@ def test_campaign_writes_a_manifest_and_refuses_to_overwrite(tmp_path: Path) -> 
 
 
 def test_bad_kind_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        simulate, ["campaign", "--kind", "yearly", "--run", "1", "--out", str(tmp_path)]
-    )
+    result = CliRunner().invoke(simulate, ["campaign", "--kind", "yearly", "--run", "1",
+                                           "--out", str(tmp_path)])
     assert result.exit_code == 2

@@ -106,10 +106,8 @@ def test_b12_positron_and_electron_samples() -> None:
     rng = np.random.default_rng(10)
     b = b12_events(TRUTH, 2_000, rng)
     assert np.all(b["mc_process"] == PROCESS_CODES["B12"])
-    assert np.all(
-        np.linalg.norm(np.stack([b["mc_x_mm"], b["mc_y_mm"], b["mc_z_mm"]], 1), axis=1)
-        <= TRUTH.gmap.r_ls_mm
-    )
+    assert np.all(np.linalg.norm(np.stack([b["mc_x_mm"], b["mc_y_mm"], b["mc_z_mm"]], 1),
+                                 axis=1) <= TRUTH.gmap.r_ls_mm)
     p = positron_events(TRUTH, 3.0, 1_000, rng, (0.0, 0.0, 0.0))
     # kinetic energy + 1.022 MeV annihilation, all contained at the centre
     np.testing.assert_allclose(p["mc_edep_mev"], 3.0 + 2 * 0.51099895, rtol=1e-12)
@@ -121,9 +119,8 @@ def test_amc_prompt_gamma_carries_the_proton_recoil_bias() -> None:
     """Mean visible energy of the 6.13 MeV events is raised by amc_recoil_bias (0.4 %)."""
     rng = np.random.default_rng(12)
     with_recoil = source_events(TRUTH, "AmC", (0.0, 0.0, 0.0), 20_000, rng)
-    no_recoil = source_events(
-        dataclasses.replace(TRUTH, amc_recoil_bias=0.0), "AmC", (0.0, 0.0, 0.0), 20_000, rng
-    )
+    no_recoil = source_events(dataclasses.replace(TRUTH, amc_recoil_bias=0.0), "AmC",
+                              (0.0, 0.0, 0.0), 20_000, rng)
     code = PROCESS_CODES["prompt"]
     a = with_recoil["mc_evis_mev"][with_recoil["mc_process"] == code]
     b = no_recoil["mc_evis_mev"][no_recoil["mc_process"] == code]
@@ -156,7 +153,8 @@ def test_library_and_fresh_cascades_agree(r_mm: float) -> None:
     code = PROCESS_CODES["nH"]
     res = []
     for use in (True, False):
-        cols = source_events(TRUTH, "AmC", pos, 15_000, np.random.default_rng(14), use_library=use)
+        cols = source_events(TRUTH, "AmC", pos, 15_000, np.random.default_rng(14),
+                             use_library=use)
         sel = cols["mc_process"] == code
         res.append((cols["pe_total"][sel], cols["mc_edep_mev"][sel]))
     (a, ea), (b, eb) = res

@@ -50,19 +50,10 @@ def test_klein_nishina_sampling_matches_the_analytic_spectrum(energy: float) -> 
     counts, _ = np.histogram(t, bins)
     total = integrate.quad(_kn_dsigma_dt, 0.0, edge, args=(energy,))[0]
     # the analytic total cross section agrees with the closed form used by the transport
-    assert total == pytest.approx(
-        float(klein_nishina_per_electron_cm2(np.array([energy]))[0]), rel=1e-6
-    )
-    expected = (
-        np.array(
-            [
-                integrate.quad(_kn_dsigma_dt, a, b, args=(energy,))[0]
-                for a, b in itertools.pairwise(bins)
-            ]
-        )
-        / total
-        * n
-    )
+    assert total == pytest.approx(float(klein_nishina_per_electron_cm2(np.array([energy]))[0]),
+                                  rel=1e-6)
+    expected = np.array([integrate.quad(_kn_dsigma_dt, a, b, args=(energy,))[0]
+                         for a, b in itertools.pairwise(bins)]) / total * n
     # Poisson bin counts: every pull below 5, and chi2/ndf compatible with 1 (ndf = 40,
     # 5 sigma of the chi2 distribution = 40 + 5 sqrt(80))
     pulls = (counts - expected) / np.sqrt(expected)
@@ -109,16 +100,8 @@ def test_rotation_keeps_the_scattering_angle() -> None:
     assert np.all(np.abs(new[:, [0, 2]].mean(axis=0)) < 5 * np.sqrt(0.375 / 20_000))
 
 
-GAMMA_OVER_NH = {
-    "Cs137": 0.928,
-    "Mn54": 0.944,
-    "Ge68": 0.911,
-    "K40": 0.978,
-    "Co60": 0.969,
-    "AmBe": 1.027,
-    "nC": 1.030,
-    "AmC": 1.035,
-}
+GAMMA_OVER_NH = {"Cs137": 0.928, "Mn54": 0.944, "Ge68": 0.911, "K40": 0.978, "Co60": 0.969,
+                 "AmBe": 1.027, "nC": 1.030, "AmC": 1.035}
 
 
 def test_gamma_over_nh_ratios_match_the_paper() -> None:

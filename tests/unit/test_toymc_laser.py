@@ -45,9 +45,8 @@ def test_linear_channels_give_a_constant_lpmt_to_spmt_ratio(tmp_path: Path) -> N
     t = dataclasses.replace(SMALL, lpmt_nonlin_max=0.0)
     scan = simulate_laser_scan(t, np.random.default_rng(1), [1.0, 10.0, 100.0], n_flashes=200)
     dark_l = t.lpmt_dark_noise_pe / t.n_lpmt * t.n_lpmt
-    ratio = (scan.lpmt_mean.sum(axis=1) - dark_l) / (
-        scan.spmt_total.mean(axis=1) - t.spmt_dark_noise_pe
-    )
+    ratio = (scan.lpmt_mean.sum(axis=1) - dark_l) / (scan.spmt_total.mean(axis=1)
+                                                     - t.spmt_dark_noise_pe)
     expected = (1.0 - t.spmt_fraction) / t.spmt_fraction
     # the laser jitter (3 %) is common and cancels in the ratio of means only to the SPMT
     # counting statistics: relative sd of the SPMT mean ~ sqrt(0.03^2 + 1/N_spmt)/sqrt(200)

@@ -53,12 +53,8 @@ def test_nonlinearity_shape_is_birks_plus_cherenkov() -> None:
 
 def test_visible_energy_is_additive_in_the_linear_limit() -> None:
     """Without quenching and Cherenkov the response is exactly N_vis * T."""
-    t = dataclasses.replace(
-        DetectorTruth.default(),
-        birks_kb_g_cm2_per_mev=0.0,
-        cherenkov_coeff_mev_cm2_g=0.0,
-        vis_norm=1.0,
-    )
+    t = dataclasses.replace(DetectorTruth.default(), birks_kb_g_cm2_per_mev=0.0,
+                            cherenkov_coeff_mev_cm2_g=0.0, vis_norm=1.0)
     energies = np.array([1e-5, 1e-3, 0.1, 1.0, 10.0])
     # linear interpolation in log(T) of a function linear in T on the 4000-point grid
     # (1e-4..40 MeV): relative error <= (d ln T)^2 / 8
@@ -103,8 +99,7 @@ def test_drift_model() -> None:
     after = dm.y0_factor(dm.y0_step_day)
     assert after / just_before == pytest.approx(1.0 + dm.y0_step_frac, rel=1e-9)
     assert truth.at_day(365.25).y0_pe_per_mev == pytest.approx(
-        truth.y0_pe_per_mev * (1.0 + dm.y0_rate_per_year) * (1.0 + dm.y0_step_frac)
-    )
+        truth.y0_pe_per_mev * (1.0 + dm.y0_rate_per_year) * (1.0 + dm.y0_step_frac))
     gains = dm.gain_factors(1000.0, truth.n_lpmt)
     stepped = [ch for ch, _, _ in dm.gain_steps]
     assert np.count_nonzero(gains != 1.0) == len(stepped)

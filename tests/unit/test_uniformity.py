@@ -98,14 +98,11 @@ def test_map_is_theta_independent_at_the_centre() -> None:
 
 def test_payload_shapes() -> None:
     lay = nominal_layout()
-    m = fit_gmap(
-        lay.r_mm, lay.theta_rad, g_truth(lay.r_mm, lay.theta_rad), np.full(len(lay), SIGMA_G)
-    )
+    m = fit_gmap(lay.r_mm, lay.theta_rad, g_truth(lay.r_mm, lay.theta_rad),
+                 np.full(len(lay), SIGMA_G))
     cfg = GMapConfig()
-    assert m.coeffs.shape == (
-        len(cfg.knots_u) + cfg.degree_u + 1,
-        len(cfg.knots_v) + cfg.degree_v + 1,
-    )
+    assert m.coeffs.shape == (len(cfg.knots_u) + cfg.degree_u + 1,
+                              len(cfg.knots_v) + cfg.degree_v + 1)
     assert len(m.knots_u) == len(cfg.knots_u) + 2 * (cfg.degree_u + 1)
     assert m.coeff_cov.shape == (m.coeffs.size, m.coeffs.size)
     assert m.points_r_mm.shape == (250,) and m.values.shape == (250,)
@@ -128,9 +125,8 @@ def test_energy_dependent_map_interpolates() -> None:
     g1 = g_truth(lay.r_mm, lay.theta_rad)
     g3 = 1.0 + 1.2 * (g1 - 1.0)  # 20 % stronger non-uniformity at 3 MeV
     err = np.full((2, len(lay)), SIGMA_G)
-    em = fit_gmap_energy_dependent(
-        lay.r_mm, lay.theta_rad, np.stack([g1, g3]), err, [1.0, 3.0], particle="positron"
-    )
+    em = fit_gmap_energy_dependent(lay.r_mm, lay.theta_rad, np.stack([g1, g3]), err,
+                                   [1.0, 3.0], particle="positron")
     assert em.coeffs.shape[0] == 2
     r = np.array([10_000.0, 16_000.0])
     th = np.array([0.5, 2.5])
@@ -162,15 +158,15 @@ def test_voxel_map_from_function_and_events() -> None:
     np.testing.assert_allclose(const.values, 1.07)
     ideal = VoxelMap.from_function(g_truth_xyz, shape=(10, 10, 8), samples_per_voxel=64)
     xyz = uniform_in_sphere(400_000, rng)
-    ev = VoxelMap.from_events(xyz, 1345.0 * g_truth_xyz(xyz), shape=(10, 10, 8), reference=1345.0)
+    ev = VoxelMap.from_events(xyz, 1345.0 * g_truth_xyz(xyz), shape=(10, 10, 8),
+                              reference=1345.0)
     # 500 events per voxel sample the voxel average; 64 points per voxel for the function:
     # within-voxel spread is < 5 % at the edge -> difference < 5 % / sqrt(64) x 4 = 2.5 %
     assert np.max(np.abs(ev.values / ideal.values - 1.0)) < 0.025
     assert np.mean(np.abs(ev.values / ideal.values - 1.0)) < 2e-3
     # lookup returns the voxel value
-    np.testing.assert_allclose(
-        ideal(xyz[:10]), ideal.values.ravel()[VoxelMap.voxel_index(xyz[:10], ideal.shape, R_LS_MM)]
-    )
+    np.testing.assert_allclose(ideal(xyz[:10]), ideal.values.ravel()[
+        VoxelMap.voxel_index(xyz[:10], ideal.shape, R_LS_MM)])
 
 
 # ------------------------------------------------------------------ chain helpers (Table 3)
@@ -179,9 +175,8 @@ def test_voxel_map_from_function_and_events() -> None:
 def test_reconstruct_visible_energy_eq_3_3() -> None:
     from fitting.uniformity import reconstruct_visible_energy
 
-    e = reconstruct_visible_energy(
-        np.array([1345.0 * 2.0 * 1.1 + 193.76]), 193.76, 1345.0, np.array([1.1])
-    )
+    e = reconstruct_visible_energy(np.array([1345.0 * 2.0 * 1.1 + 193.76]), 193.76, 1345.0,
+                                   np.array([1.1]))
     np.testing.assert_allclose(e, [2.0])
 
 
@@ -193,11 +188,10 @@ def test_resolution_step_recovers_abc_and_bias() -> None:
     a, b, c = 0.027, 0.008, 0.012
     energies = np.arange(1.0, 9.0)
     n = 20_000
-    uni = [
-        e * 1.001 * (1 + np.sqrt(a * a / e + b * b + (c / e) ** 2) * rng.standard_normal(n))
-        for e in energies
-    ]
-    cen = [e * (1 + np.sqrt(a * a / e + (c / e) ** 2) * rng.standard_normal(n)) for e in energies]
+    uni = [e * 1.001 * (1 + np.sqrt(a * a / e + b * b + (c / e) ** 2) * rng.standard_normal(n))
+           for e in energies]
+    cen = [e * (1 + np.sqrt(a * a / e + (c / e) ** 2) * rng.standard_normal(n))
+           for e in energies]
     c_means = np.array([x.mean() for x in cen])
     c_errs = np.array([x.std() / np.sqrt(n) for x in cen])
     step = resolution_step("synthetic", uni, c_means, c_errs)
@@ -243,14 +237,12 @@ def test_source_kernel_unfolds_the_source_extent() -> None:
     pos = pos[inside]
     weight = rng.uniform(0.5, 1.5, len(point))
     g_dep = g_truth_xyz(pos)
-    g_meas = np.bincount(point, weights=weight * g_dep, minlength=len(lay)) / np.bincount(
-        point, weights=weight, minlength=len(lay)
-    )
+    g_meas = (np.bincount(point, weights=weight * g_dep, minlength=len(lay))
+              / np.bincount(point, weights=weight, minlength=len(lay)))
     err = np.full(len(lay), SIGMA_G)
     naive = fit_gmap(lay.r_mm, lay.theta_rad, g_meas, err)
-    unfolded = fit_gmap(
-        lay.r_mm, lay.theta_rad, g_meas, err, kernel=SourceKernel(pos, weight, point)
-    )
+    unfolded = fit_gmap(lay.r_mm, lay.theta_rad, g_meas, err,
+                        kernel=SourceKernel(pos, weight, point))
     xyz = uniform_in_sphere(200_000, rng)
     truth = g_truth_xyz(xyz)
     rms_naive = np.std(truth / naive.eval_xyz(xyz))
@@ -260,9 +252,8 @@ def test_source_kernel_unfolds_the_source_extent() -> None:
     assert rms_unf < 0.5 * rms_naive, (rms_unf, rms_naive)
     assert rms_unf < 3e-3
     with pytest.raises(ValueError, match="index"):
-        fit_gmap(
-            lay.r_mm, lay.theta_rad, g_meas, err, kernel=SourceKernel(pos, weight, point + len(lay))
-        )
+        fit_gmap(lay.r_mm, lay.theta_rad, g_meas, err,
+                 kernel=SourceKernel(pos, weight, point + len(lay)))
 
 
 def test_payload_fields_validate_against_the_schema() -> None:
@@ -270,9 +261,8 @@ def test_payload_fields_validate_against_the_schema() -> None:
     from conditions.payloads.uniformity import NonuniformityMapV1
 
     lay = nominal_layout()
-    m = fit_gmap(
-        lay.r_mm, lay.theta_rad, g_truth(lay.r_mm, lay.theta_rad), np.full(len(lay), SIGMA_G)
-    )
+    m = fit_gmap(lay.r_mm, lay.theta_rad, g_truth(lay.r_mm, lay.theta_rad),
+                 np.full(len(lay), SIGMA_G))
     payload = NonuniformityMapV1(**m.payload_fields())
     r = np.array([3.0, 12.0, 16.9])  # m
     th = np.array([0.3, 1.5, 2.8])

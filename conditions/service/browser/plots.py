@@ -61,19 +61,19 @@ def f_nonlin_band(m: EnergyNonlinearityV1) -> bytes:
     e_lo = max(min(m.e_min, float(m.band_energy[0])), 0.02 * e_hi)
     e = np.linspace(e_lo, e_hi, 500)
     inside = (e >= m.e_min) & (e <= m.e_max)
-    top.fill_between(
-        m.band_energy, m.band_lower, m.band_upper, color=BLUE, alpha=0.25, lw=0, label="±1σ band"
-    )
+    top.fill_between(m.band_energy, m.band_lower, m.band_upper, color=BLUE, alpha=0.25,
+                     lw=0, label="±1σ band")
     f = m.f_nonlin(e)
     top.plot(e[inside], f[inside], color=BLUE, lw=1.6, label="f_nonlin (Eq. 2.5)")
-    top.plot(
-        e, np.where(inside, np.nan, f), color=BLUE, lw=1.0, ls="--", label="outside the valid range"
-    )
+    top.plot(e, np.where(inside, np.nan, f), color=BLUE, lw=1.0, ls="--",
+             label="outside the valid range")
     for edge in (m.e_min, m.e_max):
         top.axvline(edge, color="grey", lw=0.8, ls=":")
         bottom.axvline(edge, color="grey", lw=0.8, ls=":")
     top.set_ylabel("f_nonlin = E_vis / E")
-    top.set_title(f"f_nonlin, valid {m.e_min:g}–{m.e_max:g} MeV, χ²/ndf = {m.chi2:.1f}/{m.ndf}")
+    top.set_title(
+        f"f_nonlin, valid {m.e_min:g}–{m.e_max:g} MeV, χ²/ndf = {m.chi2:.1f}/{m.ndf}"
+    )
     top.legend(loc="lower right", fontsize="small")
     top.grid(alpha=0.3)
     centre = m.f_nonlin(m.band_energy)
@@ -114,24 +114,15 @@ def g_map(m: NonuniformityMapV1) -> bytes:
     else:
         u, v = rr / m.r_ref, tt
     g = np.asarray(m.spline(u.ravel(), v.ravel())).reshape(rr.shape)
-    mesh = ax.pcolormesh(
-        rr * np.sin(tt), rr * np.cos(tt), g, shading="gouraud", cmap="viridis", rasterized=True
-    )
+    mesh = ax.pcolormesh(rr * np.sin(tt), rr * np.cos(tt), g, shading="gouraud", cmap="viridis",
+                         rasterized=True)
     vmin = min(float(np.nanmin(g)), float(m.points_g.min()))
     vmax = max(float(np.nanmax(g)), float(m.points_g.max()))
     mesh.set_clim(vmin, vmax)
-    ax.scatter(
-        m.points_r * np.sin(m.points_theta),
-        m.points_r * np.cos(m.points_theta),
-        c=m.points_g,
-        cmap="viridis",
-        vmin=vmin,
-        vmax=vmax,
-        s=22,
-        edgecolors="white",
-        linewidths=0.7,
-        label=f"{m.points_r.size} calibration points",
-    )
+    ax.scatter(m.points_r * np.sin(m.points_theta), m.points_r * np.cos(m.points_theta),
+               c=m.points_g, cmap="viridis", vmin=vmin, vmax=vmax, s=22,
+               edgecolors="white", linewidths=0.7,
+               label=f"{m.points_r.size} calibration points")
     ax.set_aspect("equal")
     ax.set_xlabel("ρ = r sin θ [m]")
     ax.set_ylabel("z = r cos θ [m]")
@@ -193,46 +184,20 @@ def history(trend: Trend, mark: str | None = None) -> bytes:
         end = open_end if p.until is None else p.until + 1
         top.hlines(p.value, p.since, end, color=BLUE, lw=2, alpha=0.6)
         if p.until is None:
-            top.annotate(
-                "",
-                (open_end + 0.03 * span, p.value),
-                (end - 0.001 * span, p.value),
-                arrowprops={"arrowstyle": "->", "color": BLUE, "lw": 1.2},
-            )
+            top.annotate("", (open_end + 0.03 * span, p.value), (end - 0.001 * span, p.value),
+                         arrowprops={"arrowstyle": "->", "color": BLUE, "lw": 1.2})
     errors = [p.error if p.error is not None else 0.0 for p in pts]
-    top.errorbar(
-        sinces,
-        ser.values(),
-        yerr=errors,
-        fmt="o",
-        ms=4,
-        color=BLUE,
-        ecolor="#7fa7d0",
-        capsize=2,
-        label=q.label,
-    )
+    top.errorbar(sinces, ser.values(), yerr=errors, fmt="o", ms=4, color=BLUE, ecolor="#7fa7d0",
+                 capsize=2, label=q.label)
     for kind, marker in (("step", "v"), ("drift", "s")):
         idx = an.flagged(kind)  # type: ignore[arg-type]
         if idx:
-            top.plot(
-                [sinces[i] for i in idx],
-                [pts[i].value for i in idx],
-                marker,
-                ms=9,
-                color=FLAG_COLOURS[kind],
-                label=f"{kind} flagged",
-            )
+            top.plot([sinces[i] for i in idx], [pts[i].value for i in idx], marker, ms=9,
+                     color=FLAG_COLOURS[kind], label=f"{kind} flagged")
     marked = [i for i, p in enumerate(pts) if mark is not None and p.payload_hash == mark]
     if marked:
-        top.plot(
-            [sinces[i] for i in marked],
-            [pts[i].value for i in marked],
-            "o",
-            mfc="none",
-            mec="black",
-            ms=12,
-            label="this payload",
-        )
+        top.plot([sinces[i] for i in marked], [pts[i].value for i in marked], "o", mfc="none",
+                 mec="black", ms=12, label="this payload")
     unit = "" if q.unit == "1" else f" [{q.unit}]"
     top.set_ylabel(f"{q.label}{unit}")
     top.set_title(f"{q.label} across the IOVs of {ser.tag}")

@@ -148,12 +148,8 @@ def tag_trend(st: State, name: str) -> Response:
     return render(
         "trend.html",
         title=f"Drift of {name}",
-        crumbs=[
-            ("Global tags", "/"),
-            ("Tags", "/tags"),
-            (name, f"/tag/{seg(name)}"),
-            ("trend", None),
-        ],
+        crumbs=[("Global tags", "/"), ("Tags", "/tags"), (name, f"/tag/{seg(name)}"),
+                ("trend", None)],
         json=f"/v1/tags/{seg(name)}",
         **ctx,
     )

@@ -75,10 +75,8 @@ class Codec:
         """An ORM object's attributes of the same names (``references`` give the names of the
         rows it points to, in place of their ids)."""
         return self.encode(
-            {
-                c.key: references[c.key] if c.key in references else getattr(obj, c.key)
-                for c in self.columns
-            }
+            {c.key: references[c.key] if c.key in references else getattr(obj, c.key)
+             for c in self.columns}
         )
 
     def decode(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,7 +132,9 @@ GLOBAL_TAG = _codec(
     ("created_at", "time"),
     ("frozen_at", "time?"),
 )
-GLOBAL_TAG_MAP = _codec("global_tag_map", "global_tag", "record", "tag", ("insertion_time", "time"))
+GLOBAL_TAG_MAP = _codec(
+    "global_tag_map", "global_tag", "record", "tag", ("insertion_time", "time")
+)
 RUN = _codec("run", ("run", "int"), ("start_time", "time?"), ("end_time", "time?"), "run_type")
 CAMPAIGN = _codec(
     "campaign",
