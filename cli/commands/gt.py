@@ -119,13 +119,14 @@ def gt_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
 @pass_context
 def gt_list(ctx: Context, as_json: bool) -> None:
     """List global tags."""
-    if ctx.is_remote():  # --db https://host (cli17)
-        return gt_remote.list_(ctx, as_json)
     from conditions import store
 
-    with ctx.reading() as s:
-        gts = store.list_global_tags(s)
-        rows = [(g.name, g.state.value, fmt_time(g.snapshot_time), g.description) for g in gts]
+    if ctx.is_remote():  # --db https://host (cli17)
+        rows = gt_remote.list_rows(ctx)
+    else:
+        with ctx.reading() as s:
+            gts = store.list_global_tags(s)
+            rows = [(g.name, g.state.value, fmt_time(g.snapshot_time), g.description) for g in gts]
     if as_json:
         echo_json(
             [

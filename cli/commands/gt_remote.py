@@ -24,18 +24,9 @@ def show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
     )
 
 
-def list_(ctx: Context, as_json: bool) -> None:
-    """``gt list`` from the service."""
-    rows = [
+def list_rows(ctx: Context) -> list[tuple[str, str, str, str]]:
+    """``gt list``'s rows (name, state, snapshot time or "-", description) from the service."""
+    return [
         (g["name"], g["state"], g["snapshot_time"] or "-", g["description"])
         for g in ctx.remote().global_tags()
     ]
-    if as_json:
-        echo_json(
-            [
-                {"name": n, "state": st, "snapshot_time": sn, "description": d}
-                for n, st, sn, d in rows
-            ]
-        )
-    else:
-        echo_table(["global tag", "state", "snapshot", "description"], rows)
