@@ -36,6 +36,13 @@ COMMANDS: dict[str, LazyCommand] = {
             "get",
             "Look up the constants of a run: per record the payload in force and its IOV.",
         ),
+        (
+            "search",
+            "search",
+            "search",
+            "Find global tags, tags, payload types and campaigns whose name contains TEXT "
+            "(case-insensitive), and payloads whose hash starts with TEXT (>= 4 hex digits).",
+        ),
         ("run", "run", "run_group", "The run registry (optional): start/end times and run types."),
         ("schema", "schema", "schema", "JSON Schemas of the typed payload types."),
         (
@@ -116,13 +123,19 @@ COMMANDS: dict[str, LazyCommand] = {
     envvar="CONDDB_URL",
     default=None,
     metavar="URL",
-    help="Database URL (postgresql://... or sqlite:///path). Default: $CONDDB_URL, else the "
-    "embedded SQLite file $CONDDB_HOME/conddb.sqlite (~/.local/share/juno-conddb/).",
+    help="Database: sqlite:///path, postgresql://user@host/db, or a conditions service "
+    "https://host (read commands only). Default: $CONDDB_URL, else the embedded SQLite file "
+    "$CONDDB_HOME/conddb.sqlite (~/.local/share/juno-conddb/).",
 )
 @click.version_option(package_name="juno-conddb")
 @click.pass_context
 def conddb(ctx: click.Context, url: str | None) -> None:
-    """JUNO conditions database: calibration constants by run number."""
+    """JUNO conditions database: calibration constants by run number.
+
+    Errors are one line on stderr, `Error: what is wrong - what to do`, exit code 1; with
+    --json they are one JSON object {"error": ..., "hint": ...} on stderr instead (stdout then
+    stays empty). Ctrl-C stops with "interrupted - nothing was written", exit code 130.
+    """
     ctx.obj = Context(url)
     ctx.call_on_close(ctx.obj.close)
 
@@ -137,42 +150,84 @@ def _loaded(module: str, name: str) -> Any:
     return None if loaded is None else getattr(loaded, name, None)
 
 
-def error_line(exc: Exception) -> str | None:
-    """The one line ``Error: ...`` for an expected failure, None for an unexpected one."""
+#: The one line of an interrupted command (Ctrl-C): writes are transactions, so none happened.
+INTERRUPTED = "interrupted — nothing was written"
+
+
+def error_parts(exc: Exception) -> tuple[str, str] | None:
+    """(what is wrong, what to do) for an expected failure, None for an unexpected one."""
     conddb_error = _loaded("conditions.errors", "ConddbError")
     if conddb_error is not None and isinstance(exc, conddb_error):
-        return f"Error: {exc.one_line()}"
+        return exc.message, exc.hint
     dbapi = _loaded("sqlalchemy.exc", "DBAPIError")
     if dbapi is not None and isinstance(exc, dbapi):
         from conditions.errors import from_db_error
 
-        return f"Error: {from_db_error(exc).one_line()}"
+        mapped = from_db_error(exc)
+        return mapped.message, mapped.hint
     if isinstance(exc, OSError):
-        return f"Error: {exc.strerror or exc}: {exc.filename or ''} - check the path"
+        return f"{exc.strerror or exc}: {exc.filename or ''}", "check the path"
     return None
+
+
+def error_line(exc: Exception) -> str | None:
+    """The one line ``Error: ...`` for an expected failure, None for an unexpected one."""
+    parts = error_parts(exc)
+    if parts is None:
+        return None
+    message, hint = parts
+    return f"Error: {message} - {hint}" if hint else f"Error: {message}"
+
+
+def _fail(message: str, hint: str, code: int, as_json: bool) -> None:
+    """Report one failure (one line, or one JSON object with ``--json``) on stderr and exit."""
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"error": message, "hint": hint}), err=True)
+    else:
+        click.echo(f"Error: {message} - {hint}" if hint else f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _click_parts(exc: click.ClickException) -> tuple[str, str]:
+    text = exc.format_message().removeprefix("Error: ")
+    message, sep, hint = text.partition(" - ")
+    if isinstance(exc, click.UsageError) and not sep and exc.ctx is not None:
+        hint = f"see `{exc.ctx.command_path} --help`"
+    return message, hint
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run ``conddb`` and turn every expected failure into one line."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in args
     try:
-        return conddb.main(args=argv, prog_name="conddb", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
+        return conddb.main(args=args, prog_name="conddb", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        if isinstance(exc, click.exceptions.Abort) and not isinstance(
+            exc.__cause__ or exc.__context__, KeyboardInterrupt
+        ):
+            _fail("aborted", "nothing was written", 1, as_json)
+        if not as_json:
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
+        _fail(INTERRUPTED, "", 130, as_json)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        if not as_json:
+            exc.show()
+            sys.exit(exc.exit_code)
+        _fail(*_click_parts(exc), exc.exit_code, as_json)
     except Exception as exc:
-        line = error_line(exc)
-        if line is None:
+        parts = error_parts(exc)
+        if parts is None:
             if os.environ.get("CONDDB_DEBUG"):
                 raise
-            line = (
-                f"Error: internal error ({type(exc).__name__}: {exc}) - nothing was written; "
-                "rerun with CONDDB_DEBUG=1 for the traceback and report it"
+            parts = (
+                f"internal error ({type(exc).__name__}: {exc})",
+                "nothing was written; rerun with CONDDB_DEBUG=1 for the traceback and report it",
             )
-        click.echo(line, err=True)
-        sys.exit(1)
+        _fail(*parts, 1, as_json)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,8 @@ code 1, and the HTTP service maps them to 404 / 409 / 422.  ``message`` says wha
 
 from __future__ import annotations
 
+import re
+
 
 class ConddbError(Exception):
     """Base class of every error the conditions database reports to a user."""
@@ -50,7 +52,65 @@ class RecordNotFound(NotFound):
 
 
 class RunNotCovered(NotFound):
-    """The run lies before the first IOV of a tag (or the tag has no IOV at that time)."""
+    """A run with no IOV in force in a tag of a global tag; ``reason`` tells why.
+
+    Build it with :meth:`because`, which words the message and the hint for each reason:
+
+    * ``EMPTY_TAG``: the tag has no IOV at all;
+    * ``BEFORE_FIRST``: the run lies before the first IOV of the tag;
+    * ``AFTER_SNAPSHOT``: an IOV covers the run but was inserted after the global tag's snapshot
+      time (or after ``--at``): it is invisible by design; clone the global tag to see it.
+    """
+
+    EMPTY_TAG = "empty tag"
+    BEFORE_FIRST = "before the first IOV"
+    AFTER_SNAPSHOT = "inserted after the snapshot"
+
+    reason: str = BEFORE_FIRST
+    #: the run, record and tag the lookup found uncovered (None when not known)
+    run: int | None = None
+    record: str | None = None
+    tag: str | None = None
+
+    @classmethod
+    def because(
+        cls,
+        reason: str,
+        *,
+        run: int,
+        global_tag: str,
+        record: str,
+        tag: str,
+        first_since: int | None = None,
+        cutoff: str | None = None,
+        cutoff_is_snapshot: bool = True,
+    ) -> RunNotCovered:
+        """The error for ``run`` in ``record`` (tag ``tag``) of ``global_tag`` for ``reason``.
+
+        ``first_since`` is the first since the lookup saw (BEFORE_FIRST); ``cutoff`` the snapshot
+        or ``--at`` time, as text, that hid the covering IOV (AFTER_SNAPSHOT)."""
+        where = f"run {run} is not covered by global tag {global_tag!r} for {record} (tag {tag})"
+        if reason == cls.EMPTY_TAG:
+            err = cls(
+                f"{where}: the tag has no IOV",
+                f"append one with `conddb iov add {tag} --since RUN --payload HASH`",
+            )
+        elif reason == cls.AFTER_SNAPSHOT:
+            what = "snapshot time" if cutoff_is_snapshot else "--at time"
+            fix = (
+                f"clone it to see the newer IOVs: `conddb gt clone {global_tag} NEW`"
+                if cutoff_is_snapshot
+                else "use a later --at (or none)"
+            )
+            err = cls(f"{where}: the IOVs covering it were inserted after the {what} {cutoff}", fix)
+        else:
+            first = "" if first_since is None else f" ({first_since})"
+            err = cls(
+                f"{where}: the run lies before the first IOV{first}",
+                f"append an IOV with `conddb iov add {tag} --since {run} ...` or use a later run",
+            )
+        err.reason, err.run, err.record, err.tag = reason, run, record, tag
+        return err
 
 
 class RunNotFound(NotFound):
@@ -155,6 +215,12 @@ def from_db_error(exc: BaseException) -> ConddbError:
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return SchemaOutdated(
             f"the database has no conddb schema ({reason})", "run `conddb db upgrade`"
+        )
+    missing = re.search(r'database "([^"]+)" does not exist', reason)
+    if missing:
+        return DatabaseUnavailable(
+            f"the PostgreSQL database {missing.group(1)!r} does not exist",
+            f"create it with `createdb {missing.group(1)}`, then run `conddb db upgrade`",
         )
     if isinstance(exc, OperationalError):
         return DatabaseUnavailable(

@@ -20,7 +20,7 @@ def db_upgrade(ctx: Context, revision: str) -> None:
     from conditions import migrate, store
     from conditions.documents import typed_types
 
-    engine = ctx.engine(check_schema=False)
+    engine = ctx.engine(check_schema=False, create=True)
     migrate.upgrade(engine, revision)
     if revision == "head":
         with ctx.writing() as s:

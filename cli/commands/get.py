@@ -34,20 +34,33 @@ def get(
 
     if (run is None) == (when is None):
         raise click.UsageError("give exactly one of --run and --time")
-    contents: dict[str, Any] = {}
-    with ctx.reading() as s:
-        if run is None:
-            moment = parse_time(when)
-            assert moment is not None
-            run = store.run_at(s, moment)
-        result = resolve(s, gt_name, run, record=record, as_of=parse_time(at))
-        if content:
-            from conditions.documents import decode_document
+    from conditions.documents import decode_document
 
+    contents: dict[str, Any] = {}
+    if ctx.is_remote():  # --db https://host: the same lookup through the HTTP client
+        if run is None:
+            raise click.UsageError("--time needs the database itself (the run registry)")
+        remote = ctx.remote()
+        result = remote.resolve(gt_name, run, record=record, as_of=parse_time(at))
+        if content:
             contents = {
-                r.record: decode_document(r.payload_type, store.payload_bytes(s, r.payload_hash))
+                r.record: decode_document(r.payload_type, remote.payload_bytes(r.payload_hash))
                 for r in result.records.values()
             }
+    else:
+        with ctx.reading() as s:
+            if run is None:
+                moment = parse_time(when)
+                assert moment is not None
+                run = store.run_at(s, moment)
+            result = resolve(s, gt_name, run, record=record, as_of=parse_time(at))
+            if content:
+                contents = {
+                    r.record: decode_document(
+                        r.payload_type, store.payload_bytes(s, r.payload_hash)
+                    )
+                    for r in result.records.values()
+                }
     if as_json:
         echo_json(
             {

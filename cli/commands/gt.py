@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from cli.complete import global_tag_names
 from cli.context import (
     JSON_OPTION,
     Context,
@@ -16,6 +17,8 @@ from cli.context import (
     parse_time,
     pass_context,
 )
+
+from . import gt_remote
 
 
 @click.group()
@@ -78,12 +81,14 @@ def gt_clone(ctx: Context, source: str, destination: str, description: str) -> N
 
 
 @gt.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=global_tag_names)
 @click.option("--at", "at", default=None, help="The map as it was at this time.")
 @JSON_OPTION
 @pass_context
 def gt_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
     """Show a global tag and its record -> tag map."""
+    if ctx.is_remote():  # --db https://host (cli17)
+        return gt_remote.show(ctx, name, at, as_json)
     from conditions import store
 
     with ctx.reading() as s:
@@ -116,9 +121,12 @@ def gt_list(ctx: Context, as_json: bool) -> None:
     """List global tags."""
     from conditions import store
 
-    with ctx.reading() as s:
-        gts = store.list_global_tags(s)
-        rows = [(g.name, g.state.value, fmt_time(g.snapshot_time), g.description) for g in gts]
+    if ctx.is_remote():  # --db https://host (cli17)
+        rows = gt_remote.list_rows(ctx)
+    else:
+        with ctx.reading() as s:
+            gts = store.list_global_tags(s)
+            rows = [(g.name, g.state.value, fmt_time(g.snapshot_time), g.description) for g in gts]
     if as_json:
         echo_json(
             [
@@ -215,3 +223,8 @@ def _span_text(first: int, last: int | None) -> str:
     if last == first:
         return str(first)
     return f"{first}-" + ("" if last is None else str(last))
+
+
+from .gt_download import gt_download  # noqa: E402
+
+gt.add_command(gt_download)

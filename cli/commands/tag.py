@@ -1,9 +1,10 @@
-"""``conddb tag create|list|show|lock``: tags, ordered IOVs of one payload type."""
+"""``conddb tag create|list|show|lock|diff|where``: tags, ordered IOVs of one payload type."""
 
 from __future__ import annotations
 
 import click
 
+from cli.complete import tag_names
 from cli.context import (
     JSON_OPTION,
     Context,
@@ -44,6 +45,16 @@ def tag_list(ctx: Context, type_name: str | None, as_json: bool) -> None:
     """List tags with their state and number of IOV rows."""
     from conditions import store
 
+    if ctx.is_remote():
+        remote = ctx.remote().tags(type_name)
+        if as_json:
+            echo_json(remote)
+        else:
+            echo_table(
+                ["tag", "type", "state", "iovs", "description"],
+                [(t["name"], t["type"], t["state"], t["iovs"], t["description"]) for t in remote],
+            )
+        return
     with ctx.reading() as s:
         rows = store.list_tags(s, type_name)
     if as_json:
@@ -56,6 +67,7 @@ def tag_list(ctx: Context, type_name: str | None, as_json: bool) -> None:
                     "iovs": n,
                     "description": t.description,
                     "created_at": t.created_at,
+                    "locked_at": t.locked_at,
                 }
                 for t, n in rows
             ]
@@ -68,7 +80,7 @@ def tag_list(ctx: Context, type_name: str | None, as_json: bool) -> None:
 
 
 @tag.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=tag_names)
 @click.option("--at", "at", default=None, help="Show the IOVs as they were at this time.")
 @JSON_OPTION
 @pass_context
@@ -76,6 +88,29 @@ def tag_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
     """Show a tag and its IOVs in force."""
     from conditions import store
 
+    if ctx.is_remote():  # the read API's shape, IOVs renamed as `iov_json` prints them
+        info = ctx.remote().tag(name, as_of=parse_time(at))
+        info["iovs"] = [
+            {**{k: v for k, v in i.items() if k != "payload_hash"}, "payload": i["payload_hash"]}
+            for i in info["iovs"]
+        ]
+        if as_json:
+            echo_json(info)
+            return
+        click.echo(f"tag {info['name']}: {info['type']}, {info['state']}")
+        echo_table(
+            ["since", "until", "payload", "inserted"],
+            [
+                (
+                    i["since"],
+                    "-" if i["until"] is None else i["until"],
+                    i["payload"][:16],
+                    i["insertion_time"],
+                )
+                for i in info["iovs"]
+            ],
+        )
+        return
     with ctx.reading() as s:
         t = store.get_tag(s, name)
         iovs = store.list_iovs(s, name, as_of=parse_time(at))
@@ -98,7 +133,7 @@ def tag_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
 
 
 @tag.command("lock")
-@click.argument("name")
+@click.argument("name", shell_complete=tag_names)
 @pass_context
 def tag_lock(ctx: Context, name: str) -> None:
     """Lock a tag for good: no IOV can be added to it afterwards."""
@@ -107,3 +142,93 @@ def tag_lock(ctx: Context, name: str) -> None:
     with ctx.writing() as s:
         t = store.lock_tag(s, name)
     click.echo(f"tag {name} locked at {fmt_time(t.locked_at)}")
+
+
+@tag.command("diff")
+@click.argument("a", shell_complete=tag_names)
+@click.argument("b", shell_complete=tag_names)
+@click.option("--at", "at", default=None, help="Compare the tags as they were at this time.")
+@click.option("--all", "show_all", is_flag=True, help="Also list the run ranges that agree.")
+@JSON_OPTION
+@pass_context
+def tag_diff(ctx: Context, a: str, b: str, at: str | None, show_all: bool, as_json: bool) -> None:
+    """Compare two tags IOV by IOV: which run ranges resolve to different payloads.
+
+    Runs are split at every since of either tag (conditions/iov.py segments); a range where
+    one tag has no IOV shows "-" for it. Exit code 0 either way."""
+    from conditions import iov, store
+
+    as_of = parse_time(at)
+    with ctx.reading() as s:
+        columns = [
+            [
+                iov.Interval(r.since, r.until, r.payload_hash, r.insertion_time)
+                for r in store.list_iovs(s, name, as_of=as_of)
+            ]
+            for name in (a, b)
+        ]
+    segs = iov.segments(columns)
+    rows = [
+        {
+            "first": g.first,
+            "last": g.last,
+            a: g.keys[0],
+            b: g.keys[1],
+            "same": g.keys[0] == g.keys[1],
+        }
+        for g in segs
+        if g.keys != (None, None)
+    ]
+    shown = rows if show_all else [r for r in rows if not r["same"]]
+    if as_json:
+        echo_json({"a": a, "b": b, "as_of": as_of, "segments": shown})
+        return
+    differ = sum(not r["same"] for r in rows)
+    click.echo(f"{a} vs {b}: {differ} run range(s) differ, {len(rows) - differ} agree")
+    echo_table(
+        ["first", "last", a, b, ""],
+        [
+            (
+                r["first"],
+                "-" if r["last"] is None else r["last"],
+                str(r[a] or "-")[:16],
+                str(r[b] or "-")[:16],
+                "same" if r["same"] else "differs",
+            )
+            for r in shown
+        ],
+    )
+
+
+@tag.command("where")
+@click.argument("name", shell_complete=tag_names)
+@JSON_OPTION
+@pass_context
+def tag_where(ctx: Context, name: str, as_json: bool) -> None:
+    """Which global tags use tag NAME (for which record; superseded map rows too)."""
+    from conditions import store
+    from conditions.store.search import global_tags_using_tags
+
+    with ctx.reading() as s:
+        store.get_tag(s, name)  # a missing tag is an error, not "(none)"
+        rows = global_tags_using_tags(s, [name])
+    if as_json:
+        echo_json(
+            [
+                {
+                    "global_tag": r.global_tag,
+                    "record": r.record,
+                    "since": r.insertion_time,
+                    "current": r.current,
+                }
+                for r in rows
+            ]
+        )
+        return
+    echo_table(
+        ["global tag", "record", "mapped at", ""],
+        [
+            (r.global_tag, r.record, fmt_time(r.insertion_time), "" if r.current else "superseded")
+            for r in rows
+        ],
+    )

@@ -26,6 +26,7 @@ from ..db.model import IOV, GlobalTag, GlobalTagMap, GlobalTagState, Payload, Ta
 from ..errors import GlobalTagNotFound, PayloadNotFound, RecordNotFound, RunNotCovered
 from ..iov import Resolution, ResolvedIOV
 from .common import check_run
+from .coverage import explain_uncovered
 
 
 def _current_map_filter(m: Any, as_of: Any, gt: Any) -> Any:
@@ -204,21 +205,17 @@ def resolve(
     params = {"gt_name": global_tag, "run": run, "record": record, "as_of": as_of}
     rows = _fetch(source, stmt, params)
     records: dict[str, ResolvedIOV] = {}
-    uncovered: list[str] = []
+    uncovered: list[tuple[str, str]] = []
     frozen = False
     for state, rec, tag, ptype, since, phash, inserted, nxt in rows:
         frozen = state == GlobalTagState.FROZEN
         if since is None:
-            uncovered.append(f"{rec} (tag {tag})")
+            uncovered.append((rec, tag))
             continue
         until = None if nxt is None else int(nxt) - 1
         records[rec] = ResolvedIOV(rec, tag, ptype, phash, int(since), until, inserted)
     if uncovered:
-        raise RunNotCovered(
-            f"run {run} is not covered by global tag {global_tag!r} for "
-            + ", ".join(sorted(uncovered)),
-            "the run lies before the first IOV of that tag: append an IOV with an earlier since",
-        )
+        raise explain_uncovered(source, global_tag, run, *min(uncovered), as_of=as_of)
     return Resolution(global_tag, run, as_of, frozen, records)
 
 
@@ -244,7 +241,13 @@ def resolve_many(
         "record": record,
         "as_of": as_of,
     }
-    return _assign_runs(global_tag, wanted, as_of, _fetch(source, stmt, params))
+    try:
+        return _assign_runs(global_tag, wanted, as_of, _fetch(source, stmt, params))
+    except RunNotCovered as exc:  # say why, from the tag's rows (one more query, on failure)
+        assert exc.run is not None and exc.record is not None and exc.tag is not None
+        raise explain_uncovered(
+            source, global_tag, exc.run, exc.record, exc.tag, as_of=as_of
+        ) from None
 
 
 def _assign_runs(
@@ -271,9 +274,8 @@ def _assign_runs(
         for run in wanted:
             hit = iov.locate(intervals, run, sinces)
             if hit is None:
-                raise RunNotCovered(
-                    f"run {run} is not covered by global tag {global_tag!r} for {rec}",
-                    "the run lies before the first IOV of that tag",
+                raise RunNotCovered.because(
+                    RunNotCovered.BEFORE_FIRST, run=run, global_tag=global_tag, record=rec, tag=tag
                 )
             result[run][rec] = ResolvedIOV(
                 rec, tag, ptype, hit.payload_hash, hit.since, hit.until, hit.insertion_time
