@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import threading
 from array import array
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select
+from sqlalchemy import String, and_, bindparam, literal, select, union_all
 from sqlalchemy.engine import Connection
 
 from .. import iov
@@ -178,24 +179,31 @@ def versions(conn: Connection, gt_name: str) -> Version | None:
     The counters of the global tag and of every tag any of its map rows ever named (a superset
     of the tags in force); a counter row not yet created counts as absent (0).
     """
-    c = ChangeCounter
-    tags = select(GlobalTagMap.tag_id).where(GlobalTagMap.global_tag_id == GlobalTag.id)
-    stmt = (
-        select(GlobalTag.id, c.scope, c.object_id, c.n)
-        .select_from(GlobalTag)
-        .outerjoin(
-            c,
-            or_(
-                and_(c.scope == literal("gt"), c.object_id == GlobalTag.id),
-                and_(c.scope == literal("tag"), c.object_id.in_(tags.scalar_subquery())),
-            ),
-        )
-        .where(GlobalTag.name == gt_name)
-    )
-    rows = conn.execute(stmt).all()
+    rows = conn.execute(_versions_statement(), {"gt_name": gt_name}).all()
     if not rows:
         return None
     return rows[0][0], frozenset((s, int(o), int(n)) for _, s, o, n in rows if s is not None)
+
+
+@functools.cache
+def _versions_statement() -> Any:
+    """Two primary-key probes: the global tag's counter, and its tags' counters (UNION ALL)."""
+    c, g, m = ChangeCounter, GlobalTag, GlobalTagMap
+    name = bindparam("gt_name", type_=String())
+    own = (
+        select(g.id, c.scope, c.object_id, c.n)
+        .select_from(g)
+        .outerjoin(c, and_(c.scope == literal("gt"), c.object_id == g.id))
+        .where(g.name == name)
+    )
+    tags = (
+        select(g.id, c.scope, c.object_id, c.n)
+        .select_from(g)
+        .join(m, m.global_tag_id == g.id)
+        .join(c, and_(c.scope == literal("tag"), c.object_id == m.tag_id))
+        .where(g.name == name)
+    )
+    return union_all(own, tags)
 
 
 def build_global_tag_index(
