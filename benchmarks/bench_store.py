@@ -11,7 +11,8 @@ The ``Resolver`` answers from its in-memory IOV index (conditions/store/index.py
 global tag one change-counter query per lookup, under a frozen one none; also printed: the index
 build time and its memory, and the time to load 100k IOVs x 8 records with distinct payloads
 through the public write path.  Targets (issues 2, 15): Resolver(open) <= 2x the raw select,
-frozen <= 5 us, t(1M)/t(1k) <= 1.2, index < 100 MB per 1M IOVs, load < 60 s, 100k appends < 10 s.  The fill itself uses COPY / executemany (not measured).
+frozen <= 5 us, t(1M)/t(1k) <= 1.2, index < 100 MB per 1M IOVs, load < 60 s,
+100k appends < 10 s.  The fill itself uses COPY / executemany (not measured).
 """
 
 from __future__ import annotations
