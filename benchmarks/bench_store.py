@@ -141,7 +141,7 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
     frozen = Resolver(engine)
     frozen.resolve("GT", runs[0])
     first_t = timed(lambda run: frozen.resolve("GT", run), fresh_runs)  # new segments
-    cached_t = timed(lambda run: frozen.resolve("GT", run), runs)  # known segments
+    cached_t = timed(lambda run: frozen.resolve("GT", run), fresh_runs)  # known segments now
     engine.dispose()
     raw_p50 = min(percentiles(raw_t)[0], percentiles(raw_t2)[0])
     ours_p50, ours_p99 = percentiles(ours_t)
