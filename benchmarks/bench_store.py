@@ -7,8 +7,12 @@ p50/p99 of ``resolve(gt, run)`` in-process (uncached through a held connection; 
 ``Resolver`` of an open global tag; cached under a frozen global tag) and, in the same run, of one
 raw indexed ``SELECT`` of a single IOV row through the driver (psycopg / sqlite3): the floor.
 Also the time to append 100k IOVs to a tag with :func:`conditions.store.append_iovs`.
-Targets (issue 2): uncached <= 2x the raw select, t(1M)/t(1k) <= 1.5, cached <= 5 us, 100k appends
-< 10 s.  The fill itself uses COPY / executemany (not measured).
+The ``Resolver`` answers from its in-memory IOV index (conditions/store/index.py): under an open
+global tag one change-counter query per lookup, under a frozen one none; also printed: the index
+build time and its memory, and the time to load 100k IOVs x 8 records with distinct payloads
+through the public write path.  Targets (issues 2, 15): Resolver(open) <= 2x the raw select,
+frozen <= 5 us, t(1M)/t(1k) <= 1.2, index < 100 MB per 1M IOVs, load < 60 s,
+100k appends < 10 s.  The fill itself uses COPY / executemany (not measured).
 """
 
 from __future__ import annotations
@@ -90,8 +94,10 @@ def fill(engine: Engine, backend: str, n: int, url: str) -> list[str]:
 
 def raw_select(backend: str, url: str) -> tuple[Callable[[int], object], Callable[[], None]]:
     """One indexed single-row SELECT through the bare driver."""
-    sql = ("SELECT payload_hash FROM iov WHERE tag_id = {p} AND since <= {p} "
-           "ORDER BY since DESC LIMIT 1")
+    sql = (
+        "SELECT payload_hash FROM iov WHERE tag_id = {p} AND since <= {p} "
+        "ORDER BY since DESC LIMIT 1"
+    )
     if backend == "postgresql":
         pg = psycopg.connect(url, autocommit=True)
         cur = pg.cursor()
@@ -120,26 +126,67 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
         raw_t2 = timed(raw, runs)  # again, to bracket drifts of the machine
     close_raw()
     resolver = Resolver(engine)
-    resolver_t = timed(lambda run: resolver.resolve("GT", run), runs)
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    resolver.resolve("GT", runs[0])  # builds the index of the 8 tags
+    build_s = time.perf_counter() - t0
+    index = resolver.index("GT")
+    assert index is not None
+    index_mb = index.nbytes() / 1e6
+    rss_index = rss_mb() - rss0
+    fresh_runs = [rng.randrange(0, 10 * n) for _ in range(lookups)]
+    resolver_t = timed(lambda run: resolver.resolve("GT", run), fresh_runs)
     with write_session(engine) as s:
         store.freeze_global_tag(s, "GT")
     frozen = Resolver(engine)
-    for run in runs:
-        frozen.resolve("GT", run)
-    cached_t = timed(lambda run: frozen.resolve("GT", run), runs)
+    frozen.resolve("GT", runs[0])
+    first_t = timed(lambda run: frozen.resolve("GT", run), fresh_runs)  # new segments
+    cached_t = timed(lambda run: frozen.resolve("GT", run), fresh_runs)  # known segments now
     engine.dispose()
     raw_p50 = min(percentiles(raw_t)[0], percentiles(raw_t2)[0])
     ours_p50, ours_p99 = percentiles(ours_t)
     res_p50, res_p99 = percentiles(resolver_t)
+    first_p50, _ = percentiles(first_t)
     cached_p50, cached_p99 = percentiles(cached_t)
+    per_m = 1e6 / (RECORDS * n)
     print(
         f"  N={n:>8}: fill {fill_s:6.1f}s | raw select p50 {raw_p50:7.1f} us | "
-        f"resolve(conn) p50 {ours_p50:7.1f} p99 {ours_p99:7.1f} us (x{ours_p50 / raw_p50:4.1f}) | "
-        f"Resolver(open GT) p50 {res_p50:7.1f} p99 {res_p99:7.1f} us | "
-        f"cached p50 {cached_p50:5.2f} p99 {cached_p99:5.2f} us",
+        f"resolve(conn) p50 {ours_p50:7.1f} p99 {ours_p99:7.1f} us (x{ours_p50 / raw_p50:4.1f})\n"
+        f"             Resolver(open GT, counter check) p50 {res_p50:7.1f} p99 {res_p99:7.1f} us "
+        f"(x{res_p50 / raw_p50:4.2f} raw) | frozen new segment p50 {first_p50:5.2f} us, "
+        f"known segment p50 {cached_p50:5.2f} p99 {cached_p99:5.2f} us\n"
+        f"             index of {RECORDS}x{n} IOVs: build {build_s:6.2f} s, arrays "
+        f"{index_mb:7.1f} MB ({index_mb * per_m:5.1f} MB per 1M IOVs), RSS +{rss_index:6.1f} MB",
         flush=True,
     )
     return {"raw": raw_p50, "resolve": ours_p50, "resolver": res_p50, "cached": cached_p50}
+
+
+def rss_mb() -> float:
+    """Resident set size of this process [MB] (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 1e6
+
+
+def bench_load(url: str, n: int = 100_000) -> float:
+    """Seconds to load ``n`` IOVs x 8 records, each a distinct payload, through the public write
+    path (store.put_payloads + store.append_iovs, one transaction per record)."""
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with write_session(engine) as s:
+        store.register_payload_type(s, "json")
+        store.create_global_tag(s, "LOAD")
+    t0 = time.perf_counter()
+    for r in range(RECORDS):
+        with write_session(engine) as s:
+            store.create_tag(s, f"load{r}", "json")
+            blobs = [f'{{"r":{r},"k":{k}}}'.encode() for k in range(n)]
+            puts = store.put_payloads(s, "json", blobs)
+            store.append_iovs(s, f"load{r}", [(k, p.hash) for k, p in enumerate(puts)])
+            store.set_record(s, "LOAD", f"rec{r}", f"load{r}")
+    elapsed = time.perf_counter() - t0
+    engine.dispose()
+    return elapsed
 
 
 def bench_append(url: str, count: int = 100_000) -> float:
@@ -183,13 +230,16 @@ def main() -> None:
     parser.add_argument("--backend", default="both", choices=["sqlite", "postgresql", "both"])
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--lookups", type=int, default=2000)
+    parser.add_argument("--load", type=int, default=100_000, help="IOVs per record to load")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
-            print(f"{backend}: global tag of {RECORDS} records, tags of N IOVs each "
-                  f"({args.lookups} lookups at random runs)")
+            print(
+                f"{backend}: global tag of {RECORDS} records, tags of N IOVs each "
+                f"({args.lookups} lookups at random runs)"
+            )
             results = {}
             for n in sizes:
                 db = Database(backend, Path(tmp))
@@ -199,11 +249,24 @@ def main() -> None:
                     db.drop()
             if len(sizes) > 1:
                 lo, hi = results[sizes[0]], results[sizes[-1]]
-                print(f"  flatness t({sizes[-1]})/t({sizes[0]}): resolve "
-                      f"{hi['resolve'] / lo['resolve']:.2f}, raw {hi['raw'] / lo['raw']:.2f}")
+                print(
+                    f"  flatness t({sizes[-1]})/t({sizes[0]}): resolve "
+                    f"{hi['resolve'] / lo['resolve']:.2f}, raw {hi['raw'] / lo['raw']:.2f}, "
+                    f"Resolver open {hi['resolver'] / lo['resolver']:.2f}, "
+                    f"frozen {hi['cached'] / lo['cached']:.2f}"
+                )
             db = Database(backend, Path(tmp))
             try:
                 print(f"  append 100k IOVs in one transaction: {bench_append(db.url):.2f} s")
+            finally:
+                db.drop()
+            db = Database(backend, Path(tmp))
+            try:
+                print(
+                    f"  load {args.load}x{RECORDS} IOVs + distinct payloads through the write "
+                    f"path: {bench_load(db.url, args.load):.1f} s (target < 60 s)",
+                    flush=True,
+                )
             finally:
                 db.drop()
 

@@ -13,22 +13,35 @@ Semantics (GUIDE §2):
 The rules are written once in :mod:`conditions.iov`; the SQL that applies them in one statement
 per lookup is :mod:`conditions.store.reader` (re-exported here: :func:`resolve`,
 :func:`resolve_many`, :class:`ResolvedIOV`, :class:`Resolution`).
-:class:`Resolver` adds two caches that can never be stale:
-payload bytes by hash (immutable), and whole resolutions of *frozen* global tags (immutable by
-construction: frozen map + snapshot time; see :func:`conditions.store.freeze_global_tag`).
-Lookups under open global tags always go to the database.
+:class:`Resolver` answers from an in-memory IOV index (:mod:`conditions.store.index`) for
+lookups without ``as_of``: per global tag, sorted since arrays per record, stamped with the
+change counters that triggers bump in every writing transaction (migration 0005).  Open global
+tags cost one counter query per lookup (the index is rebuilt when a counter moved); frozen ones
+(fixed map + snapshot time) none.  Resolutions are memoised per IOV segment, not per run.
+Lookups with ``as_of`` go to the SQL reader (frozen ones cached).  Payload bytes are cached by
+hash (immutable).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .db import autocommit_reader
 from .iov import Resolution, ResolvedIOV
 from .lru import LRU
+from .store.common import check_run
+from .store.index import (
+    GlobalTagIndex,
+    Segment,
+    TagIndex,
+    Version,
+    build_global_tag_index,
+    versions,
+)
 from .store.reader import payload_data, resolve, resolve_many
 
 __all__ = ["Resolution", "ResolvedIOV", "Resolver", "resolve", "resolve_many"]
@@ -37,11 +50,12 @@ __all__ = ["Resolution", "ResolvedIOV", "Resolver", "resolve", "resolve_many"]
 class Resolver:
     """Lookups with in-process caches that cannot serve a stale answer.
 
-    * resolutions under **frozen** global tags are cached forever (key: global tag, run, record,
-      as_of); a frozen global tag has a fixed map and a snapshot time, so the answer never changes;
-    * resolutions under open global tags always query the database;
+    * without ``as_of``: an index per global tag (:class:`conditions.store.index.GlobalTagIndex`)
+      checked against the change counters with one query per lookup under an open global tag,
+      none under a frozen one; answers memoised per IOV segment;
+    * with ``as_of``: the SQL reader; frozen answers cached (key: global tag, run, record, as_of);
     * payload bytes are cached by hash (immutable), bounded by ``payload_cache_bytes``;
-    * both caches are :class:`conditions.lru.LRU` (least recently used goes first).
+    * the caches are :class:`conditions.lru.LRU` (least recently used goes first).
     """
 
     def __init__(
@@ -50,12 +64,63 @@ class Resolver:
         *,
         payload_cache_bytes: int = 256 * 1024 * 1024,
         max_resolutions: int = 100_000,
+        max_global_tags: int = 64,
     ) -> None:
         self.engine = engine
         self._reader = autocommit_reader(engine)
         # thread-safe LRUs: the caches are shared by the threads of a service
         self._resolutions: LRU[Resolution] = LRU(max_resolutions)
         self._payloads: LRU[bytes] = LRU(max_resolutions, payload_cache_bytes)
+        # global tag -> its current index (replaced when rebuilt; the oldest built goes first)
+        self._indexes: dict[str, GlobalTagIndex] = {}
+        self._max_global_tags = max_global_tags
+        self._tags: dict[tuple[int, dt.datetime | None], tuple[int, TagIndex]] = {}
+        self._build_lock = threading.Lock()
+
+    # --- the index ---------------------------------------------------------------------------
+    def frozen_index(self, global_tag: str) -> GlobalTagIndex | None:
+        """The index of a frozen global tag when already loaded (no I/O: safe on an event loop)."""
+        held = self._indexes.get(global_tag)
+        return held if held is not None and held.frozen else None
+
+    def index(self, global_tag: str) -> GlobalTagIndex | None:
+        """The current index of ``global_tag`` (None: no such global tag).  Open global tags:
+        one counter query; the index is rebuilt when a counter moved."""
+        held = self._indexes.get(global_tag)
+        if held is not None and held.frozen:
+            return held
+        with self._reader.connect() as conn:
+            version = versions(conn, global_tag)  # read BEFORE the rows: never newer than them
+            if version is None:
+                return None
+            if held is not None and held.version == version:
+                return held
+            return self._rebuild(conn, global_tag, version)
+
+    def _rebuild(self, conn: Connection, global_tag: str, version: Version) -> GlobalTagIndex:
+        with self._build_lock:  # one build at a time; tag indexes are shared between them
+            held = self._indexes.get(global_tag)
+            if held is not None and held.version == version:
+                return held
+            index, used = build_global_tag_index(conn, global_tag, version, self._tags)
+            self._indexes.pop(global_tag, None)
+            while len(self._indexes) >= self._max_global_tags:
+                self._indexes.pop(next(iter(self._indexes)))
+            self._indexes[global_tag] = index
+            # keep only the tag indexes that a held global-tag index uses
+            live = {
+                (t.tag_id, t.snapshot) for i in self._indexes.values() for t in i.records.values()
+            }
+            self._tags = {k: v for k, v in {**self._tags, **used}.items() if k in live}
+            return index
+
+    def segment(self, global_tag: str, run: int) -> tuple[GlobalTagIndex, Segment] | None:
+        """The index and the segment holding ``run`` (None: let the SQL reader explain)."""
+        index = self.index(global_tag)
+        if index is None:
+            return None
+        seg = index.segment(run)
+        return None if seg is None else (index, seg)
 
     def resolve(
         self,
@@ -65,13 +130,26 @@ class Resolver:
         record: str | None = None,
         as_of: dt.datetime | None = None,
     ) -> Resolution:
+        if as_of is None:
+            check_run(run)
+            found = self.segment(global_tag, run)
+            if found is not None and (record is None or record in found[1].records):
+                index, seg = found
+                last: Resolution | None = seg.memo.get(("resolution", record))
+                if last is not None and last.run == run and last.frozen == index.frozen:
+                    return last  # the same run asked again: the same object
+                recs = seg.records if record is None else {record: seg.records[record]}
+                last = Resolution(global_tag, run, None, index.frozen, recs)
+                seg.memo[("resolution", record)] = last
+                return last
+            # not covered, no such global tag or record: the SQL reader raises the right error
         key = (global_tag, run, record, as_of)
         cached = self._resolutions.get(key)
         if cached is not None:
             return cached
         with self._reader.connect() as conn:
             result = resolve(conn, global_tag, run, record=record, as_of=as_of)
-        if result.frozen:
+        if result.frozen and as_of is not None:
             self._resolutions.put(key, result)
         return result
 
@@ -98,3 +176,6 @@ class Resolver:
     def clear(self) -> None:
         self._resolutions.clear()
         self._payloads.clear()
+        with self._build_lock:
+            self._indexes.clear()
+            self._tags.clear()

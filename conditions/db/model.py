@@ -193,6 +193,18 @@ class GlobalTagMap(Base):
     )
 
 
+class ChangeCounter(Base):
+    """Per tag (``scope='tag'``) and per global tag (``scope='gt'``): a counter bumped by the
+    triggers of migration 0005 in the transaction of every change a lookup could see (IOV
+    append, lock, map change, freeze).  In-memory IOV indexes compare it to invalidate exactly."""
+
+    __tablename__ = "change_counter"
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    object_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class Run(Base):
     """The run registry: lets users look constants up by time as well as by run number."""
 

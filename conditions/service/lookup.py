@@ -1,9 +1,12 @@
 """Thread-safe read side of the service: resolutions and payloads with caches that cannot be stale.
 
-Payload bytes come from a :class:`conditions.resolve.Resolver` (cached by hash); the lookups use
-the same reader statements (:mod:`conditions.store.reader`) and the same policy (answers cached
-only under *frozen* global tags), but the cache holds the finished response body (JSON bytes +
-ETag), so a repeated frozen lookup costs no database query and no serialisation.  Every cache is
+Single-run lookups without ``as_of`` go through the :class:`conditions.resolve.Resolver`'s
+in-memory IOV index (exact: change counters, see :mod:`conditions.store.index`); the response
+bytes are rendered once per IOV *segment* (kept in the segment's memo, dropped with the index)
+and only the run number is spliced in per request, so a lookup in a known segment costs no
+serialisation, and under a frozen global tag no database query either.  Batch and ``as_of``
+lookups use the reader statements (:mod:`conditions.store.reader`), their bodies cached only
+under *frozen* global tags.  Payload bytes are cached by hash.  Every cache is
 a :class:`conditions.lru.LRU` (thread-safe: the sync endpoints run in a thread pool).
 """
 
@@ -17,8 +20,10 @@ from sqlalchemy.engine import Engine
 
 from conditions.db import autocommit_reader
 from conditions.errors import InvalidInput
+from conditions.iov import Resolution
 from conditions.lru import LRU
 from conditions.resolve import Resolver, resolve, resolve_many
+from conditions.store.index import GlobalTagIndex, Segment
 from conditions.store.reader import PayloadMeta, payload_meta
 
 from . import serializers, wire
@@ -35,6 +40,19 @@ def check_hash(payload_hash: str) -> str:
             f"invalid payload hash {payload_hash!r}", "give the full 64-digit lowercase hex hash"
         )
     return payload_hash
+
+
+#: The run member of a rendered resolution (``"run":-1``), replaced by the asked run.
+_RUN_MARK = wire.dumps({"run": -1})[1:-1]
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A resolution body rendered once per segment: ``head + "run":N + tail``."""
+
+    head: bytes
+    tail: bytes
+    etag: str  # the ETag stem: first 16 hex digits of the template's SHA-256
 
 
 @dataclass(frozen=True)
@@ -60,9 +78,29 @@ class Lookups:
     def cached_resolution(
         self, global_tag: str, run: int, record: str | None, as_of: dt.datetime | None
     ) -> Body | None:
-        """The cached body of a frozen lookup, or None (no I/O: safe on the event loop)."""
+        """The body of a frozen lookup from memory, or None (no I/O: safe on the event loop)."""
+        if as_of is None:
+            index = self.resolver.frozen_index(global_tag)
+            seg = None if index is None else index.segment(run)
+            if index is None or seg is None or (record is not None and record not in seg.records):
+                return None
+            return self._segment_body(index, seg, run, record)
         cached: Body | None = self._bodies.get(("one", global_tag, run, record, as_of))
         return cached
+
+    @staticmethod
+    def _segment_body(index: GlobalTagIndex, seg: Segment, run: int, record: str | None) -> Body:
+        """The body for ``run`` from the segment's template (rendered on first use)."""
+        template: _Template | None = seg.memo.get(("body", record))
+        if template is None:
+            recs = seg.records if record is None else {record: seg.records[record]}
+            doc = serializers.resolution_json(Resolution(index.name, -1, None, index.frozen, recs))
+            head, tail = wire.dumps(doc).split(_RUN_MARK)
+            template = _Template(head, tail, wire.body_etag(head + _RUN_MARK + tail)[1:17])
+            seg.memo[("body", record)] = template
+        content = b'%s"run":%d%s' % (template.head, run, template.tail)
+        # 32 hex digits like wire.body_etag: 64 bits of the template's digest + the run
+        return Body(content, f'"{template.etag}{run:016x}"', index.frozen)
 
     def cached_payload(self, payload_hash: str) -> bytes | None:
         """Payload bytes from the in-process cache, or None (no I/O: safe on the event loop)."""
@@ -72,6 +110,11 @@ class Lookups:
         self, global_tag: str, run: int, record: str | None, as_of: dt.datetime | None
     ) -> Body:
         """The resolution body of ``(global_tag, run[, record][, as_of])``."""
+        if as_of is None:
+            found = self.resolver.segment(global_tag, run)
+            if found is not None and (record is None or record in found[1].records):
+                return self._segment_body(*found, run, record)
+            # not covered, no such global tag or record: the reader raises the right error
         key = ("one", global_tag, run, record, as_of)
         cached: Body | None = self._bodies.get(key)
         if cached is not None:
