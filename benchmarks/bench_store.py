@@ -125,7 +125,7 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
         ours_t = timed(lambda run: resolve(conn, "GT", run), runs)
         raw_t2 = timed(raw, runs)  # again, to bracket drifts of the machine
     close_raw()
-    resolver = Resolver(engine)
+    resolver = Resolver(engine, index=True)
     rss0 = rss_mb()
     t0 = time.perf_counter()
     resolver.resolve("GT", runs[0])  # builds the index of the 8 tags
@@ -138,7 +138,7 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
     resolver_t = timed(lambda run: resolver.resolve("GT", run), fresh_runs)
     with write_session(engine) as s:
         store.freeze_global_tag(s, "GT")
-    frozen = Resolver(engine)
+    frozen = Resolver(engine, index=True)
     frozen.resolve("GT", runs[0])
     first_t = timed(lambda run: frozen.resolve("GT", run), fresh_runs)  # new segments
     cached_t = timed(lambda run: frozen.resolve("GT", run), fresh_runs)  # known segments now

@@ -50,7 +50,7 @@ __all__ = ["Resolution", "ResolvedIOV", "Resolver", "resolve", "resolve_many"]
 class Resolver:
     """Lookups with in-process caches that cannot serve a stale answer.
 
-    * without ``as_of``: an index per global tag (:class:`conditions.store.index.GlobalTagIndex`)
+    * with ``index=True`` and without ``as_of``: an index per global tag (:class:`conditions.store.index.GlobalTagIndex`)
       checked against the change counters with one query per lookup under an open global tag,
       none under a frozen one; answers memoised per IOV segment;
     * with ``as_of``: the SQL reader; frozen answers cached (key: global tag, run, record, as_of);
@@ -65,8 +65,13 @@ class Resolver:
         payload_cache_bytes: int = 256 * 1024 * 1024,
         max_resolutions: int = 100_000,
         max_global_tags: int = 64,
+        index: bool = False,
     ) -> None:
         self.engine = engine
+        #: answer lookups without ``as_of`` from the in-memory index (a service: built once,
+        #: then one counter query per lookup); off, each lookup is one SQL statement (a job
+        #: doing few lookups must not load whole tags: building costs ~30 s per 1M IOVs)
+        self.use_index = index
         self._reader = autocommit_reader(engine)
         # thread-safe LRUs: the caches are shared by the threads of a service
         self._resolutions: LRU[Resolution] = LRU(max_resolutions)
@@ -130,7 +135,7 @@ class Resolver:
         record: str | None = None,
         as_of: dt.datetime | None = None,
     ) -> Resolution:
-        if as_of is None:
+        if as_of is None and self.use_index:
             check_run(run)
             found = self.segment(global_tag, run)
             if found is not None and (record is None or record in found[1].records):

@@ -71,7 +71,7 @@ class Lookups:
         self.engine = engine
         self.reader = autocommit_reader(engine)
         self.max_batch_runs = max_batch_runs
-        self.resolver = Resolver(engine, payload_cache_bytes=payload_cache_bytes)
+        self.resolver = Resolver(engine, payload_cache_bytes=payload_cache_bytes, index=True)
         self._bodies: LRU[Body] = LRU(100_000, 512 * 1024 * 1024)
         self._meta: LRU[PayloadMeta] = LRU(100_000)
 

@@ -70,7 +70,7 @@ def test_resolver_index_is_never_stale(engine: Engine, plan: list[tuple[str, int
                 store.append_iovs(s, t, [(0, hashes[k])])
         store.create_global_tag(s, gt)
         store.set_record(s, gt, "a", tags[0])
-    resolver = Resolver(engine)
+    resolver = Resolver(engine, index=True)
     locked: set[int] = set()
     frozen = False
     counter = itertools.count()
