@@ -50,10 +50,11 @@ __all__ = ["Resolution", "ResolvedIOV", "Resolver", "resolve", "resolve_many"]
 class Resolver:
     """Lookups with in-process caches that cannot serve a stale answer.
 
-    * with ``index=True`` and without ``as_of``: an index per global tag (:class:`conditions.store.index.GlobalTagIndex`)
+    * with ``index=True`` and without ``as_of``: an index per global tag
+      (:class:`conditions.store.index.GlobalTagIndex`)
       checked against the change counters with one query per lookup under an open global tag,
       none under a frozen one; answers memoised per IOV segment;
-    * with ``as_of``: the SQL reader; frozen answers cached (key: global tag, run, record, as_of);
+    * otherwise the SQL reader, one statement per lookup; frozen answers cached (key: global tag, run, record, as_of);
     * payload bytes are cached by hash (immutable), bounded by ``payload_cache_bytes``;
     * the caches are :class:`conditions.lru.LRU` (least recently used goes first).
     """
@@ -154,8 +155,8 @@ class Resolver:
             return cached
         with self._reader.connect() as conn:
             result = resolve(conn, global_tag, run, record=record, as_of=as_of)
-        if result.frozen and as_of is not None:
-            self._resolutions.put(key, result)
+        if result.frozen and (as_of is not None or not self.use_index):
+            self._resolutions.put(key, result)  # frozen: fixed map + snapshot, never stale
         return result
 
     def resolve_many(
