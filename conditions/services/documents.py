@@ -66,6 +66,23 @@ def parse_json_bytes(raw: bytes, source: str) -> Any:
         raise InvalidPayload(f"{source}: {exc}", "replace NaN/Infinity by numbers") from None
 
 
+def check_canonical(type_name: str, data: bytes) -> int:
+    """Schema version of ``data`` if it is the canonical encoding of a ``type_name`` payload:
+    typed bytes must decode and re-encode to the same bytes, others must be canonical JSON.
+    Raises :class:`InvalidPayload`.  Used by the HTTP write API and by import."""
+    if type_name in typed_types():
+        from ..payloads import decode_payload, type_of
+
+        return type_of(decode_payload(type_name, data))[1]
+    doc = parse_json_bytes(data, "payload")
+    if canonical_json(doc) != data:
+        raise InvalidPayload(
+            "payload bytes are not canonical JSON",
+            "sort keys, no whitespace, UTF-8 (or upload the document with POST /v1/payloads)",
+        )
+    return 1
+
+
 def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not allowed in a payload")
 

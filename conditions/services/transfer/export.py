@@ -154,8 +154,12 @@ class _Rows:
         stmt = stmt.join(Tag, Tag.id == IOV.tag_id).order_by(Tag.name, IOV.id)  # canonical
         for tag_id, since, inserted, h in self.s.execute(stmt):
             yield codecs.IOV.encode(
-                {"tag": self.tag_names[tag_id], "since": since, "insertion_time": inserted,
-                 "payload_hash": h}
+                {
+                    "tag": self.tag_names[tag_id],
+                    "since": since,
+                    "insertion_time": inserted,
+                    "payload_hash": h,
+                }
             )
 
     def global_tag(self) -> Iterator[dict[str, Any]]:
@@ -228,7 +232,9 @@ def export_file(
                     data = bytes(data)
                     zf.writestr(payload_member(h), data)
                     members[payload_member(h)] = {
-                        "sha256": sha256_hex(data), "bytes": len(data), "rows": 1
+                        "sha256": sha256_hex(data),
+                        "bytes": len(data),
+                        "rows": 1,
                     }
             manifest = {
                 "format": FORMAT,
