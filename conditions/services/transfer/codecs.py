@@ -154,7 +154,7 @@ class Codec:
             kind = _TYPES[c.kind]
             if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
                 raise TransferError(f"bad {c.key!r}: {value!r}", "the file is damaged")
-            _check_value(c.kind, c.key, value)
+            _check_value(c.kind, self.table if c.key == "name" else c.key, value)
             out[c.key] = value
         rule = ROW_RULES.get(self.table)
         if rule is not None:
@@ -206,8 +206,9 @@ def _check_state(table: str, row: dict[str, Any]) -> None:
         for column in times_:
             wanted = column in states[state]
             if (row[column] is not None) != wanted:
+                article = "an" if state[0] in "aeiou" else "a"
                 raise InvalidInput(
-                    f"a {state} {table.replace('_', ' ')} "
+                    f"{article} {state} {table.replace('_', ' ')} "
                     + (f"needs a {column}" if wanted else f"has a {column}"),
                     "the file was altered: export it again from the source",
                 )
