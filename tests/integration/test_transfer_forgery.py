@@ -18,8 +18,8 @@ import pytest
 
 from conditions.db import make_engine
 from conditions.payloads import encode_payload, examples
-from conditions.transfer import TransferError, export_file, import_file
 from conditions.services.transfer.archive import MANIFEST
+from conditions.transfer import TransferError, export_file, import_file
 from tests.conftest import Backend, row_counts
 from tests.integration.test_transfer import populate
 
@@ -285,7 +285,7 @@ def test_nan_in_a_table_line_is_refused(good: Path, target: Any, tmp_path: Path)
     with zipfile.ZipFile(forged, "w") as zf:
         for n, data in members.items():
             zf.writestr(n, data)
-    with pytest.raises(TransferError, match="run.jsonl line 1 is not JSON .*NaN"):
+    with pytest.raises(TransferError, match=r"run.jsonl line 1 is not JSON .*NaN"):
         import_file(target, forged)
 
 
@@ -311,10 +311,12 @@ def test_zip_bomb_is_refused_before_inflating(good: Path, target: Any, tmp_path:
     )
     bomb = tmp_path / "bomb.zip"
     write(bomb, manifest, tables, payloads, {f"payloads/{h}": {"sha256": h, "bytes": size}})
-    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open(f"payloads/{h}", "w", force_zip64=True) as out:
-            for _ in range(size // len(chunk)):
-                out.write(chunk)
+    with (
+        zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as zf,
+        zf.open(f"payloads/{h}", "w", force_zip64=True) as out,
+    ):
+        for _ in range(size // len(chunk)):
+            out.write(chunk)
     assert bomb.stat().st_size < 2 * 1024 * 1024  # ~300 KB of deflate plus the tables
     empty = row_counts(target)
     tracemalloc.start()
