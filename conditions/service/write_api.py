@@ -248,6 +248,7 @@ def upload_campaign(request: Request, who: Uploader, body: CampaignIn) -> JSONRe
     limit = state_of(request).settings.max_payload_bytes
 
     def work(s: Session) -> tuple[int, dict[str, Any]]:
+        store.check_name("campaign", body.campaign)  # before any other lookup: a clear 422
         items = []
         for item in body.items:
             store.get_payload_type(s, item.type)
