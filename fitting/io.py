@@ -132,9 +132,8 @@ def read_events(path: str | Path) -> Columns:
 def _read_parquet(p: Path) -> Columns:
     if not have_parquet():
         raise EventFileError(f"{p}: reading Parquet needs pyarrow - pip install pyarrow")
-    import pyarrow.parquet as pq
-
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(p)
