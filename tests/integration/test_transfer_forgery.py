@@ -331,3 +331,66 @@ def test_zip_bomb_is_refused_before_inflating(good: Path, target: Any, tmp_path:
     assert peak < 32 * 1024 * 1024, peak  # 300 MB were never held
     assert elapsed < 5.0, elapsed  # nor inflated
     assert row_counts(target) == empty
+
+
+def test_signed_export_refuses_a_consistent_forgery(
+    backend: Backend, target: Any, tmp_path: Path
+) -> None:
+    """A forgery that obeys every rule (an edited description) is accepted without a key (import
+    cannot know who wrote the file) and refused with one; unsigned files and other keys too."""
+    url = backend.new_url()
+    source = make_engine(url)
+    key, other = b"k" * 32, b"o" * 32
+    try:
+        populate(source)
+        signed = tmp_path / "signed.zip"
+        export_file(source, signed, key=key)
+        unsigned = tmp_path / "unsigned.zip"
+        export_file(source, unsigned)
+    finally:
+        source.dispose()
+        backend.drop(url)
+    manifest, tables, payloads = read(signed)
+    row(tables, "tag", name="tx").update(description="rewritten by someone")
+    forged = tmp_path / "forged.zip"
+    write(forged, manifest, tables, payloads)  # the old signature, recomputed hashes
+    empty = row_counts(target)
+    for path, k, message in [
+        (forged, key, "signature check failed"),
+        (signed, other, "signature check failed"),
+        (unsigned, key, "is not signed, and a key was given"),
+    ]:
+        with pytest.raises(TransferError, match=message):
+            import_file(target, path, key=k)
+        assert row_counts(target) == empty
+    import_file(target, signed, key=key)  # the genuine file, with its key
+    assert row_counts(target) != empty
+
+
+def test_cli_key_option_and_environment(
+    db_url: str, backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.cli import assert_one_line_error, run
+
+    engine = make_engine(db_url)
+    try:
+        populate(engine)
+    finally:
+        engine.dispose()
+    keyfile = tmp_path / "key"
+    keyfile.write_text("0123456789abcdef0123456789abcdef\n")
+    (tmp_path / "short").write_text("abc")
+    run(db_url, "export", str(tmp_path / "s.zip"), "--key", str(keyfile))
+    run(db_url, "export", str(tmp_path / "u.zip"))
+    target = backend.new_url()
+    try:
+        bad = run(target, "import", str(tmp_path / "u.zip"), "--key", str(keyfile), ok=False)
+        assert_one_line_error(bad, "is not signed")
+        short = run(target, "import", str(tmp_path / "s.zip"), "--key", str(tmp_path / "short"),
+                    ok=False)  # fmt: skip
+        assert_one_line_error(short, "use a key of at least 16 bytes")
+        monkeypatch.setenv("CONDDB_EXPORT_KEY", str(keyfile))
+        assert_one_line_error(run(target, "import", str(tmp_path / "u.zip"), ok=False), "signed")
+        assert "imported database" in run(target, "import", str(tmp_path / "s.zip")).stdout
+    finally:
+        backend.drop(target)

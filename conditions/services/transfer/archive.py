@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -33,6 +34,56 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 class TransferError(InvalidInput):
     """The export file is unreadable, of another format, or fails its SHA-256 checks."""
+
+
+#: The manifest key holding the signature (HMAC-SHA256 of the rest of the manifest, hex).
+SIGNATURE = "hmac_sha256"
+
+
+def _signed_bytes(manifest: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != SIGNATURE}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(manifest: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """The manifest with its HMAC-SHA256 under ``key``.  The manifest lists the SHA-256 of every
+    member, so the signature covers every table row and payload byte."""
+    digest = hmac.new(key, _signed_bytes(manifest), hashlib.sha256).hexdigest()
+    return {**manifest, SIGNATURE: digest}
+
+
+def check_signature(manifest: dict[str, Any], key: bytes, path: Path) -> None:
+    """Refuse an unsigned file, or one signed with another key or altered after signing."""
+    given = manifest.get(SIGNATURE)
+    if not isinstance(given, str):
+        raise TransferError(
+            f"{path} is not signed, and a key was given",
+            "import it without --key only if you "
+            "trust where it comes from, or ask for a signed export",
+        )
+    wanted = hmac.new(key, _signed_bytes(manifest), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(given, wanted):
+        raise TransferError(
+            f"{path}: signature check failed (another key, or the file was altered)",
+            "ask the exporter for the file again and check the key",
+        )
+
+
+def read_key(path: str | Path) -> bytes:
+    """The signing key: the bytes of a key file (at least 16 bytes; surrounding whitespace
+    ignored)."""
+    p = Path(path)
+    try:
+        key = p.read_bytes().strip()
+    except OSError as exc:
+        raise TransferError(f"cannot read key file {p} ({exc.strerror})", "check --key") from None
+    if len(key) < 16:
+        raise TransferError(
+            f"key file {p} holds {len(key)} bytes",
+            "use a key of at least 16 bytes, e.g. "
+            "`python -c 'import secrets; print(secrets.token_hex(32))' > key`",
+        )
+    return key
 
 
 def table_member(table: str) -> str:

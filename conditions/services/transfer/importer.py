@@ -44,6 +44,7 @@ from conditions.store import DEFAULT_MAX_PAYLOAD_BYTES, db_now, sha256_hex
 from . import codecs
 from .archive import (
     TransferError,
+    check_signature,
     manifest_of,
     member_rows,
     open_archive,
@@ -406,19 +407,30 @@ class _Importer:
 
 
 def import_file(
-    engine: Engine, path: str | Path, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    engine: Engine,
+    path: str | Path,
+    *,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    key: bytes | None = None,
 ) -> TransferReport:
     """Import an export file into ``engine``'s database in one transaction (all or nothing).
 
-    Verifies the manifest and every SHA-256 first; raises :class:`TransferError` for a damaged or
-    foreign file, :class:`TransferConflict` when the target holds an object of the same name with
-    other content, :class:`~conditions.errors.SchemaOutdated` when the target's schema is not at
-    the revision this code needs.  Identical objects already present are reused.
+    With ``key``, the manifest's HMAC-SHA256 is checked first (an unsigned file is refused).
+    Then every member's declared size (payloads within ``max_payload_bytes``, before inflating
+    any) and SHA-256; then every row passes the library's rules (:mod:`.codecs`, and here: type
+    agreement and existing payloads, typed payloads that decode and re-encode to the same bytes,
+    canonical JSON otherwise).  Raises :class:`TransferError` (one line naming the first bad row)
+    for a damaged, forged or foreign file, :class:`TransferConflict` when the target holds an
+    object of the same name with other content, :class:`~conditions.errors.SchemaOutdated` when
+    the target's schema is not at the revision this code needs.  Identical objects already
+    present are reused.  A refusal writes nothing (one transaction).
     """
     path = Path(path)
     migrate.require_head(engine)
     with open_archive(path) as zf:
         manifest = manifest_of(zf, path)
+        if key is not None:
+            check_signature(manifest, key, path)
         verify(zf, path, manifest, codecs.TABLES, max_payload_bytes)
         if manifest.get("schema_revision") != migrate.current_revision(engine):
             raise TransferError(
