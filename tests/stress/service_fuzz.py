@@ -491,9 +491,16 @@ def request_strategy(
 
 
 def fuzz_service(
-    url: str, workdir: Path, *, requests: int, seed: int = 0, raise_on_failure: bool = False
+    url: str,
+    workdir: Path,
+    *,
+    requests: int,
+    seed: int = 0,
+    raise_on_failure: bool = False,
+    progress_every: int = 0,
 ) -> FuzzStats:
-    """Seed the database at ``url``, serve it, send ``requests`` generated requests, count."""
+    """Seed the database at ``url``, serve it, send ``requests`` generated requests, count
+    (``progress_every``: print the running figures every so many requests)."""
     hashes = list(seed_database(url).values())
     engine = make_engine(url)
     stats = FuzzStats()
@@ -529,6 +536,8 @@ def fuzz_service(
                     req.method, req.url, params=req.params, headers=req.headers, content=req.content
                 )
                 stats.requests += 1
+                if progress_every and stats.requests % progress_every == 0:
+                    print(summary(stats), flush=True)
                 stats.by_status[response.status_code] += 1
                 stats.operations[req.operation] += 1
                 stats.valid_generated += req.valid
@@ -576,6 +585,16 @@ def fuzz_service(
     return stats
 
 
+def summary(stats: FuzzStats) -> str:
+    """One line of running figures."""
+    return (
+        f"{stats.requests} requests: accepted {stats.accepted} "
+        f"({stats.accepted / max(stats.requests, 1):.1%}), built valid {stats.valid_generated} "
+        f"(accepted {stats.accepted_valid}), 5xx {stats.server_errors}, tracebacks "
+        f"{stats.tracebacks}, rejected {stats.rejected}, rows from rejected {stats.rejected_writes}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=None, help="database URL (default: a temp SQLite file)")
@@ -584,7 +603,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/fuzz.sqlite"
-        stats = fuzz_service(url, Path(tmp), requests=args.requests, seed=args.seed)
+        stats = fuzz_service(
+            url, Path(tmp), requests=args.requests, seed=args.seed, progress_every=500
+        )
     print(
         f"seed {args.seed}  backend {make_engine(url).dialect.name}  "
         f"at {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}"
