@@ -6,6 +6,7 @@ from .services.documents import (  # noqa: F401
     encode_document,
     parse_json_bytes,
     put_document,
+    read_document_file,
     summarise_arrays,
     typed_types,
 )

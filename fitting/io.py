@@ -132,9 +132,13 @@ def read_events(path: str | Path) -> Columns:
 def _read_parquet(p: Path) -> Columns:
     if not have_parquet():
         raise EventFileError(f"{p}: reading Parquet needs pyarrow - pip install pyarrow")
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(p)
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as exc:  # truncated or garbled file
+        raise EventFileError(f"{p}: unreadable Parquet file ({exc})") from None
     return _normalise({name: table.column(name).to_numpy() for name in table.column_names})
 
 
@@ -232,6 +236,21 @@ def read_laser_scan(path: str | Path) -> Columns:
     return out
 
 
+def _refuse_constant(name: str) -> Any:
+    raise EventFileError(f"{name} is not a number of a manifest")
+
+
+def inside(base: Path, rel: object, manifest: Path) -> Path:
+    """``base / rel`` if ``rel`` is a relative path that stays inside the campaign folder
+    ``base`` (no absolute path, no ``..`` out of it, no symlink out of it)."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
+        raise EventFileError(f"{manifest}: file {rel!r} must be a path relative to the manifest")
+    f = base / rel
+    if not f.resolve().is_relative_to(base.resolve()):
+        raise EventFileError(f"{manifest}: file {rel!r} lies outside the campaign folder")
+    return f
+
+
 def load_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
     """Parse a campaign ``manifest.json``; with ``verify`` check every file's SHA-256.
 
@@ -243,7 +262,7 @@ def load_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
     if not p.exists():
         raise EventFileError(f"{p}: no such manifest")
     try:
-        doc = json.loads(p.read_text())
+        doc = json.loads(p.read_text(), parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise EventFileError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
@@ -255,7 +274,7 @@ def load_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
         if isinstance(truth, dict):
             files.append((truth.get("path"), truth.get("sha256")))
         for rel, digest in files:
-            f = base / str(rel)
+            f = inside(base, rel, p)
             if not f.exists():
                 raise EventFileError(f"{p}: data file {rel} is missing")
             if sha256_file(f) != digest:

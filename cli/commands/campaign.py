@@ -69,12 +69,20 @@ def campaign_run(
     Re-running a campaign changes nothing (same inputs -> same payload hashes).
     """
     from conditions.campaign import upload_campaign
+    from conditions.errors import InvalidInput
     from conditions.jobs import JobSettings, run_campaign_jobs
+    from fitting.io import EventFileError
 
     progress = Progress(show=not quiet)
     if not dry_run:
         ctx.engine()  # fail on a wrong database before minutes of fitting
-    constants = run_campaign_jobs(manifest, JobSettings(band_toys=band_toys), progress.step)
+    try:
+        constants = run_campaign_jobs(manifest, JobSettings(band_toys=band_toys), progress.step)
+    except EventFileError as exc:  # a data file that passed its SHA-256 but does not read
+        raise InvalidInput(
+            f"broken campaign: {exc}",
+            "re-copy the campaign files or re-run `conddb simulate campaign`",
+        ) from None
     rows = _summary(constants, tag_prefix)
     if dry_run:
         if as_json:

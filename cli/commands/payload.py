@@ -27,12 +27,12 @@ def payload() -> None:
 @pass_context
 def payload_put(ctx: Context, type_name: str, file: Path, provenance: Path | None) -> None:
     """Validate FILE (JSON) as a payload of TYPE and store it; prints its hash."""
-    from conditions.documents import parse_json_bytes, put_document
+    from conditions.documents import parse_json_bytes, put_document, read_document_file
 
-    doc = parse_json_bytes(file.read_bytes(), str(file))
+    doc = parse_json_bytes(read_document_file(file), str(file))
     prov: dict[str, Any] = {"source_file": file.name}
     if provenance is not None:
-        extra = parse_json_bytes(provenance.read_bytes(), str(provenance))
+        extra = parse_json_bytes(read_document_file(provenance), str(provenance))
         if not isinstance(extra, dict):
             raise click.BadParameter("the provenance file must hold a JSON object")
         prov.update(extra)

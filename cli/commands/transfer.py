@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from conditions.transfer import TransferReport
 
 
+KEY_OPTION = click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CONDDB_EXPORT_KEY",
+    default=None,
+    help="Key file for the HMAC-SHA256 signature of the file (default: $CONDDB_EXPORT_KEY).",
+)
+
+
 def _print(report: TransferReport, verb: str, as_json: bool) -> None:
     from conditions import transfer
 
@@ -46,14 +55,19 @@ def _print(report: TransferReport, verb: str, as_json: bool) -> None:
     metavar="NAME",
     help="Export only this global tag with everything it references.",
 )
+@KEY_OPTION
 @JSON_OPTION
 @pass_context
-def export_cmd(ctx: Context, file: Path, global_tag: str | None, as_json: bool) -> None:
+def export_cmd(
+    ctx: Context, file: Path, global_tag: str | None, key: Path | None, as_json: bool
+) -> None:
     """Write the whole database (or one global tag: map history, tags, every IOV row with its
-    insertion time, payloads, types, campaign records) to FILE, a zip with SHA-256 checks."""
+    insertion time, payloads, types, campaign records) to FILE, a zip with SHA-256 checks;
+    signed with HMAC-SHA256 when a key is given."""
     from conditions import transfer
 
-    report = transfer.export_file(ctx.engine(), file, global_tag=global_tag)
+    secret = None if key is None else transfer.read_key(key)
+    report = transfer.export_file(ctx.engine(), file, global_tag=global_tag, key=secret)
     _print(report, "exported", as_json)
 
 
@@ -62,12 +76,16 @@ def export_cmd(ctx: Context, file: Path, global_tag: str | None, as_json: bool) 
     short_help="Import a file made by `conddb export`, in one transaction (all or nothing).",
 )
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@KEY_OPTION
 @JSON_OPTION
 @pass_context
-def import_cmd(ctx: Context, file: Path, as_json: bool) -> None:
-    """Import FILE (made by `conddb export`) in one transaction: hashes are verified first;
-    identical objects already present are kept; any conflict writes nothing."""
+def import_cmd(ctx: Context, file: Path, key: Path | None, as_json: bool) -> None:
+    """Import FILE (made by `conddb export`) in one transaction: hashes are verified first, then
+    every row by the library's rules (the first bad row is named); identical objects already
+    present are kept; any conflict writes nothing.  With a key, an unsigned file or a file
+    signed with another key is refused."""
     from conditions import transfer
 
-    report = transfer.import_file(ctx.engine(), file)
+    secret = None if key is None else transfer.read_key(key)
+    report = transfer.import_file(ctx.engine(), file, key=secret)
     _print(report, "imported", as_json)

@@ -30,12 +30,12 @@ from . import serializers, wire
 
 __all__ = ["Body", "Lookups", "PayloadMeta", "check_hash"]
 
-HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+HASH_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def check_hash(payload_hash: str) -> str:
     """Return ``payload_hash`` if it is 64 lowercase hex digits, else raise InvalidInput."""
-    if not HASH_RE.match(payload_hash):
+    if not HASH_RE.fullmatch(payload_hash):
         raise InvalidInput(
             f"invalid payload hash {payload_hash!r}", "give the full 64-digit lowercase hex hash"
         )

@@ -23,15 +23,9 @@ from starlette.responses import JSONResponse
 
 from conditions import store
 from conditions.db import write_session
-from conditions.errors import InvalidInput, InvalidPayload
+from conditions.errors import InvalidInput
 from conditions.services import audit, campaigns
-from conditions.services.documents import (
-    canonical_json,
-    encode_document,
-    parse_json_bytes,
-    put_document,
-    typed_types,
-)
+from conditions.services.documents import check_canonical, encode_document, put_document
 
 from . import wire
 from .access import Admin, Reader, Require, Uploader
@@ -75,21 +69,6 @@ def apply(request: Request, who: Identity, work: Work) -> JSONResponse:
 
 def _provenance(given: dict[str, Any], who: Identity) -> dict[str, Any]:
     return {**given, "uploaded_by": who.name}  # the authenticated name, never the client's
-
-
-def check_canonical(type_name: str, data: bytes) -> int:
-    """Schema version of ``data`` if it is the canonical encoding of a ``type_name`` payload."""
-    if type_name in typed_types():
-        from conditions.payloads import decode_payload, type_of
-
-        return type_of(decode_payload(type_name, data))[1]
-    doc = parse_json_bytes(data, "payload")
-    if canonical_json(doc) != data:
-        raise InvalidPayload(
-            "payload bytes are not canonical JSON",
-            "sort keys, no whitespace, UTF-8 (or upload the document with POST /v1/payloads)",
-        )
-    return 1
 
 
 def _put_bytes(
@@ -269,6 +248,7 @@ def upload_campaign(request: Request, who: Uploader, body: CampaignIn) -> JSONRe
     limit = state_of(request).settings.max_payload_bytes
 
     def work(s: Session) -> tuple[int, dict[str, Any]]:
+        store.check_name("campaign", body.campaign)  # before any other lookup: a clear 422
         items = []
         for item in body.items:
             store.get_payload_type(s, item.type)

@@ -9,13 +9,14 @@ the same content always gives the same hash.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from .. import store
-from ..errors import InvalidPayload
+from ..errors import InvalidPayload, PayloadTooLarge
 
 
 def canonical_json(doc: Any) -> bytes:
@@ -64,6 +65,44 @@ def parse_json_bytes(raw: bytes, source: str) -> Any:
         ) from None
     except ValueError as exc:
         raise InvalidPayload(f"{source}: {exc}", "replace NaN/Infinity by numbers") from None
+
+
+def check_canonical(type_name: str, data: bytes) -> int:
+    """Schema version of ``data`` if it is the canonical encoding of a ``type_name`` payload:
+    typed bytes must decode and re-encode to the same bytes, others must be canonical JSON.
+    Raises :class:`InvalidPayload`.  Used by the HTTP write API and by import."""
+    if type_name in typed_types():
+        from ..payloads import decode_payload, type_of
+
+        return type_of(decode_payload(type_name, data))[1]
+    doc = parse_json_bytes(data, "payload")
+    if canonical_json(doc) != data:
+        raise InvalidPayload(
+            "payload bytes are not canonical JSON",
+            "sort keys, no whitespace, UTF-8 (or upload the document with POST /v1/payloads)",
+        )
+    return 1
+
+
+#: Largest JSON document file read [bytes]: arrays written as JSON lists take a few times the
+#: bytes of their binary payload, which is capped at :data:`store.DEFAULT_MAX_PAYLOAD_BYTES`.
+MAX_DOCUMENT_BYTES = 4 * store.DEFAULT_MAX_PAYLOAD_BYTES
+
+
+def read_document_file(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a document file, read in chunks and refused past ``limit`` bytes (a
+    ``/dev/zero`` or a huge file is a clear size error, not a MemoryError); default limit
+    :data:`MAX_DOCUMENT_BYTES`."""
+    limit = MAX_DOCUMENT_BYTES if limit is None else limit
+    out = bytearray()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            out += chunk
+            if len(out) > limit:
+                raise PayloadTooLarge(
+                    f"{path} is larger than {limit} bytes", "a payload document must be smaller"
+                )
+    return bytes(out)
 
 
 def _refuse_constant(name: str) -> float:

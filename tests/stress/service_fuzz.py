@@ -1,6 +1,10 @@
 """Hypothesis-driven fuzzing of the conditions service from its OpenAPI document.
 
-Every operation of ``/openapi.json`` gets requests built from its parameter and body schemas:
+Two requests in three are built to be VALID (:func:`valid_strategy`: real tokens of the right role,
+existing tags / global tags / payload hashes of the right type, fresh names, canonical payloads;
+one in six of them slightly spoiled), so the real code paths of every write are reached; the
+others follow the OpenAPI document.  Every operation of ``/openapi.json`` gets requests built
+from its parameter and body schemas:
 names drawn from the seeded database, SQL-injection strings, random text, extreme integers,
 bodies that follow the schema, miss required fields, carry extra ones, have wrong types, or are
 not JSON at all; and every kind of ``Authorization`` header (none, reader, uploader, admin,
@@ -72,6 +76,9 @@ class FuzzStats:
     tracebacks: int = 0
     rejected: int = 0
     rejected_writes: int = 0
+    valid_generated: int = 0  # requests built to be valid (the rest follow/break the schema)
+    accepted: int = 0  # status < 400
+    accepted_valid: int = 0
     operations: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -222,6 +229,192 @@ class Request:
     params: dict[str, str]
     headers: dict[str, str]
     content: bytes | None
+    valid: bool = False  # built by :func:`valid_strategy` to be accepted
+    effect: tuple[str, ...] = ()  # how the world changes when it is accepted
+
+
+@dataclass
+class World:
+    """What the fuzzer knows the service holds, so that valid writes use real names: tags with
+    their type and state, global tags with their state, payload hashes by type."""
+
+    tags: dict[str, tuple[str, bool]] = field(default_factory=dict)  # name -> (type, locked)
+    gts: dict[str, bool] = field(default_factory=dict)  # name -> frozen
+    payloads: dict[str, list[str]] = field(default_factory=dict)  # type -> hashes
+    made: int = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.made += 1
+        return f"{prefix}-{self.made}"
+
+    def apply(self, effect: tuple[str, ...], answer: Any) -> None:
+        kind, *args = effect
+        if kind == "payload" and isinstance(answer, dict) and "hash" in answer:
+            hashes = self.payloads.setdefault(args[0], [])
+            if answer["hash"] not in hashes:
+                hashes.append(answer["hash"])
+        elif kind == "tag":
+            self.tags[args[0]] = (args[1], False)
+        elif kind == "lock":
+            self.tags[args[0]] = (self.tags[args[0]][0], True)
+        elif kind == "gt":
+            self.gts[args[0]] = False
+        elif kind == "freeze":
+            self.gts[args[0]] = True
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+KINDS = (
+    "doc", "doc", "typed", "raw", "tag", "iov", "iov", "iov", "gt", "record",
+    "clone", "campaign", "lock", "freeze", "resolve", "read_tag",
+)  # fmt: skip
+
+
+def valid_strategy(world: World, tokens: dict[str, str]) -> st.SearchStrategy[Request]:
+    """Requests built to be accepted: the right role, existing names, fresh names where a new
+    object is made, canonical payloads of the right type; one in six is made slightly wrong
+    (a locked tag, a frozen global tag, a payload of another type, a negative since...) so that
+    the refusals deep in the use cases are reached too.
+
+    The same fixed set of values is drawn every time and the request is then built from them and
+    the :class:`World` in plain Python, so the draws do not depend on the service's state."""
+    ly = examples.light_yield().model_dump(mode="json")
+    primitives = st.tuples(
+        st.integers(0, 5),
+        st.sampled_from(KINDS),
+        st.lists(st.integers(0, 2**31), min_size=8, max_size=8),
+        st.text(max_size=12),
+        st.floats(1000, 2000),
+        st.floats(0.1, 5),
+        st.integers(-(2**53), 2**53),
+    )
+    return primitives.map(lambda p: _valid_request(world, tokens, ly, *p))
+
+
+def _valid_request(
+    world: World,
+    tokens: dict[str, str],
+    ly: dict[str, Any],
+    spoil_draw: int,
+    kind: str,
+    n: list[int],
+    text: str,
+    y0: float,
+    y0_err: float,
+    big: int,
+) -> Request:
+    spoil = spoil_draw == 0
+
+    def pick(options: Any, i: int) -> Any:
+        options = list(options)
+        return options[n[i] % len(options)]
+
+    def auth(role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[role]}", "Content-Type": "application/json"}
+
+    def q(name: str) -> str:
+        return quote(name, safe="")
+
+    open_tags = sorted(t for t, (_ty, locked) in world.tags.items() if not locked)
+    open_gts = sorted(g for g, frozen in world.gts.items() if not frozen)
+    if kind == "doc":
+        body: dict[str, Any] = {"type": "json", "document": {"v": big, "k": text}}
+        if spoil:
+            body["type"] = pick(["light_yield", "nosuch", "json\n"], 0)
+        return Request("valid POST /v1/payloads", "POST", "/v1/payloads", {}, auth("uploader"),
+                       _json(body), True, ("payload", "json"))  # fmt: skip
+    if kind == "typed":
+        doc = {**ly, "y0": y0, "y0_uncertainty": y0_err}
+        if spoil:
+            doc["y0"] = pick([-1.0, "1345", True, 2**80], 0)
+        return Request("valid POST /v1/payloads", "POST", "/v1/payloads", {}, auth("uploader"),
+                       _json({"type": "light_yield", "document": doc}), True,
+                       ("payload", "light_yield"))  # fmt: skip
+    if kind == "raw":
+        data = json.dumps({"r": n[0]}, separators=(",", ":")).encode()
+        if spoil:
+            data = data.replace(b":", b": ")  # not canonical
+        headers = {**auth("uploader"), "Content-Type": "application/octet-stream"}
+        return Request("valid POST /v1/payloads/raw", "POST", "/v1/payloads/raw",
+                       {"type": "json"}, headers, data, True, ("payload", "json"))  # fmt: skip
+    if kind == "tag" or not open_tags:
+        name = world.fresh("fz")
+        type_name = pick(["json", "light_yield"], 0)
+        if spoil:
+            name = pick([*world.tags, name + "\n", "../" + name], 1)
+        body = {"name": name, "type": type_name, "description": text}
+        return Request("valid POST /v1/tags", "POST", "/v1/tags", {}, auth("uploader"),
+                       _json(body), True, ("tag", name, type_name))  # fmt: skip
+    if kind == "iov":
+        tag = pick(open_tags, 0)
+        type_name = world.tags[tag][0]
+        hashes = world.payloads.get(type_name) or ["0" * 64]
+        iovs = [
+            {"since": n[1 + k] % 10**6, "payload_hash": pick(hashes, 4 + k)}
+            for k in range(1 + n[7] % 3)
+        ]
+        if spoil:
+            other = "light_yield" if type_name == "json" else "json"
+            iovs[-1] = pick(
+                [
+                    {"since": -1, "payload_hash": hashes[0]},
+                    {"since": 2**63, "payload_hash": hashes[0]},
+                    {"since": 5, "payload_hash": (world.payloads.get(other) or ["1" * 64])[0]},
+                ],
+                1,
+            )
+            if n[2] % 2:
+                tag = pick(sorted(world.tags), 3)  # maybe a locked one
+        return Request("valid POST /v1/tags/{tag}/iovs", "POST", f"/v1/tags/{q(tag)}/iovs", {},
+                       auth("uploader"), _json({"iovs": iovs}), True)  # fmt: skip
+    if kind == "gt" or not open_gts:
+        name = world.fresh("FZ")
+        role = "reader" if spoil else "admin"
+        return Request("valid POST /v1/globaltags", "POST", "/v1/globaltags", {}, auth(role),
+                       _json({"name": name}), True, ("gt", name))  # fmt: skip
+    if kind == "record":
+        gt = pick(sorted(world.gts) if spoil else open_gts, 0)
+        record = pick(["a", "b", "light_yield", "dark_noise"], 1)
+        url = f"/v1/globaltags/{q(gt)}/records/{record}"
+        body = {"tag": pick(sorted(world.tags), 2)}
+        return Request("valid PUT /v1/globaltags/{gt}/records/{r}", "PUT", url, {},
+                       auth("admin"), _json(body), True)  # fmt: skip
+    if kind == "clone":
+        src = pick(sorted(world.gts), 0)
+        dst = pick(sorted(world.gts), 1) if spoil else world.fresh("FZ")
+        return Request("valid POST /v1/globaltags/{gt}/clone", "POST",
+                       f"/v1/globaltags/{q(src)}/clone", {}, auth("admin"),
+                       _json({"destination": dst}), True, ("gt", dst))  # fmt: skip
+    if kind == "campaign":
+        json_tags = [t for t in open_tags if world.tags[t][0] == "json"] or ["nosuch"]
+        name = world.fresh("camp")
+        if spoil:
+            name = pick(["../../x; DROP", name + "\n", ""], 0)
+        items = [{"tag": pick(json_tags, 1), "since": n[2] % 10**6, "type": "json",
+                  "document": {"c": n[3]}}]  # fmt: skip
+        return Request("valid POST /v1/campaigns", "POST", "/v1/campaigns", {}, auth("uploader"),
+                       _json({"campaign": name, "items": items}), True)  # fmt: skip
+    if kind == "lock":
+        tag = pick(sorted(world.tags) if spoil else open_tags, 0)
+        return Request("valid POST /v1/tags/{tag}/lock", "POST", f"/v1/tags/{q(tag)}/lock", {},
+                       auth("admin"), None, True, ("lock", tag))  # fmt: skip
+    if kind == "freeze":
+        gt = pick(sorted(world.gts) if spoil else open_gts, 0)
+        freeze: dict[str, Any] = {"snapshot_time": "2999-01-01T00:00:00Z"} if spoil else {}
+        return Request("valid POST /v1/globaltags/{gt}/freeze", "POST",
+                       f"/v1/globaltags/{q(gt)}/freeze", {}, auth("admin"), _json(freeze), True,
+                       ("freeze", gt))  # fmt: skip
+    if kind == "resolve":
+        gt = pick(sorted(world.gts), 0)
+        url = f"/v1/resolve/{q(gt)}/{n[1] % 10**6}"
+        return Request("valid GET /v1/resolve/{gt}/{run}", "GET", url, {}, auth("reader"), None,
+                       True)  # fmt: skip
+    tag = pick(sorted(world.tags), 0)
+    return Request("valid GET /v1/tags/{tag}", "GET", f"/v1/tags/{q(tag)}", {}, auth("reader"),
+                   None, True)  # fmt: skip
 
 
 def request_strategy(
@@ -298,9 +491,16 @@ def request_strategy(
 
 
 def fuzz_service(
-    url: str, workdir: Path, *, requests: int, seed: int = 0, raise_on_failure: bool = False
+    url: str,
+    workdir: Path,
+    *,
+    requests: int,
+    seed: int = 0,
+    raise_on_failure: bool = False,
+    progress_every: int = 0,
 ) -> FuzzStats:
-    """Seed the database at ``url``, serve it, send ``requests`` generated requests, count."""
+    """Seed the database at ``url``, serve it, send ``requests`` generated requests, count
+    (``progress_every``: print the running figures every so many requests)."""
     hashes = list(seed_database(url).values())
     engine = make_engine(url)
     stats = FuzzStats()
@@ -318,7 +518,16 @@ def fuzz_service(
             tokens["revoked"] = add_token(svc.tokens_file, "revoked", Role.ADMIN)
             revoke_token(svc.tokens_file, "revoked")
             spec = http.get("/openapi.json").json()
-            strategy = request_strategy(spec, tokens, hashes)
+            world = World(
+                tags={"t0": ("json", False), "tl": ("json", True), "tly": ("light_yield", False)},
+                gts={"G": False, "GF": True},
+                payloads={"json": [hashes[0]], "light_yield": [hashes[1]]},
+            )
+            strategy = st.one_of(  # two valid requests for one schema-driven
+                valid_strategy(world, tokens),
+                valid_strategy(world, tokens),
+                request_strategy(spec, tokens, hashes),
+            )
 
             def check(req: Request) -> None:
                 before = database_state(engine)
@@ -327,8 +536,20 @@ def fuzz_service(
                     req.method, req.url, params=req.params, headers=req.headers, content=req.content
                 )
                 stats.requests += 1
+                if progress_every and stats.requests % progress_every == 0:
+                    print(summary(stats), flush=True)
                 stats.by_status[response.status_code] += 1
                 stats.operations[req.operation] += 1
+                stats.valid_generated += req.valid
+                if response.status_code < 400:
+                    stats.accepted += 1
+                    stats.accepted_valid += req.valid
+                    if req.effect:
+                        try:
+                            answer = response.json()
+                        except ValueError:
+                            answer = None
+                        world.apply(req.effect, answer)
                 problems = []
                 if response.status_code >= 500:
                     stats.server_errors += 1
@@ -364,6 +585,16 @@ def fuzz_service(
     return stats
 
 
+def summary(stats: FuzzStats) -> str:
+    """One line of running figures."""
+    return (
+        f"{stats.requests} requests: accepted {stats.accepted} "
+        f"({stats.accepted / max(stats.requests, 1):.1%}), built valid {stats.valid_generated} "
+        f"(accepted {stats.accepted_valid}), 5xx {stats.server_errors}, tracebacks "
+        f"{stats.tracebacks}, rejected {stats.rejected}, rows from rejected {stats.rejected_writes}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=None, help="database URL (default: a temp SQLite file)")
@@ -372,7 +603,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/fuzz.sqlite"
-        stats = fuzz_service(url, Path(tmp), requests=args.requests, seed=args.seed)
+        stats = fuzz_service(
+            url, Path(tmp), requests=args.requests, seed=args.seed, progress_every=500
+        )
     print(
         f"seed {args.seed}  backend {make_engine(url).dialect.name}  "
         f"at {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}"
@@ -382,6 +615,12 @@ def main() -> None:
         f"({stats.requests / max(stats.seconds, 1e-9):.0f}/s), operations {len(stats.operations)}"
     )
     print("status  " + "  ".join(f"{k}:{v}" for k, v in sorted(stats.by_status.items())))
+    print(
+        f"accepted {stats.accepted}/{stats.requests} "
+        f"({stats.accepted / max(stats.requests, 1):.1%});"
+        f" built valid {stats.valid_generated}, of which accepted {stats.accepted_valid} "
+        f"({stats.accepted_valid / max(stats.valid_generated, 1):.1%})"
+    )
     print(
         f"5xx {stats.server_errors}  tracebacks {stats.tracebacks}  rejected {stats.rejected}  "
         f"rows written by rejected requests {stats.rejected_writes}"

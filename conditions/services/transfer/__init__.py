@@ -11,12 +11,22 @@ time); tags with *every* IOV row (since, insertion time, payload) – superseded
 states (a frozen global tag keeps its snapshot time); the run registry (whole-database exports);
 campaign records and their links.
 
-Import verifies the manifest and every SHA-256 before it writes anything, then writes everything in
-one transaction (all or nothing); an object already present with other content is a
-:class:`TransferConflict` and nothing is written.
+What import trusts and what it checks: the file is untrusted input.  Import re-applies every rule
+of the library to every row (names, text without NUL, run numbers 0..2**63-1, sizes and the
+payload limit, canonical encoding and decoding of payloads, payload hash = SHA-256 of its bytes,
+type agreement of IOVs and their payloads, references to existing payloads and tags, states and
+their timestamps, no time in the future, runs and campaigns that end after they start), streams
+members with size caps, and refuses with one :class:`TransferError` naming the first bad row.
+What it cannot know without a key is *who* wrote the file: a forged file that obeys every rule
+(e.g. other payload values under new hashes) is accepted.  Sign exports with a shared key
+(``conddb export --key FILE``, HMAC-SHA256 of the manifest, which lists every member's SHA-256) and
+import with the same key to refuse any file not made by a key holder.
+
+Import writes everything in one transaction (all or nothing); an object already present with
+other content is a :class:`TransferConflict` and nothing is written.
 """
 
-from .archive import FORMAT, FORMAT_VERSION, MANIFEST, TransferError, read_manifest
+from .archive import FORMAT, FORMAT_VERSION, MANIFEST, TransferError, read_key, read_manifest
 from .codecs import TABLES
 from .export import TransferReport, export_file
 from .importer import TransferConflict, import_file, table_counts, verify_file
@@ -31,6 +41,7 @@ __all__ = [
     "TransferReport",
     "export_file",
     "import_file",
+    "read_key",
     "read_manifest",
     "table_counts",
     "verify_file",

@@ -13,14 +13,55 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from conditions.errors import InvalidInput
+from conditions.store import check_name, check_run, check_text
+
 from .archive import TransferError
 
-Kind = Literal["str", "int", "dict", "enum", "time", "time?"]
-_TYPES: dict[str, type] = {"str": str, "int": int, "dict": dict, "enum": str}
+Kind = Literal["str", "name", "text", "hash", "int", "run", "dict", "enum", "time", "time?"]
+_TYPES: dict[str, type] = {
+    "str": str,
+    "name": str,
+    "text": str,
+    "hash": str,
+    "int": int,
+    "run": int,
+    "dict": dict,
+    "enum": str,
+}
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_value(kind: Kind, key: str, value: Any) -> None:
+    """The library's rule for one value of ``kind`` (raises a domain error naming ``key``)."""
+    if kind == "name":
+        check_name(key.replace("_", " "), value)
+    elif kind in ("text", "str", "enum"):
+        check_text(key, value)
+    elif kind == "run":
+        check_run(value, key)
+    elif kind == "hash" and not _HASH.fullmatch(value):
+        raise InvalidInput(f"{key} {value!r} is not a SHA-256", "64 lowercase hex digits")
+    elif kind == "dict":
+        _check_json_text(key, value)
+
+
+def _check_json_text(key: str, value: Any) -> None:
+    """No NUL in any key or string of a JSON value (PostgreSQL's jsonb refuses them)."""
+    if isinstance(value, str):
+        check_text(key, value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_text(key, k)
+            _check_json_text(key, v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_json_text(key, v)
 
 
 @dataclass(frozen=True)
@@ -38,7 +79,10 @@ def encode_time(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def decode_time(value: Any, what: str, *, required: bool) -> dt.datetime | None:
+def decode_time(
+    value: Any, what: str, *, required: bool, now: dt.datetime | None = None
+) -> dt.datetime | None:
+    """ISO 8601 with a zone -> aware UTC datetime; refused if later than ``now`` (when given)."""
     if value is None:
         if required:
             raise TransferError(f"missing time in {what}", "the export file is damaged")
@@ -49,7 +93,16 @@ def decode_time(value: Any, what: str, *, required: bool) -> dt.datetime | None:
         raise TransferError(f"bad time {value!r} in {what}", "the export file is damaged") from None
     if parsed.tzinfo is None:
         raise TransferError(f"time {value!r} in {what} has no zone", "the file is damaged")
-    return parsed.astimezone(dt.UTC)
+    try:
+        parsed = parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise TransferError(f"time {value!r} in {what} is out of range", "damaged file") from None
+    if now is not None and parsed > now:
+        raise InvalidInput(
+            f"{what} {value} is in the future (now {encode_time(now)})",
+            "times in an export are never later than the import",
+        )
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -58,6 +111,7 @@ class Codec:
 
     table: str
     columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
 
     def encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Python values by key (times, enums, plain values) -> the row's JSON object."""
@@ -75,39 +129,123 @@ class Codec:
         """An ORM object's attributes of the same names (``references`` give the names of the
         rows it points to, in place of their ids)."""
         return self.encode(
-            {c.key: references[c.key] if c.key in references else getattr(obj, c.key)
-             for c in self.columns}
+            {
+                c.key: references[c.key] if c.key in references else getattr(obj, c.key)
+                for c in self.columns
+            }
         )
 
-    def decode(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """A JSON object from a file -> checked Python values by key (:class:`TransferError`)."""
+    def decode(self, row: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+        """A JSON object from a file -> checked Python values by key.
+
+        Every value passes the library's rule for its kind (names, text without NUL, run numbers
+        0..2**63-1, SHA-256s, times with a zone and not after ``now``), then the table's row rule
+        (:data:`ROW_RULES`).  Raises :class:`TransferError` or another domain error naming the
+        column; the importer adds the row's place."""
+        unknown = sorted(set(row) - {c.key for c in self.columns})
+        if unknown:
+            raise TransferError(f"unknown column {unknown[0]!r}", "the file is damaged")
         out: dict[str, Any] = {}
         for c in self.columns:
             value = row.get(c.key)
             if c.kind in ("time", "time?"):
-                out[c.key] = decode_time(value, self.table, required=c.kind == "time")
+                out[c.key] = decode_time(value, c.key, required=c.kind == "time", now=now)
                 continue
             kind = _TYPES[c.kind]
             if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-                raise TransferError(
-                    f"{self.table} row has a bad {c.key!r}: {value!r}", "the file is damaged"
-                )
+                raise TransferError(f"bad {c.key!r}: {value!r}", "the file is damaged")
+            _check_value(c.kind, self.table if c.key == "name" else c.key, value)
             out[c.key] = value
+        rule = ROW_RULES.get(self.table)
+        if rule is not None:
+            rule(out)
         return out
 
-
-def _codec(table: str, *columns: tuple[str, Kind] | str) -> Codec:
-    return Codec(
-        table,
-        tuple(Column(c) if isinstance(c, str) else Column(c[0], c[1]) for c in columns),
-    )
+    def key_of(self, row: Mapping[str, Any]) -> str:
+        """What names the row in an error: the values of its key columns, as given."""
+        return ", ".join(f"{k}={row.get(k)!r}" for k in self.key)
 
 
-PAYLOAD_TYPE = _codec("payload_type", "name", "description", ("created_at", "time"))
+def _codec(table: str, *columns: tuple[str, Kind] | str, key: tuple[str, ...] = ()) -> Codec:
+    cols = tuple(Column(c) if isinstance(c, str) else Column(c[0], c[1]) for c in columns)
+    return Codec(table, cols, key or (cols[0].key,))
+
+
+# --- row rules: the library's rules that tie several columns of one row -------------------------
+RowRule = Callable[[dict[str, Any]], None]
+
+#: table -> its row rule (a plain registry filled by :func:`row_rule`).
+ROW_RULES: dict[str, RowRule] = {}
+
+
+def row_rule(table: str) -> Callable[[RowRule], RowRule]:
+    def register(rule: RowRule) -> RowRule:
+        ROW_RULES[table] = rule
+        return rule
+
+    return register
+
+
+#: Longest campaign kind [characters] (the column's width).
+KIND_LENGTH = 32
+
+#: state -> the time column that must be set exactly in that state, per table.  A new state is
+#: one entry here (and one in the model's enum).
+STATE_TIMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "tag": {"open": (), "locked": ("locked_at",)},
+    "global_tag": {"open": (), "frozen": ("frozen_at", "snapshot_time")},
+}
+
+
+def _check_state(table: str, row: dict[str, Any]) -> None:
+    states = STATE_TIMES[table]
+    state = row["state"]
+    if state not in states:
+        raise TransferError(f"unknown state {state!r}", f"states of a {table}: {sorted(states)}")
+    for times_ in states.values():
+        for column in times_:
+            wanted = column in states[state]
+            if (row[column] is not None) != wanted:
+                article = "an" if state[0] in "aeiou" else "a"
+                raise InvalidInput(
+                    f"{article} {state} {table.replace('_', ' ')} "
+                    + (f"needs a {column}" if wanted else f"has a {column}"),
+                    "the file was altered: export it again from the source",
+                )
+
+
+@row_rule("tag")
+def _tag_rule(row: dict[str, Any]) -> None:
+    _check_state("tag", row)
+
+
+@row_rule("global_tag")
+def _global_tag_rule(row: dict[str, Any]) -> None:
+    _check_state("global_tag", row)
+
+
+@row_rule("run")
+def _run_rule(row: dict[str, Any]) -> None:
+    start, end = row["start_time"], row["end_time"]
+    if start is not None and end is not None and end < start:
+        raise InvalidInput(f"run {row['run']} ends before it starts", "check its start and end")
+
+
+@row_rule("campaign")
+def _campaign_rule(row: dict[str, Any]) -> None:
+    if len(row["kind"]) > KIND_LENGTH:
+        raise InvalidInput(f"campaign kind {row['kind']!r} is too long", f"at most {KIND_LENGTH}")
+    if row["last_run"] < row["first_run"]:
+        raise InvalidInput(f"campaign {row['name']!r} ends before it starts", "check its runs")
+
+
+PAYLOAD_TYPE = _codec(
+    "payload_type", ("name", "name"), ("description", "text"), ("created_at", "time")
+)
 PAYLOAD = _codec(
     "payload",
-    "hash",
-    "type_name",
+    ("hash", "hash"),
+    ("type_name", "name"),
     ("schema_version", "int"),
     ("size", "int"),
     ("provenance", "dict"),
@@ -115,39 +253,59 @@ PAYLOAD = _codec(
 )
 TAG = _codec(
     "tag",
-    "name",
-    "type_name",
+    ("name", "name"),
+    ("type_name", "name"),
     ("state", "enum"),
-    "description",
+    ("description", "text"),
     ("created_at", "time"),
     ("locked_at", "time?"),
 )
-IOV = _codec("iov", "tag", ("since", "int"), ("insertion_time", "time"), "payload_hash")
+IOV = _codec(
+    "iov",
+    ("tag", "name"),
+    ("since", "run"),
+    ("insertion_time", "time"),
+    ("payload_hash", "hash"),
+    key=("tag", "since"),
+)
 GLOBAL_TAG = _codec(
     "global_tag",
-    "name",
+    ("name", "name"),
     ("state", "enum"),
     ("snapshot_time", "time?"),
-    "description",
+    ("description", "text"),
     ("created_at", "time"),
     ("frozen_at", "time?"),
 )
 GLOBAL_TAG_MAP = _codec(
-    "global_tag_map", "global_tag", "record", "tag", ("insertion_time", "time")
+    "global_tag_map",
+    ("global_tag", "name"),
+    ("record", "name"),
+    ("tag", "name"),
+    ("insertion_time", "time"),
+    key=("global_tag", "record"),
 )
-RUN = _codec("run", ("run", "int"), ("start_time", "time?"), ("end_time", "time?"), "run_type")
+RUN = _codec(
+    "run", ("run", "run"), ("start_time", "time?"), ("end_time", "time?"), ("run_type", "name")
+)
 CAMPAIGN = _codec(
     "campaign",
-    "name",
-    "kind",
-    ("first_run", "int"),
-    ("last_run", "int"),
-    "manifest_sha256",
+    ("name", "name"),
+    ("kind", "name"),
+    ("first_run", "run"),
+    ("last_run", "run"),
+    ("manifest_sha256", "hash"),
     ("info", "dict"),
     ("created_at", "time"),
 )
 CAMPAIGN_PAYLOAD = _codec(
-    "campaign_payload", "campaign", "record", "payload_hash", "tag", ("since", "int")
+    "campaign_payload",
+    ("campaign", "name"),
+    ("record", "name"),
+    ("payload_hash", "hash"),
+    ("tag", "name"),
+    ("since", "run"),
+    key=("campaign", "record"),
 )
 
 #: Every table, in the order it is written and imported (references point backwards).

@@ -31,7 +31,15 @@ from conditions.model import (
 from conditions.store import get_global_tag, sha256_hex
 
 from . import codecs
-from .archive import FORMAT, FORMAT_VERSION, MANIFEST, MemberWriter, payload_member, table_member
+from .archive import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    MemberWriter,
+    payload_member,
+    sign,
+    table_member,
+)
 from .codecs import encode_time
 
 
@@ -154,8 +162,12 @@ class _Rows:
         stmt = stmt.join(Tag, Tag.id == IOV.tag_id).order_by(Tag.name, IOV.id)  # canonical
         for tag_id, since, inserted, h in self.s.execute(stmt):
             yield codecs.IOV.encode(
-                {"tag": self.tag_names[tag_id], "since": since, "insertion_time": inserted,
-                 "payload_hash": h}
+                {
+                    "tag": self.tag_names[tag_id],
+                    "since": since,
+                    "insertion_time": inserted,
+                    "payload_hash": h,
+                }
             )
 
     def global_tag(self) -> Iterator[dict[str, Any]]:
@@ -195,13 +207,14 @@ class _Rows:
 
 
 def export_file(
-    engine: Engine, path: str | Path, *, global_tag: str | None = None
+    engine: Engine, path: str | Path, *, global_tag: str | None = None, key: bytes | None = None
 ) -> TransferReport:
     """Write the whole database, or ``global_tag`` with all it references, to the zip ``path``.
 
     The export reads in one transaction (a consistent snapshot on PostgreSQL; on SQLite the read
     transaction holds its WAL snapshot).  An existing file is overwritten only once the new one is
-    complete (written to ``path.part`` first, then renamed).
+    complete (written to ``path.part`` first, then renamed).  With ``key`` the manifest is
+    signed (HMAC-SHA256, :func:`.archive.sign`).
     """
     path = Path(path)
     part = path.with_name(path.name + ".part")
@@ -228,7 +241,9 @@ def export_file(
                     data = bytes(data)
                     zf.writestr(payload_member(h), data)
                     members[payload_member(h)] = {
-                        "sha256": sha256_hex(data), "bytes": len(data), "rows": 1
+                        "sha256": sha256_hex(data),
+                        "bytes": len(data),
+                        "rows": 1,
                     }
             manifest = {
                 "format": FORMAT,
@@ -238,6 +253,8 @@ def export_file(
                 "created_at": encode_time(dt.datetime.now(dt.UTC)),
                 "members": members,
             }
+            if key is not None:
+                manifest = sign(manifest, key)
             zf.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
     part.replace(path)
     counts = {t: members[table_member(t)]["rows"] for t in codecs.TABLES}

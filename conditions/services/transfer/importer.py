@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from conditions import migrate
 from conditions.db import write_session
-from conditions.errors import Conflict
+from conditions.errors import ConddbError, Conflict, InvalidInput, SchemaOutdated, from_db_error
 from conditions.model import (
     IOV,
     Campaign,
@@ -37,11 +38,13 @@ from conditions.model import (
     Tag,
     TagState,
 )
-from conditions.store import check_name, sha256_hex
+from conditions.services.documents import check_canonical
+from conditions.store import DEFAULT_MAX_PAYLOAD_BYTES, db_now, sha256_hex
 
 from . import codecs
 from .archive import (
     TransferError,
+    check_signature,
     manifest_of,
     member_rows,
     open_archive,
@@ -84,18 +87,33 @@ def verify_file(path: str | Path) -> dict[str, Any]:
 
 
 class _Importer:
-    """Writes the rows of one verified archive into the session's transaction."""
+    """Checks the rows of one verified archive by the library's rules and writes them into the
+    session's transaction.
 
-    def __init__(self, s: Session, zf: zipfile.ZipFile) -> None:
+    ``where`` names the row being checked or written (table, row number, key): any domain error
+    raised meanwhile becomes one :class:`TransferError` that names it (:func:`import_file`)."""
+
+    def __init__(self, s: Session, zf: zipfile.ZipFile, max_payload_bytes: int) -> None:
         self.s = s
         self.zf = zf
+        self.max_payload_bytes = max_payload_bytes
+        self.now = db_now(s)
         self.added: dict[str, int] = defaultdict(int)
         self.reused: dict[str, int] = defaultdict(int)
         self.tag_ids: dict[str, int] = {}
+        self.tag_types: dict[str, str] = {}
+        self.payload_types_: dict[str, str] = {}  # hash -> type of the file's payloads
+        self.where = ""
+
+    def at(self, codec: Codec, n: int, row: dict[str, Any]) -> None:
+        self.where = f"{table_member(codec.table)} row {n} ({codec.key_of(row)})"
 
     def rows(self, codec: Codec) -> Iterator[dict[str, Any]]:
-        for row in member_rows(self.zf, codec.table):
-            yield codec.decode(row)
+        for n, raw in enumerate(member_rows(self.zf, codec.table), 1):
+            self.at(codec, n, raw)
+            row = codec.decode(raw, self.now)
+            row["_n"] = n
+            yield row
 
     def grouped(self, codec: Codec, key: str) -> dict[str, list[dict[str, Any]]]:
         """The rows of a child table by the name of the row they belong to."""
@@ -103,6 +121,35 @@ class _Importer:
         for row in self.rows(codec):
             groups[row[key]].append(row)
         return groups
+
+    def type_of_payload(self, h: str) -> str:
+        """The type of payload ``h``, from the file or the target; refused if neither has it."""
+        if h in self.payload_types_:
+            return self.payload_types_[h]
+        stored = self.s.scalar(select(Payload.type_name).where(Payload.hash == h))
+        if stored is None:
+            raise InvalidInput(
+                f"payload {h} is in neither the file nor the target", "export it with its payloads"
+            )
+        return stored
+
+    def check_reference(self, codec: Codec, row: dict[str, Any], tag: str, tag_type: str) -> None:
+        """The row points at an existing payload of its tag's type."""
+        self.at(codec, row["_n"], row)
+        got = self.type_of_payload(row["payload_hash"])
+        if got != tag_type:
+            raise InvalidInput(
+                f"payload {row['payload_hash'][:12]} is of type {got!r}, tag {tag!r} holds "
+                f"{tag_type!r}",
+                "an IOV points at a payload of its tag's type",
+            )
+
+    def check_type_known(self, type_name: str) -> None:
+        if self.s.get(PayloadType, type_name) is None:
+            raise InvalidInput(
+                f"payload type {type_name!r} is in neither the file nor the target",
+                "export it with its types",
+            )
 
     def run(self) -> None:
         self.payload_types()
@@ -114,7 +161,7 @@ class _Importer:
 
     def payload_types(self) -> None:
         for row in self.rows(codecs.PAYLOAD_TYPE):
-            check_name("payload type", row["name"])
+            row.pop("_n")
             if self.s.get(PayloadType, row["name"]) is not None:
                 self.reused["payload_type"] += 1
                 continue
@@ -123,13 +170,29 @@ class _Importer:
 
     def payloads(self) -> None:
         for row in self.rows(codecs.PAYLOAD):
+            row.pop("_n")
             h = row["hash"]
             try:
-                data = self.zf.read(payload_member(h))
+                info = self.zf.getinfo(payload_member(h))
             except KeyError:
                 raise TransferError(f"payload {h} has no bytes in the file", "damaged") from None
+            if info.file_size > self.max_payload_bytes:
+                raise TransferError(
+                    f"payload of {info.file_size} bytes exceeds the limit of "
+                    f"{self.max_payload_bytes} bytes",
+                    "split the payload at the source",
+                )
+            data = self.zf.read(info)
             if sha256_hex(data) != h or row["size"] != len(data):
                 raise TransferError(f"payload {h} fails its SHA-256 / size check", "damaged file")
+            self.check_type_known(row["type_name"])
+            version = check_canonical(row["type_name"], data)  # decodes, re-encodes, compares
+            if version != row["schema_version"]:
+                raise InvalidInput(
+                    f"schema_version {row['schema_version']} but the bytes hold version {version}",
+                    "the file was altered: export it again from the source",
+                )
+            self.payload_types_[h] = row["type_name"]
             stored = self.s.execute(
                 select(Payload.type_name, Payload.data).where(Payload.hash == h)
             ).first()
@@ -143,11 +206,21 @@ class _Importer:
 
     def tags(self, iovs: dict[str, list[dict[str, Any]]]) -> None:
         for row in self.rows(codecs.TAG):
-            name = check_name("tag", row["name"])
+            n = row.pop("_n")
+            name = row["name"]
             state = _state(TagState, row["state"], "tag")
-            rows = [
-                (i["since"], i["insertion_time"], i["payload_hash"]) for i in iovs.pop(name, [])
-            ]
+            self.check_type_known(row["type_name"])
+            mine = iovs.pop(name, [])
+            for i in mine:
+                self.check_reference(codecs.IOV, i, name, row["type_name"])
+                if row["locked_at"] is not None and i["insertion_time"] > row["locked_at"]:
+                    raise InvalidInput(
+                        f"IOV inserted at {codecs.encode_time(i['insertion_time'])}, after its tag "
+                        f"was locked ({codecs.encode_time(row['locked_at'])})",
+                        "the file was altered: export it again from the source",
+                    )
+            self.at(codecs.TAG, n, row)
+            rows = [(i["since"], i["insertion_time"], i["payload_hash"]) for i in mine]
             existing = self.s.scalar(select(Tag).where(Tag.name == name))
             if existing is not None:
                 stored = [
@@ -163,6 +236,7 @@ class _Importer:
                 if sorted(stored) != sorted(rows):
                     raise _conflict("tag", name, f"{len(stored)} IOV rows there, {len(rows)} here")
                 self.tag_ids[name] = existing.id
+                self.tag_types[name] = existing.type_name
                 self.reused["tag"] += 1
                 self.reused["iov"] += len(rows)
                 continue
@@ -186,10 +260,13 @@ class _Importer:
                     .execution_options(synchronize_session=False)
                 )
             self.tag_ids[name] = tag_id
+            self.tag_types[name] = row["type_name"]
             self.added["tag"] += 1
             self.added["iov"] += len(rows)
         if iovs:
-            raise TransferError(f"IOVs of unknown tag {next(iter(iovs))!r} in the file", "damaged")
+            first = next(iter(iovs.values()))[0]
+            self.at(codecs.IOV, first["_n"], first)
+            raise TransferError(f"IOVs of unknown tag {first['tag']!r} in the file", "damaged")
 
     def _tag_id(self, name: str, where: str) -> int:
         if name not in self.tag_ids:
@@ -198,12 +275,20 @@ class _Importer:
 
     def global_tags(self, maps: dict[str, list[dict[str, Any]]]) -> None:
         for row in self.rows(codecs.GLOBAL_TAG):
-            name = check_name("global tag", row["name"])
+            n = row.pop("_n")
+            name = row["name"]
             state = _state(GlobalTagState, row["state"], "global_tag")
-            history: list[tuple[str, int, dt.datetime]] = [
-                (m["record"], self._tag_id(m["tag"], f"global tag {name!r}"), m["insertion_time"])
-                for m in maps.pop(name, [])
-            ]
+            history: list[tuple[str, int, dt.datetime]] = []
+            for m in maps.pop(name, []):
+                self.at(codecs.GLOBAL_TAG_MAP, m["_n"], m)
+                history.append(
+                    (
+                        m["record"],
+                        self._tag_id(m["tag"], f"global tag {name!r}"),
+                        m["insertion_time"],
+                    )
+                )
+            self.at(codecs.GLOBAL_TAG, n, row)
             existing = self.s.scalar(select(GlobalTag).where(GlobalTag.name == name))
             if existing is not None:
                 stored = list(
@@ -232,7 +317,6 @@ class _Importer:
                 },
             ).scalar_one()
             for record, tag_id, t in history:
-                check_name("record", record)
                 self.s.execute(
                     insert(GlobalTagMap),
                     {
@@ -260,6 +344,7 @@ class _Importer:
 
     def runs(self) -> None:
         for row in self.rows(codecs.RUN):
+            row.pop("_n")
             values = (row["start_time"], row["end_time"], row["run_type"])
             existing = self.s.get(Run, row["run"])
             if existing is not None:
@@ -272,15 +357,16 @@ class _Importer:
 
     def campaigns(self, links: dict[str, list[dict[str, Any]]]) -> None:
         for row in self.rows(codecs.CAMPAIGN):
+            n = row.pop("_n")
             name = row["name"]
+            mine = links.pop(name, [])
+            for k in mine:
+                self.at(codecs.CAMPAIGN_PAYLOAD, k["_n"], k)
+                self._tag_id(k["tag"], f"campaign {name!r}")
+                self.check_reference(codecs.CAMPAIGN_PAYLOAD, k, k["tag"], self.tag_types[k["tag"]])
+            self.at(codecs.CAMPAIGN, n, row)
             wanted = sorted(
-                (
-                    k["record"],
-                    k["payload_hash"],
-                    self._tag_id(k["tag"], f"campaign {name!r}"),
-                    k["since"],
-                )
-                for k in links.pop(name, [])
+                (k["record"], k["payload_hash"], self.tag_ids[k["tag"]], k["since"]) for k in mine
             )
             existing = self.s.scalar(select(Campaign).where(Campaign.name == name))
             if existing is not None:
@@ -320,19 +406,32 @@ class _Importer:
             raise TransferError(f"links of unknown campaign {next(iter(links))!r}", "damaged file")
 
 
-def import_file(engine: Engine, path: str | Path) -> TransferReport:
+def import_file(
+    engine: Engine,
+    path: str | Path,
+    *,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    key: bytes | None = None,
+) -> TransferReport:
     """Import an export file into ``engine``'s database in one transaction (all or nothing).
 
-    Verifies the manifest and every SHA-256 first; raises :class:`TransferError` for a damaged or
-    foreign file, :class:`TransferConflict` when the target holds an object of the same name with
-    other content, :class:`~conditions.errors.SchemaOutdated` when the target's schema is not at
-    the revision this code needs.  Identical objects already present are reused.
+    With ``key``, the manifest's HMAC-SHA256 is checked first (an unsigned file is refused).
+    Then every member's declared size (payloads within ``max_payload_bytes``, before inflating
+    any) and SHA-256; then every row passes the library's rules (:mod:`.codecs`, and here: type
+    agreement and existing payloads, typed payloads that decode and re-encode to the same bytes,
+    canonical JSON otherwise).  Raises :class:`TransferError` (one line naming the first bad row)
+    for a damaged, forged or foreign file, :class:`TransferConflict` when the target holds an
+    object of the same name with other content, :class:`~conditions.errors.SchemaOutdated` when
+    the target's schema is not at the revision this code needs.  Identical objects already
+    present are reused.  A refusal writes nothing (one transaction).
     """
     path = Path(path)
     migrate.require_head(engine)
     with open_archive(path) as zf:
         manifest = manifest_of(zf, path)
-        verify(zf, path, manifest, codecs.TABLES)
+        if key is not None:
+            check_signature(manifest, key, path)
+        verify(zf, path, manifest, codecs.TABLES, max_payload_bytes)
         if manifest.get("schema_revision") != migrate.current_revision(engine):
             raise TransferError(
                 f"{path} was written at schema revision {manifest.get('schema_revision')!r}, the "
@@ -340,8 +439,21 @@ def import_file(engine: Engine, path: str | Path) -> TransferReport:
                 "upgrade the older side with `conddb db upgrade` and export again",
             )
         with write_session(engine) as s:
-            importer = _Importer(s, zf)
-            importer.run()
+            importer = _Importer(s, zf, max_payload_bytes)
+            try:
+                importer.run()
+                s.flush()
+            except (TransferConflict, SchemaOutdated):
+                raise
+            except ConddbError as exc:  # the first bad row; the transaction rolls back
+                raise TransferError(
+                    f"{path}: {importer.where}: {exc.message}", exc.hint or "damaged file"
+                ) from None
+            except DBAPIError as exc:  # a rule the checks above missed: still one line
+                raise TransferError(
+                    f"{path}: {importer.where}: {from_db_error(exc).message}",
+                    "the file breaks a rule of the database; nothing was written",
+                ) from None
     listed = manifest["members"]
     rows = {t: int(listed[table_member(t)].get("rows", 0)) for t in codecs.TABLES}
     scope = (
