@@ -54,7 +54,8 @@ class Resolver:
       (:class:`conditions.store.index.GlobalTagIndex`)
       checked against the change counters with one query per lookup under an open global tag,
       none under a frozen one; answers memoised per IOV segment;
-    * otherwise the SQL reader, one statement per lookup; frozen answers cached (key: global tag, run, record, as_of);
+    * otherwise the SQL reader, one statement per lookup; frozen answers cached
+      (key: global tag, run, record, as_of);
     * payload bytes are cached by hash (immutable), bounded by ``payload_cache_bytes``;
     * the caches are :class:`conditions.lru.LRU` (least recently used goes first).
     """
