@@ -35,13 +35,22 @@ from .common import (
     valid_name,
 )
 from .global_tags import (
+    EDITABLE_STATES,
+    IMMUTABLE_STATES,
+    add_approval,
+    add_validation_report,
+    approvers,
     clone_global_tag,
     create_global_tag,
     freeze_global_tag,
     get_global_tag,
     global_tag_map,
+    invalidate_global_tag,
     list_global_tags,
+    map_hash,
+    set_global_tag_state,
     set_record,
+    validation_reports,
 )
 from .payloads import (
     PutResult,
@@ -55,7 +64,16 @@ from .payloads import (
     put_payloads,
     register_payload_type,
 )
-from .runs import register_run, run_at
+from .runs import (
+    check_sync,
+    fcsr,
+    mark_processed,
+    next_run,
+    processed_runs,
+    register_run,
+    run_at,
+    set_tag_sync,
+)
 from .tags import (
     AppendResult,
     IOVRow,
@@ -70,6 +88,21 @@ from .tags import (
 )
 
 __all__ = [
+    "EDITABLE_STATES",
+    "IMMUTABLE_STATES",
+    "add_approval",
+    "add_validation_report",
+    "approvers",
+    "invalidate_global_tag",
+    "map_hash",
+    "set_global_tag_state",
+    "validation_reports",
+    "check_sync",
+    "fcsr",
+    "mark_processed",
+    "next_run",
+    "processed_runs",
+    "set_tag_sync",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "MAX_RUN",
     "NAME_PATTERN",
