@@ -181,32 +181,28 @@ def _swap_state_type(values: tuple[str, ...], mapping: dict[str, str]) -> None:
     op.execute("DROP TYPE global_tag_state_old")
 
 
-def _sqlite_rebuild_global_tag(
-    old: tuple[str, ...], new: tuple[str, ...], mapping: dict[str, str], *, add: bool
-) -> None:
-    """SQLite: rebuild ``global_tag`` with the new state type (and the deprecation columns).
+def _sqlite_retype_state(old: tuple[str, ...], new: tuple[str, ...], mapping: dict[str, str]) -> None:
+    """SQLite: migrate the states and re-declare ``global_tag.state`` as ``VARCHAR(<longest>)``.
 
-    Its guard triggers (and the map guard that reads it) are dropped first and re-created by the
-    caller; foreign keys are checked at commit (``defer_foreign_keys``) while the table is copied.
+    SQLite keeps the declared type only as text (affinity TEXT either way, no length check), so
+    the declaration is edited in place (``writable_schema``, the documented way for a change
+    that leaves the stored rows as they are) instead of rebuilding the table, which would drop
+    its guard triggers and trip the foreign keys of every table that points at it.
     """
-    op.execute("PRAGMA defer_foreign_keys = ON")
     for name in (*SQLITE_NEW, "global_tag_no_replace"):
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
     for a, b in mapping.items():
         op.execute(f"UPDATE global_tag SET state = '{b}' WHERE state = '{a}'")
-    with op.batch_alter_table("global_tag", recreate="always") as batch:
-        batch.alter_column(
-            "state",
-            existing_type=sa.Enum(*old, name="global_tag_state"),
-            type_=sa.Enum(*new, name="global_tag_state"),
-            existing_nullable=False,
-        )
-        if add:
-            batch.add_column(sa.Column("invalid_reason", sa.Text(), nullable=True))
-            batch.add_column(sa.Column("replaced_by", sa.String(100), nullable=True))
-        else:
-            batch.drop_column("replaced_by")
-            batch.drop_column("invalid_reason")
+    bind = op.get_bind()
+    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    was, now = (f"state VARCHAR({max(map(len, v))}) NOT NULL" for v in (old, new))
+    op.execute("PRAGMA writable_schema = ON")
+    op.execute(
+        f"UPDATE sqlite_master SET sql = replace(sql, '{was}', '{now}') "
+        "WHERE type = 'table' AND name = 'global_tag'"
+    )
+    op.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    op.execute("PRAGMA writable_schema = OFF")
 
 
 def _create_tables() -> None:
@@ -323,7 +319,9 @@ def upgrade() -> None:
         op.add_column("global_tag", sa.Column("invalid_reason", sa.Text(), nullable=True))
         op.add_column("global_tag", sa.Column("replaced_by", sa.String(100), nullable=True))
     else:
-        _sqlite_rebuild_global_tag(OLD_STATES, NEW_STATES, {"frozen": "published"}, add=True)
+        _sqlite_retype_state(OLD_STATES, NEW_STATES, {"frozen": "published"})
+        op.add_column("global_tag", sa.Column("invalid_reason", sa.Text(), nullable=True))
+        op.add_column("global_tag", sa.Column("replaced_by", sa.String(100), nullable=True))
         for name, (timing, condition) in SQLITE_NEW.items():
             _sqlite_trigger(name, timing, condition, FROZEN_MSG)
         _sqlite_trigger(
@@ -373,7 +371,9 @@ def downgrade() -> None:
         op.drop_column("global_tag", "replaced_by")
         op.drop_column("global_tag", "invalid_reason")
     else:
-        _sqlite_rebuild_global_tag(NEW_STATES, OLD_STATES, old, add=False)
+        op.execute("ALTER TABLE global_tag DROP COLUMN replaced_by")
+        op.execute("ALTER TABLE global_tag DROP COLUMN invalid_reason")
+        _sqlite_retype_state(NEW_STATES, OLD_STATES, old)
         for name, (timing, condition) in SQLITE_OLD.items():
             _sqlite_trigger(name, timing, condition, "global tag is frozen")
         _sqlite_trigger(
