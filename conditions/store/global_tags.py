@@ -76,7 +76,7 @@ def get_global_tag(s: Session, name: str, *, for_update: bool = False) -> Global
 def _require_open(gt: GlobalTag) -> None:
     if gt.state in IMMUTABLE_STATES:
         raise GlobalTagFrozen(
-            f"global tag {gt.name!r} is {gt.state.value} (frozen)",
+            f"global tag {gt.name!r} is frozen ({gt.state.value})",
             "clone it (`conddb gt clone`) and change the clone",
         )
     if gt.state not in EDITABLE_STATES:
