@@ -18,6 +18,7 @@ by the front end).  ``frozen`` is accepted as a synonym of ``published`` (:func:
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,16 @@ def _move(s: Session, name: str, target: GlobalTagState, action: str) -> GlobalT
             + (" (clone it to change it)" if gt.state in store.IMMUTABLE_STATES else ""),
         )
     return store.set_global_tag_state(s, gt, target)
+
+
+def approvals_required() -> int:
+    """Approvals by other people a publication needs: ``$CONDDB_PUBLISH_APPROVALS`` (default 0)."""
+    text = os.environ.get("CONDDB_PUBLISH_APPROVALS", "0").strip() or "0"
+    if not text.isdigit():
+        raise InvalidInput(
+            f"CONDDB_PUBLISH_APPROVALS={text!r} is not a count", "set it to 0, 1, 2, ..."
+        )
+    return int(text)
 
 
 def submit(s: Session, name: str) -> GlobalTag:

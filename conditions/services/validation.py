@@ -176,7 +176,10 @@ def drift_flags(s: Session, gt_name: str) -> list[str]:
     """Identifiers of the drift flags of a global tag: ``quantity-key@since:kind``."""
     from .. import drift
 
-    report = drift.track(s, drift.SeriesSource(global_tag=gt_name))
+    try:
+        report = drift.track(s, drift.SeriesSource(global_tag=gt_name))
+    except conditions.errors.InvalidInput:  # no tracked quantity in this map: nothing to flag
+        return []
     return [
         f"{t.series.key}@{t.series.points[f.index].since}:{f.kind}" for t, f in report.flags()
     ]

@@ -73,6 +73,14 @@ def get_global_tag(s: Session, name: str, *, for_update: bool = False) -> Global
     return gt
 
 
+def _require_mutable(gt: GlobalTag) -> None:
+    if gt.state in IMMUTABLE_STATES:
+        raise GlobalTagFrozen(
+            f"global tag {gt.name!r} is frozen ({gt.state.value})",
+            "clone it (`conddb gt clone`) and change the clone",
+        )
+
+
 def _require_open(gt: GlobalTag) -> None:
     if gt.state in IMMUTABLE_STATES:
         raise GlobalTagFrozen(
@@ -134,7 +142,7 @@ def freeze_global_tag(
     """
     snapshot_time = times.as_utc(snapshot_time, "snapshot time")
     gt = get_global_tag(s, gt_name, for_update=True)
-    _require_open(gt)
+    _require_mutable(gt)
     for tag in global_tag_map(s, gt).values():
         get_tag(s, tag.name, for_update=True)
     now = db_now(s)
