@@ -229,8 +229,6 @@ def _transition(ctx: Context, action: str, name: str, **detail: Any) -> str:
             g = lifecycle.submit(s, name)
         elif action == "reopen":
             g = lifecycle.reopen(s, name)
-        elif action == "mark_validated":
-            g = lifecycle.mark_validated(s, name)
         elif action == "publish":
             g = lifecycle.publish(
                 s, name, who, approvals_required=lifecycle.approvals_required(),
@@ -291,23 +289,23 @@ def gt_validate(
     echo_report(doc)
     click.echo(f"global tag {name}: {state}")
     if not doc["passed"]:
-        raise SystemExit(1)
+        raise SystemExit(1)  # the report is stored; the failing checks are listed above
 
 
 def validate_and_mark(ctx: Context, name: str, runs: tuple[int, int], opts: Any) -> tuple[
     dict[str, Any], str
 ]:
-    """Store a validation report (one transaction); mark validated when it passes (another)."""
+    """Store a validation report and, when it passes, mark validated (one transaction)."""
     from conditions.services import audit, validation
 
     with ctx.writing() as s:
-        report = validation.validate(s, name, runs, opts)
+        report, state = validation.validate_and_mark(s, name, runs, opts)
         doc = validation.report_json(report, name)
         audit.record_os_user(
             s, action="gt_validate", target=name,
-            detail={"report": report.id, "passed": report.passed, "runs": list(runs)},
+            detail={"report": report.id, "passed": report.passed, "runs": list(runs),
+                    "state": state},
         )
-    state = _transition(ctx, "mark_validated", name) if doc["passed"] else "not validated"
     return doc, state
 
 

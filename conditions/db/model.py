@@ -21,9 +21,9 @@ import enum
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Enum,

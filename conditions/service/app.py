@@ -44,6 +44,7 @@ from .browser import install as install_browser
 from .caching import NO_STORE
 from .gate import Gate
 from .hsf import router as hsf_router
+from .lifecycle_api import router as lifecycle_router
 from .read_api import router as read_router
 from .responses import error_body, error_response
 from .settings import ServiceSettings
@@ -121,7 +122,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.conddb = state
-    routers = (read_router, write_router, hsf_router)  # hsf: the NoPayloadDB API, docs/HSF.md
+    # hsf: the NoPayloadDB API, docs/HSF.md; lifecycle: issue 18
+    routers = (read_router, write_router, lifecycle_router, hsf_router)
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(ConddbError, _domain_error)

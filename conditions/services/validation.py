@@ -238,6 +238,18 @@ def validate(
     )
 
 
+def validate_and_mark(
+    s: Session, gt_name: str, runs: tuple[int, int], opts: Options
+) -> tuple[ValidationReport, str]:
+    """:func:`validate`, and when the report passes, ``-> validated`` (same transaction).
+
+    A failing report is stored too (the caller commits it); the state then stays as it was."""
+    report = validate(s, gt_name, runs, opts)
+    if report.passed:
+        return report, lifecycle.mark_validated(s, gt_name).state.value
+    return report, store.get_global_tag(s, gt_name).state.value
+
+
 def report_json(r: ValidationReport, gt_name: str) -> dict[str, Any]:
     """One JSON shape of a validation report (CLI ``--json``, HTTP, browser)."""
     return {

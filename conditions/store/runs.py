@@ -4,7 +4,6 @@ prompt-processing record (processed runs, the FCSR) and tag synchronisation (iss
 from __future__ import annotations
 
 import datetime as dt
-
 from collections.abc import Iterable
 
 from sqlalchemy import func, select

@@ -108,7 +108,7 @@ BEGIN
     RETURN NEW;
 END $$;
 """
-PG_SYNC = f"""
+PG_SYNC = """
 CREATE FUNCTION conddb_iov_sync_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     sync text;
@@ -181,7 +181,9 @@ def _swap_state_type(values: tuple[str, ...], mapping: dict[str, str]) -> None:
     op.execute("DROP TYPE global_tag_state_old")
 
 
-def _sqlite_retype_state(old: tuple[str, ...], new: tuple[str, ...], mapping: dict[str, str]) -> None:
+def _sqlite_retype_state(
+    old: tuple[str, ...], new: tuple[str, ...], mapping: dict[str, str]
+) -> None:
     """SQLite: migrate the states and re-declare ``global_tag.state`` as ``VARCHAR(<longest>)``.
 
     SQLite keeps the declared type only as text (affinity TEXT either way, no length check), so

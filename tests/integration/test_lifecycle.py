@@ -55,9 +55,9 @@ def test_lifecycle_through_publish_and_invalid(engine: Engine) -> None:
         assert {c["name"] for c in report.checks} >= {"coverage", "payloads", "drift"}
         lifecycle.mark_validated(s, "G")
     assert _state(engine) is GlobalTagState.VALIDATED
-    with write_session(engine) as s:  # the map is fixed while validated
-        with pytest.raises(Conflict, match="under validation"):
-            store.set_record(s, "G", "c", "ta")
+    # the map is fixed while validated
+    with write_session(engine) as s, pytest.raises(Conflict, match="under validation"):
+        store.set_record(s, "G", "c", "ta")
     with write_session(engine) as s:
         lifecycle.publish(s, "G", "alice")
     assert _state(engine) is GlobalTagState.PUBLISHED is GlobalTagState.FROZEN
@@ -78,9 +78,8 @@ def test_lifecycle_through_publish_and_invalid(engine: Engine) -> None:
     assert dep is not None and "wrong light yield" in dep.message() and "G2" in dep.message()
     res = Resolver(engine).resolve("G", 150)  # still resolvable
     assert res.records["a"].since == 100 and not res.frozen
-    with write_session(engine) as s:
-        with pytest.raises(Conflict, match="only a published"):
-            lifecycle.invalidate(s, "G", "again")
+    with write_session(engine) as s, pytest.raises(Conflict, match="only a published"):
+        lifecycle.invalidate(s, "G", "again")
 
 
 def test_validated_needs_the_current_map(engine: Engine) -> None:
@@ -89,9 +88,11 @@ def test_validated_needs_the_current_map(engine: Engine) -> None:
         assert validation.validate(s, "G", (100, 300), _opts()).passed
         h = store.put_payload(s, "json", b'{"v": 3}').hash
         store.append_iovs(s, "ta", [(250, h)])  # the conditions changed after the report
-    with write_session(engine) as s:
-        with pytest.raises(Conflict, match="no validation report of its current map"):
-            lifecycle.mark_validated(s, "G")
+    with (
+        write_session(engine) as s,
+        pytest.raises(Conflict, match="no validation report of its current map"),
+    ):
+        lifecycle.mark_validated(s, "G")
 
 
 def test_publish_needs_a_second_approver(engine: Engine) -> None:
@@ -100,9 +101,8 @@ def test_publish_needs_a_second_approver(engine: Engine) -> None:
         validation.validate(s, "G", (100, 300), _opts())
         lifecycle.mark_validated(s, "G")
         lifecycle.approve(s, "G", "alice")  # approving your own publication does not count
-    with write_session(engine) as s:
-        with pytest.raises(Conflict, match="1 approval"):
-            lifecycle.publish(s, "G", "alice", approvals_required=1)
+    with write_session(engine) as s, pytest.raises(Conflict, match="1 approval"):
+        lifecycle.publish(s, "G", "alice", approvals_required=1)
     with write_session(engine) as s:
         lifecycle.approve(s, "G", "bob")
     with write_session(engine) as s:
@@ -121,9 +121,8 @@ def test_validation_fails_on_coverage_gap(engine: Engine) -> None:
         cov = {c.record: c for c in lifecycle.coverage(s, "G", (50, 300))}
     assert cov["a"].gaps == ((50, 149),) and cov["a"].covered == ((150, 300),)
     assert cov["b"].gaps == ((50, 99),) and cov["b"].covered == ((100, 300),)
-    with write_session(engine) as s:
-        with pytest.raises(Conflict, match="failed"):
-            lifecycle.mark_validated(s, "G")
+    with write_session(engine) as s, pytest.raises(Conflict, match="failed"):
+        lifecycle.mark_validated(s, "G")
 
 
 def test_validation_fails_on_undecodable_payload(engine: Engine) -> None:
