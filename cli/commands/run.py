@@ -40,7 +40,7 @@ def run_processed(ctx: Context, number: int) -> None:
     with ctx.writing() as s:
         _, fcsr = store.mark_processed(s, number, audit.os_user())
         audit.record_os_user(s, action="run_processed", target=str(number), detail={"fcsr": fcsr})
-    click.echo(f"run {number} processed; first condition-safe run (FCSR) {fcsr}")
+    click.echo(f"run {number} processed; FCSR {fcsr} (first condition-safe run)")
 
 
 @run_group.command("fcsr")
