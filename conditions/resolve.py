@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from .db import autocommit_reader
 from .iov import Resolution, ResolvedIOV
 from .lru import LRU
+from .states import check_required_state
 from .store.reader import payload_data, resolve, resolve_many
 
 __all__ = ["Resolution", "ResolvedIOV", "Resolver", "resolve", "resolve_many"]
@@ -64,13 +65,16 @@ class Resolver:
         *,
         record: str | None = None,
         as_of: dt.datetime | None = None,
+        require: str | None = None,
     ) -> Resolution:
+        """``require="published"``: refuse any other global tag (issue 18)."""
         key = (global_tag, run, record, as_of)
         cached = self._resolutions.get(key)
         if cached is not None:
             return cached
         with self._reader.connect() as conn:
             result = resolve(conn, global_tag, run, record=record, as_of=as_of)
+        check_required_state(result.frozen, require, global_tag)
         if result.frozen:
             self._resolutions.put(key, result)
         return result

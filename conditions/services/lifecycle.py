@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from .. import iov, store
+from .. import iov, states, store
 from ..db.model import GlobalTag, GlobalTagState
 from ..errors import Conflict, InvalidInput
+from ..states import check_required_state as check_required_state
 
 #: Allowed plain transitions (publish and invalidate have their own use cases).
 TRANSITIONS: dict[tuple[GlobalTagState, GlobalTagState], str] = {
@@ -34,18 +35,9 @@ TRANSITIONS: dict[tuple[GlobalTagState, GlobalTagState], str] = {
     (GlobalTagState.TESTING, GlobalTagState.OPEN): "reopen",
     (GlobalTagState.VALIDATED, GlobalTagState.OPEN): "reopen",
 }
-#: Words accepted for a state in CLI / API input (``frozen``: the former name of published).
-STATE_WORDS = {s.value: s for s in GlobalTagState} | {"frozen": GlobalTagState.PUBLISHED}
-
-
 def parse_state(word: str) -> GlobalTagState:
     """A state from user input (``frozen`` = ``published``)."""
-    try:
-        return STATE_WORDS[word.strip().lower()]
-    except KeyError:
-        raise InvalidInput(
-            f"unknown global-tag state {word!r}", f"use one of {', '.join(STATE_WORDS)}"
-        ) from None
+    return GlobalTagState(states.parse_state(word))
 
 
 def _refuse(gt: GlobalTag, action: str, why: str, hint: str) -> Conflict:
@@ -145,25 +137,7 @@ def invalidate(s: Session, name: str, reason: str, replaced_by: str | None = Non
     return store.invalidate_global_tag(s, name, reason, replaced_by)
 
 
-# --- require= and deprecation -------------------------------------------------------------------
-def check_required_state(state: str | GlobalTagState, require: str | None, name: str = "") -> None:
-    """Refuse a lookup under a global tag whose state does not meet ``require`` (None: any).
-
-    ``require="published"`` (or ``"frozen"``) accepts only published global tags.
-    """
-    if require is None:
-        return
-    wanted = parse_state(require)
-    if wanted is not GlobalTagState.PUBLISHED:
-        raise InvalidInput(f"require={require!r} is not supported", "use require='published'")
-    current = parse_state(str(state.value if isinstance(state, GlobalTagState) else state))
-    if current is not GlobalTagState.PUBLISHED:
-        raise Conflict(
-            f"global tag {name or '?'} is {current.value}, the configuration requires published",
-            "use a published global tag",
-        )
-
-
+# --- require= (conditions.states.check_required_state, re-exported) and deprecation ---------------
 @dataclass(frozen=True)
 class Deprecation:
     """Why an invalid global tag should no longer be used and what replaces it."""

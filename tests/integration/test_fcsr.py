@@ -105,7 +105,7 @@ def test_prompt_appends_race_fcsr_moves(engine: Engine) -> None:
                 used[r] = resolve(engine, "G", r).records["a"].payload_hash
             except ConddbError:  # a busy SQLite database: try the next run
                 continue
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
     def append(worker: int) -> Callable[[], None]:
@@ -118,7 +118,7 @@ def test_prompt_appends_race_fcsr_moves(engine: Engine) -> None:
                         store.append_iovs(s, "p", [(since, h[1 + worker * 30 + k])])
                 except ConddbError:
                     refused[0] += 1
-                except BaseException as exc:  # noqa: BLE001
+                except BaseException as exc:
                     errors.append(exc)
         return go
 
@@ -129,3 +129,26 @@ def test_prompt_appends_race_fcsr_moves(engine: Engine) -> None:
         assert resolve(engine, "G", r).records["a"].payload_hash == payload, r
     with read_session(engine) as s:
         assert store.fcsr(s) >= max(used) + 1
+
+
+def test_append_waits_for_an_uncommitted_fcsr_move(engine: Engine) -> None:
+    """The FCSR moves past run 20 in a transaction still open when an append at since 20
+    starts: the append waits for it and is refused (it never lands under a processed run)."""
+    h = _prompt_world(engine)
+    marked = threading.Event()
+
+    def process() -> None:
+        with write_session(engine) as s:
+            store.mark_processed(s, 20, "prompt")
+            marked.set()
+            threading.Event().wait(0.5)  # hold the transaction open
+
+    worker = threading.Thread(target=process)
+    worker.start()
+    assert marked.wait(30)
+    with pytest.raises(ConddbError), write_session(engine) as s:
+        store.append_iovs(s, "p", [(20, h[7])])
+    worker.join(30)
+    with read_session(engine) as s:
+        assert [r.since for r in store.list_iovs(s, "p")] == [0]
+        assert store.fcsr(s) == 21

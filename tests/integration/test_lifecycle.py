@@ -3,6 +3,8 @@ reports failing per check, a second approver, invalid global tags, coverage with
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -182,3 +184,23 @@ def test_cli_validate_failure_exits_1(db_url: str, engine: Engine) -> None:
     failed = run(db_url, "gt", "validate", "G", "--runs", "100-300", ok=False)
     assert failed.returncode == 1 and "FAIL coverage" in failed.stdout
     assert _state(engine) is GlobalTagState.OPEN
+
+
+def test_resolver_and_client_require_published(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    from conditions.service.client import ConditionsClient
+    from conditions.service.testing import running_service
+
+    _world(engine)
+    resolver = Resolver(engine)
+    with pytest.raises(Conflict, match="requires published"):
+        resolver.resolve("G", 150, require="published")
+    with running_service(db_url, tmp_path) as svc:
+        client = ConditionsClient(svc.base_url, tmp_path / "c", token=svc.tokens["reader"])
+        with pytest.raises(Conflict, match="requires published"):
+            client.resolve("G", 150, require="frozen")
+        with write_session(engine) as s:
+            store.freeze_global_tag(s, "G")
+        assert client.resolve("G", 150, require="published").frozen
+    assert resolver.resolve("G", 150, require="published").records["a"].since == 100
