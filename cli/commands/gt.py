@@ -417,3 +417,35 @@ def gt_coverage(ctx: Context, name: str, runs_text: str, as_json: bool) -> None:
             for c in found
         ],
     )
+
+
+@gt.command("flags")
+@click.argument("name")
+@JSON_OPTION
+@pass_context
+def gt_flags(ctx: Context, name: str, as_json: bool) -> None:
+    """Drift flags of a global tag and whether each was acknowledged (validation needs all)."""
+    from conditions.services import validation
+
+    with ctx.reading() as s:
+        flags = validation.drift_flags(s, name)
+        acked = validation.acknowledged(s, name)
+    if as_json:
+        echo_json([{"flag": f, "acknowledged": f in acked} for f in flags])
+        return
+    echo_table(["drift flag", "acknowledged"], [(f, "yes" if f in acked else "no") for f in flags])
+
+
+@gt.command("ack")
+@click.argument("name")
+@click.argument("flag")
+@click.option("--note", default="", help="Why the flag is fine.")
+@pass_context
+def gt_ack(ctx: Context, name: str, flag: str, note: str) -> None:
+    """Acknowledge drift FLAG of global tag NAME (see `conddb gt flags NAME`)."""
+    from conditions.services import audit, validation
+
+    with ctx.writing() as s:
+        new = validation.acknowledge(s, name, flag, audit.os_user(), note)
+        audit.record_os_user(s, action="drift_ack", target=name, detail={"flag": flag})
+    click.echo(f"{name}: {flag} acknowledged" + ("" if new else " (already)"))

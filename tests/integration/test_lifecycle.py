@@ -204,3 +204,30 @@ def test_resolver_and_client_require_published(
             store.freeze_global_tag(s, "G")
         assert client.resolve("G", 150, require="published").frozen
     assert resolver.resolve("G", 150, require="published").records["a"].since == 100
+
+
+def test_unacknowledged_drift_flag_fails_validation(db_url: str, engine: Engine) -> None:
+    from conditions.payloads import encode_payload, examples
+
+    with write_session(engine) as s:
+        store.register_payload_type(s, "light_yield")
+        base = examples.light_yield()
+        hashes = []
+        for y0 in (1345.0, 1346.0, 1400.0):  # a 4 % step at since 300
+            doc = base.model_copy(update={"y0": y0})
+            hashes.append(store.put_payload(s, "light_yield", encode_payload(doc)).hash)
+        store.create_tag(s, "ly", "light_yield")
+        store.append_iovs(s, "ly", [(100 * (k + 1), h) for k, h in enumerate(hashes)])
+        store.create_global_tag(s, "G")
+        store.set_record(s, "G", "light_yield", "ly")
+    with write_session(engine) as s:
+        report = validation.validate(s, "G", (100, 400), _opts())
+    drift = {c["name"]: c for c in report.checks}["drift"]
+    assert drift["passed"] is False and drift["detail"]["unacknowledged"]
+    flag = drift["detail"]["unacknowledged"][0]
+    assert "no" in run(db_url, "gt", "flags", "G").stdout
+    run(db_url, "gt", "ack", "G", flag, "--note", "known step")
+    with write_session(engine) as s:
+        again = validation.validate(s, "G", (100, 400), _opts())
+    assert {c["name"]: c for c in again.checks}["drift"]["passed"] is True
+
