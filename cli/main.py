@@ -36,7 +36,12 @@ COMMANDS: dict[str, LazyCommand] = {
             "get",
             "Look up the constants of a run: per record the payload in force and its IOV.",
         ),
-        ("run", "run", "run_group", "The run registry (optional): start/end times and run types."),
+        (
+            "run",
+            "run",
+            "run_group",
+            "The run registry, prompt processing (FCSR) and tag synchronisation.",
+        ),
         ("schema", "schema", "schema", "JSON Schemas of the typed payload types."),
         (
             "campaign",
