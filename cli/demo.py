@@ -5,7 +5,7 @@ trend report.  It lives with the CLI, not in the library, because it drives the 
 1. simulate one comprehensive campaign and a series of weekly campaigns with the mock detector
    (its light yield ages by -0.5 %/year and steps by -0.4 % on day 150);
 2. run every campaign's fitting jobs and upload each campaign's constants in one transaction;
-3. build a global tag over the tags the campaigns filled, and freeze it;
+3. build a global tag over the tags the campaigns filled, validate it and publish it;
 4. look the constants up for a run, build the reconstruction energy scale from them and check it on
    mock positrons (Eq 2.4) against their true kinetic energy;
 5. track the constants across the weekly campaigns and write the HTML trend report.
@@ -30,6 +30,7 @@ from conditions.energy import EnergyScale
 from conditions.jobs import JobSettings, run_campaign_jobs
 from conditions.report import write_html_report
 from conditions.resolve import Resolution, Resolver
+from conditions.services import lifecycle, validation
 from fitting.toymc.campaign import write_campaign
 from fitting.toymc.events import positron_events
 from fitting.toymc.truth import DetectorTruth
@@ -49,6 +50,8 @@ class DemoConfig:
     seed: int = 1
     band_toys: int = 100
     global_tag: str = "JUNO-DEMO"
+    #: |relative positron bias| the validation accepts (the paper: 0.2 %; + sample statistics)
+    positron_tolerance: float = 0.005
 
 
 @dataclass
@@ -60,6 +63,7 @@ class DemoResult:
     report_path: Path | None = None
     flags: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    validation: dict[str, Any] | None = None
 
 
 def _campaigns(cfg: DemoConfig) -> list[tuple[str, int, float, float]]:
@@ -92,7 +96,13 @@ def simulate_and_upload(engine: Engine, cfg: DemoConfig, say: Say, result: DemoR
         )
 
 
-def build_global_tag(engine: Engine, name: str, say: Say) -> None:
+def build_global_tag(engine: Engine, cfg: DemoConfig, say: Say, result: DemoResult) -> None:
+    """Map every demo tag into the global tag, validate it, publish it (issue 18 lifecycle).
+
+    The mock's truth drifts on purpose, so its drift flags are acknowledged by the demo (the
+    reviewer's step, ``conddb trend ack``) before the validation that requires it.
+    """
+    name = cfg.global_tag
     with write_session(engine) as s:
         tags = [t for t, _ in store.list_tags(s) if t.name.startswith(DEFAULT_TAG_PREFIX)]
         existing = {g.name: g for g in store.list_global_tags(s)}
@@ -102,8 +112,49 @@ def build_global_tag(engine: Engine, name: str, say: Say) -> None:
         store.create_global_tag(s, name, "demo: constants of the mock campaigns")
         for tag in tags:
             store.set_record(s, name, tag.name.removeprefix(DEFAULT_TAG_PREFIX), tag.name)
-        store.freeze_global_tag(s, name)
-    say(f"global tag {name}: {len(tags)} records, frozen")
+        lifecycle.submit(s, name)
+        firsts = [store.list_iovs(s, t.name)[0].since for t in tags]
+    plan = _campaigns(cfg)
+    runs = (max(firsts), plan[-1][1] + 999)
+    with write_session(engine) as s:
+        for flag in validation.drift_flags(s, name):
+            validation.acknowledge(s, name, flag, "demo", "the mock detector drifts by design")
+    days = [(first, day) for _, first, day, _ in plan]
+
+    def positrons_at(run: int) -> validation.PositronSample:
+        day = max((d for first, d in days if first <= run), default=days[0][1])
+        return mock_positrons(day, cfg.seed + run, 5_000)
+
+    opts = validation.Options(
+        who="demo", positrons_at=positrons_at, tolerance=cfg.positron_tolerance
+    )
+    say(f"validate global tag {name} over runs {runs[0]}-{runs[1]}")
+    with write_session(engine) as s:
+        report, state = validation.validate_and_mark(s, name, runs, opts)
+        result.validation = validation.report_json(report, name)
+    if not report.passed:
+        say(f"global tag {name}: validation failed, left {state}")
+        return
+    with write_session(engine) as s:
+        lifecycle.publish(s, name, "demo")
+    say(f"global tag {name}: {len(tags)} records, validated (report {report.id}), published")
+
+
+def mock_positrons(day: float, seed: int, n: int) -> validation.PositronSample:
+    """A reference positron sample from the mock detector at ``day``, r < 15 m (1-8 MeV)."""
+    truth = DetectorTruth.default().at_day(day)
+    rng = np.random.default_rng(seed)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for e_true in (1.0, 2.0, 4.0, 6.0, 8.0):
+        ev = positron_events(truth, e_true, n, rng)
+        x, y, z = (ev[k] / 1000.0 for k in ("x_mm", "y_mm", "z_mm"))
+        inside = np.sqrt(x * x + y * y + z * z) < 15.0
+        parts.append(
+            (np.full(int(inside.sum()), e_true), ev["pe_total"][inside], x[inside], y[inside],
+             z[inside])
+        )
+    e, pe, x, y, z = (np.concatenate(c) for c in zip(*parts, strict=True))
+    return validation.PositronSample(e, pe, x, y, z)
 
 
 def check_positrons(scale: EnergyScale, day: float, seed: int) -> dict[float, float]:
@@ -129,7 +180,7 @@ def run_demo(engine: Engine, cfg: DemoConfig, say: Say) -> DemoResult:
     migrate.upgrade(engine)
     t0 = time.perf_counter()
     simulate_and_upload(engine, cfg, say, result)
-    build_global_tag(engine, cfg.global_tag, say)
+    build_global_tag(engine, cfg, say, result)
     weekly = [(first, day) for kind, first, day, _ in _campaigns(cfg) if kind == "weekly"]
     result.lookup_run, day = weekly[len(weekly) // 2][0] + 3, weekly[len(weekly) // 2][1]
     resolver = Resolver(engine)
@@ -173,9 +224,21 @@ def summary(result: DemoResult) -> list[str]:
         + ", ".join(f"{e:g} MeV {100 * b:+.2f} %" for e, b in result.positron_bias.items())
     )
     lines.append("drift flags: " + ("; ".join(result.flags) if result.flags else "none"))
+    if result.validation is not None:
+        v = result.validation
+        lines.append(
+            f"validation report {v['id']}: {'passed' if v['passed'] else 'FAILED'} runs "
+            f"{v['runs'][0]}-{v['runs'][1]} by {v['who']} ({v['code_version']}, map "
+            f"{v['map_hash'][:12]}): "
+            + ", ".join(f"{c['name']} {_verdict(c['passed'])}" for c in v["checks"])
+        )
     lines.append(f"trend report: {result.report_path}")
     lines.append(f"total time: {result.seconds.get('total', 0):.0f} s")
     return lines
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "ok", False: "FAIL", None: "skipped"}[passed]
 
 
 def as_dict(result: DemoResult) -> dict[str, Any]:
@@ -184,6 +247,7 @@ def as_dict(result: DemoResult) -> dict[str, Any]:
         "lookup_run": result.lookup_run,
         "positron_bias": result.positron_bias,
         "flags": result.flags,
+        "validation": result.validation,
         "report": str(result.report_path),
         "seconds": result.seconds,
     }

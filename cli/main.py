@@ -43,7 +43,12 @@ COMMANDS: dict[str, LazyCommand] = {
             "Find global tags, tags, payload types and campaigns whose name contains TEXT "
             "(case-insensitive), and payloads whose hash starts with TEXT (>= 4 hex digits).",
         ),
-        ("run", "run", "run_group", "The run registry (optional): start/end times and run types."),
+        (
+            "run",
+            "run",
+            "run_group",
+            "The run registry, prompt processing (FCSR) and tag synchronisation.",
+        ),
         ("schema", "schema", "schema", "JSON Schemas of the typed payload types."),
         (
             "campaign",

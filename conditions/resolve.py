@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from .db import autocommit_reader
 from .iov import Resolution, ResolvedIOV
 from .lru import LRU
+from .states import check_required_state
 from .store.common import check_run
 from .store.index import (
     GlobalTagIndex,
@@ -136,6 +137,15 @@ class Resolver:
         *,
         record: str | None = None,
         as_of: dt.datetime | None = None,
+        require: str | None = None,
+    ) -> Resolution:
+        """``require="published"``: refuse any other global tag (issue 18)."""
+        result = self._lookup(global_tag, run, record=record, as_of=as_of)
+        check_required_state(result.frozen, require, global_tag)
+        return result
+
+    def _lookup(
+        self, global_tag: str, run: int, *, record: str | None, as_of: dt.datetime | None
     ) -> Resolution:
         if as_of is None and self.use_index:
             check_run(run)

@@ -1,4 +1,5 @@
-"""``conddb gt create|set|freeze|clone|show|list|diff``: global tags (record -> tag maps)."""
+"""``conddb gt create|set|freeze|clone|show|list|diff`` and the lifecycle (``submit|reopen|validate|
+reports|approve|publish|invalidate|coverage``): global tags (record -> tag maps)."""
 
 from __future__ import annotations
 
@@ -223,6 +224,239 @@ def _span_text(first: int, last: int | None) -> str:
     if last == first:
         return str(first)
     return f"{first}-" + ("" if last is None else str(last))
+
+
+# --- lifecycle (issue 18: conditions.services.lifecycle / validation) ----------------------------
+def _transition(ctx: Context, action: str, name: str, **detail: Any) -> str:
+    """Run one lifecycle use case and its audit row in one transaction; the new state."""
+    from conditions.services import audit, lifecycle
+
+    who = audit.os_user()
+    with ctx.writing() as s:
+        if action == "submit":
+            g = lifecycle.submit(s, name)
+        elif action == "reopen":
+            g = lifecycle.reopen(s, name)
+        elif action == "publish":
+            g = lifecycle.publish(
+                s, name, who, approvals_required=lifecycle.approvals_required(),
+                snapshot_time=detail.get("snapshot_time"),
+            )
+        else:
+            g = lifecycle.invalidate(s, name, detail["reason"], detail.get("replaced_by"))
+        state = g.state.value
+        audit.record_os_user(
+            s, action=f"gt_{action}", target=name, detail={"state": state, **detail}
+        )
+    return state
+
+
+@gt.command("submit")
+@click.argument("name")
+@pass_context
+def gt_submit(ctx: Context, name: str) -> None:
+    """open -> testing: hand the global tag over for validation (its map stays editable)."""
+    click.echo(f"global tag {name}: {_transition(ctx, 'submit', name)}")
+
+
+@gt.command("reopen")
+@click.argument("name")
+@pass_context
+def gt_reopen(ctx: Context, name: str) -> None:
+    """testing | validated -> open."""
+    click.echo(f"global tag {name}: {_transition(ctx, 'reopen', name)}")
+
+
+@gt.command("validate")
+@click.argument("name")
+@click.option("--runs", "runs_text", required=True, metavar="A-B", help="Run range to check.")
+@click.option("--reference", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Positron reference sample (.npz: e_true, pe_total, x_m, y_m, z_m).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
+              help="Largest |relative positron bias| (default 0.005).")
+@click.option("--samples", type=click.IntRange(min=1), default=5,
+              help="Sample runs across the range for the energy-scale checks.")
+@JSON_OPTION
+@pass_context
+def gt_validate(
+    ctx: Context, name: str, runs_text: str, reference: str | None, tolerance: float | None,
+    samples: int, as_json: bool,
+) -> None:
+    """Run the checks over runs A-B, store the report; a pass moves the tag to validated."""
+    from conditions.services import audit, lifecycle, validation
+
+    opts = validation.Options(who=audit.os_user(), sample_runs=samples)
+    if reference is not None:
+        opts.positrons = validation.PositronSample.load(reference)
+    if tolerance is not None:
+        opts.tolerance = tolerance
+    doc, state = validate_and_mark(ctx, name, lifecycle.parse_runs(runs_text), opts)
+    if as_json:
+        echo_json({**doc, "state": state})
+        return
+    echo_report(doc)
+    click.echo(f"global tag {name}: {state}")
+    if not doc["passed"]:
+        raise SystemExit(1)  # the report is stored; the failing checks are listed above
+
+
+def validate_and_mark(ctx: Context, name: str, runs: tuple[int, int], opts: Any) -> tuple[
+    dict[str, Any], str
+]:
+    """Store a validation report and, when it passes, mark validated (one transaction)."""
+    from conditions.services import audit, validation
+
+    with ctx.writing() as s:
+        report, state = validation.validate_and_mark(s, name, runs, opts)
+        doc = validation.report_json(report, name)
+        audit.record_os_user(
+            s, action="gt_validate", target=name,
+            detail={"report": report.id, "passed": report.passed, "runs": list(runs),
+                    "state": state},
+        )
+    return doc, state
+
+
+def echo_report(doc: dict[str, Any]) -> None:
+    """A validation report as text: one line per check."""
+    verdict = "PASSED" if doc["passed"] else "FAILED"
+    click.echo(
+        f"validation report {doc['id']} of {doc['global_tag']} runs {doc['runs'][0]}-"
+        f"{doc['runs'][1]}: {verdict} (by {doc['who']}, {doc['created_at']}, "
+        f"{doc['code_version']}, map {doc['map_hash'][:12]})"
+    )
+    for c in doc["checks"]:
+        mark = {True: "ok  ", False: "FAIL", None: "skip"}[c["passed"]]
+        detail = c["detail"]
+        why = detail.get("failures") or detail.get("gaps") or detail.get("unacknowledged") or (
+            detail.get("skipped") or detail.get("error") or ""
+        )
+        click.echo(f"  {mark} {c['name']}" + (f": {why}" if why else ""))
+
+
+@gt.command("reports")
+@click.argument("name")
+@JSON_OPTION
+@pass_context
+def gt_reports(ctx: Context, name: str, as_json: bool) -> None:
+    """The stored validation reports of a global tag, newest first."""
+    from conditions import store
+    from conditions.services import validation
+
+    with ctx.reading() as s:
+        g = store.get_global_tag(s, name)
+        docs = [validation.report_json(r, name) for r in store.validation_reports(s, g)]
+        current = store.map_hash(s, g)
+    if as_json:
+        echo_json([{**d, "current_map": d["map_hash"] == current} for d in docs])
+        return
+    if not docs:
+        click.echo(f"global tag {name}: no validation report")
+    for d in docs:
+        echo_report(d)
+        if d["map_hash"] != current:
+            click.echo("  (of an earlier map)")
+
+
+@gt.command("approve")
+@click.argument("name")
+@pass_context
+def gt_approve(ctx: Context, name: str) -> None:
+    """Approve the publication of a validated global tag (a second person)."""
+    from conditions.services import audit, lifecycle
+
+    who = audit.os_user()
+    with ctx.writing() as s:
+        lifecycle.approve(s, name, who)
+        audit.record_os_user(s, action="gt_approve", target=name)
+    click.echo(f"global tag {name}: approved by {who}")
+
+
+@gt.command("publish")
+@click.argument("name")
+@click.option("--snapshot", default=None, help="Resolve as of this time (default: now).")
+@pass_context
+def gt_publish(ctx: Context, name: str, snapshot: str | None) -> None:
+    """validated -> published: immutable, cached forever (needs approvals when configured)."""
+    state = _transition(ctx, "publish", name, snapshot_time=parse_time(snapshot))
+    click.echo(f"global tag {name}: {state}")
+
+
+@gt.command("invalidate")
+@click.argument("name")
+@click.option("--reason", required=True, help="Why it must no longer be used.")
+@click.option("--replaced-by", default=None, help="The global tag to use instead.")
+@pass_context
+def gt_invalidate(ctx: Context, name: str, reason: str, replaced_by: str | None) -> None:
+    """published -> invalid: still resolvable, every answer marked deprecated."""
+    state = _transition(ctx, "invalidate", name, reason=reason, replaced_by=replaced_by)
+    click.echo(f"global tag {name}: {state}")
+
+
+@gt.command("coverage")
+@click.argument("name")
+@click.option("--runs", "runs_text", required=True, metavar="A-B", help="Run range.")
+@JSON_OPTION
+@pass_context
+def gt_coverage(ctx: Context, name: str, runs_text: str, as_json: bool) -> None:
+    """Covered run stretches and gaps per record over runs A-B."""
+    from conditions.services import lifecycle
+
+    runs = lifecycle.parse_runs(runs_text)
+    with ctx.reading() as s:
+        found = lifecycle.coverage(s, name, runs)
+    if as_json:
+        echo_json(
+            [
+                {"record": c.record, "tag": c.tag, "covered": c.covered, "gaps": c.gaps}
+                for c in found
+            ]
+        )
+        return
+    stretch = ", ".join
+    echo_table(
+        ["record", "tag", "covered", "gaps"],
+        [
+            (
+                c.record, c.tag,
+                stretch(f"{a}-{b}" for a, b in c.covered) or "-",
+                stretch(f"{a}-{b}" for a, b in c.gaps) or "-",
+            )
+            for c in found
+        ],
+    )
+
+
+@gt.command("flags")
+@click.argument("name")
+@JSON_OPTION
+@pass_context
+def gt_flags(ctx: Context, name: str, as_json: bool) -> None:
+    """Drift flags of a global tag and whether each was acknowledged (validation needs all)."""
+    from conditions.services import validation
+
+    with ctx.reading() as s:
+        flags = validation.drift_flags(s, name)
+        acked = validation.acknowledged(s, name)
+    if as_json:
+        echo_json([{"flag": f, "acknowledged": f in acked} for f in flags])
+        return
+    echo_table(["drift flag", "acknowledged"], [(f, "yes" if f in acked else "no") for f in flags])
+
+
+@gt.command("ack")
+@click.argument("name")
+@click.argument("flag")
+@click.option("--note", default="", help="Why the flag is fine.")
+@pass_context
+def gt_ack(ctx: Context, name: str, flag: str, note: str) -> None:
+    """Acknowledge drift FLAG of global tag NAME (see `conddb gt flags NAME`)."""
+    from conditions.services import audit, validation
+
+    with ctx.writing() as s:
+        new = validation.acknowledge(s, name, flag, audit.os_user(), note)
+        audit.record_os_user(s, action="drift_ack", target=name, detail={"flag": flag})
+    click.echo(f"{name}: {flag} acknowledged" + ("" if new else " (already)"))
 
 
 from .gt_download import gt_download  # noqa: E402

@@ -47,6 +47,20 @@ def _was(obj: Any, attribute: str) -> Any:
     return getattr(obj, attribute)
 
 
+_IMMUTABLE = (GlobalTagState.PUBLISHED, GlobalTagState.INVALID)
+#: The one change of a published global tag: published -> invalid, with reason and replacement.
+_INVALIDATION = {"state", "invalid_reason", "replaced_by"}
+
+
+def _invalidating(obj: Any) -> bool:
+    changed = {a.key for a in inspect(obj).attrs if a.history.has_changes()}
+    return (
+        _was(obj, "state") is GlobalTagState.PUBLISHED
+        and obj.state is GlobalTagState.INVALID
+        and changed <= _INVALIDATION
+    )
+
+
 def _check_dirty(obj: Any) -> None:
     if not inspect(obj).modified or not Session.object_session(obj):
         return
@@ -60,7 +74,7 @@ def _check_dirty(obj: Any) -> None:
         )
     if isinstance(obj, Tag) and _was(obj, "state") is TagState.LOCKED:
         raise TagLocked(f"tag {_was(obj, 'name')!r} is locked", "locked tags never change")
-    if isinstance(obj, GlobalTag) and _was(obj, "state") is GlobalTagState.FROZEN:
+    if isinstance(obj, GlobalTag) and _was(obj, "state") in _IMMUTABLE and not _invalidating(obj):
         raise GlobalTagFrozen(
             f"global tag {_was(obj, 'name')!r} is frozen", "clone it and change the clone"
         )
@@ -71,7 +85,7 @@ def _check_deleted(obj: Any) -> None:
         raise ImmutableObject(f"{type(obj).__name__} rows cannot be deleted", "history is kept")
     if isinstance(obj, Tag) and _was(obj, "state") is TagState.LOCKED:
         raise TagLocked(f"tag {obj.name!r} is locked", "locked tags cannot be deleted")
-    if isinstance(obj, GlobalTag) and _was(obj, "state") is GlobalTagState.FROZEN:
+    if isinstance(obj, GlobalTag) and _was(obj, "state") in _IMMUTABLE:
         raise GlobalTagFrozen(f"global tag {obj.name!r} is frozen", "frozen global tags stay")
 
 
@@ -84,7 +98,7 @@ def _check_new(session: Session, obj: Any) -> None:
         gt_state = session.scalar(
             select(GlobalTag.state).where(GlobalTag.id == obj.global_tag_id)
         )
-        if gt_state is GlobalTagState.FROZEN:
+        if gt_state in _IMMUTABLE:
             raise GlobalTagFrozen("the global tag of this map row is frozen", "clone it first")
 
 

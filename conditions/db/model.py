@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Enum,
@@ -92,8 +93,34 @@ class TagState(enum.StrEnum):
 
 
 class GlobalTagState(enum.StrEnum):
+    """Lifecycle ``open -> testing -> validated -> published (-> invalid)`` (issue 18).
+
+    ``FROZEN`` is an alias of ``PUBLISHED`` (the former name of the immutable state), so
+    ``GlobalTagState.FROZEN`` and the word ``frozen`` in CLI/API input keep working.
+    """
+
     OPEN = "open"
-    FROZEN = "frozen"
+    TESTING = "testing"
+    VALIDATED = "validated"
+    PUBLISHED = "published"
+    INVALID = "invalid"
+    FROZEN = "published"
+
+    @classmethod
+    def _missing_(cls, value: object) -> GlobalTagState | None:
+        return cls.PUBLISHED if value == "frozen" else None  # export files before 0006
+
+
+class TagSync(enum.StrEnum):
+    """Synchronisation of a tag: which ``since`` an append may use (issue 18).
+
+    ``offline``: any; ``prompt``: ``since >= FCSR`` (first condition-safe run); ``express``:
+    ``since >= `` the next run to be taken (one past the newest registered run).
+    """
+
+    OFFLINE = "offline"
+    PROMPT = "prompt"
+    EXPRESS = "express"
 
 
 class Base(DeclarativeBase):
@@ -135,6 +162,11 @@ class Tag(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    synchronization: Mapped[TagSync] = mapped_column(
+        Enum(TagSync, name="tag_sync", values_callable=lambda e: [m.value for m in e]),
+        default=TagSync.OFFLINE,
+        server_default="offline",
+    )
 
     iovs: Mapped[list[IOV]] = relationship(back_populates="tag", lazy="raise_on_sql", viewonly=True)
 
@@ -175,6 +207,9 @@ class GlobalTag(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     frozen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Why an ``invalid`` global tag must no longer be used, and what replaces it.
+    invalid_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
 
 
 class GlobalTagMap(Base):
@@ -273,3 +308,75 @@ class AuditRecord(Base):
     status: Mapped[int] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ValidationReport(Base):
+    """An immutable validation report of one global-tag map (issue 18; append-only, 0006 guards).
+
+    ``map_hash`` is the SHA-256 of the record -> tag map checked (and of the tags' IOV
+    histories), so a report only counts for the map it checked; ``checks`` is a list of
+    ``{name, passed, detail}``.
+    """
+
+    __tablename__ = "validation_report"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    global_tag_id: Mapped[int] = mapped_column(ForeignKey("global_tag.id"), index=True)
+    map_hash: Mapped[str] = mapped_column(String(64))
+    first_run: Mapped[int] = mapped_column(BigInteger)
+    last_run: Mapped[int] = mapped_column(BigInteger)
+    who: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    code_version: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class GlobalTagApproval(Base):
+    """A person's approval to publish a validated global tag (the second pair of eyes)."""
+
+    __tablename__ = "global_tag_approval"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    global_tag_id: Mapped[int] = mapped_column(ForeignKey("global_tag.id"), index=True)
+    map_hash: Mapped[str] = mapped_column(String(64))
+    who: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProcessedRun(Base):
+    """Prompt reconstruction has used the conditions of ``run`` (append-only)."""
+
+    __tablename__ = "processed_run"
+
+    run: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    who: Mapped[str] = mapped_column(String(NAME_LENGTH))
+
+
+class SyncState(Base):
+    """Singleton row: the first condition-safe run (FCSR) = 1 + the newest processed run.
+
+    The guard of prompt appends reads it ``FOR SHARE`` and ``run processed`` updates it, so the
+    two serialise on this one row (PostgreSQL); SQLite has one writer at a time.
+    """
+
+    __tablename__ = "sync_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fcsr: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DriftAck(Base):
+    """A reviewed drift flag: (global tag, record, quantity, run) acknowledged by someone."""
+
+    __tablename__ = "drift_ack"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    global_tag: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    flag: Mapped[str] = mapped_column(String(300))
+    who: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    note: Mapped[str] = mapped_column(Text, default="")
+    acked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_drift_ack_gt_flag", "global_tag", "flag", unique=True),)

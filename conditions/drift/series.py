@@ -125,7 +125,7 @@ def read_iovs(
         return [_record_iovs(s, None, store.get_tag(s, source.tag), as_of)]
     assert source.global_tag is not None
     gt = store.get_global_tag(s, source.global_tag)
-    frozen = gt.state.value == "frozen"
+    frozen = gt.state.value == "published"
     mapping = store.global_tag_map(s, gt, as_of=None if frozen else as_of)
     if source.record is not None:
         if source.record not in mapping:

@@ -45,6 +45,7 @@ from .caching import NO_STORE
 from .gate import Gate
 from .hsf import ERROR_SHAPES as HSF_ERROR_SHAPES
 from .hsf import router as hsf_router
+from .lifecycle_api import router as lifecycle_router
 from .read_api import router as read_router
 from .responses import error_body, error_response
 from .settings import ServiceSettings
@@ -122,7 +123,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.conddb = state
-    routers = (read_router, write_router, hsf_router)  # hsf: the NoPayloadDB API, docs/HSF.md
+    # hsf: the NoPayloadDB API, docs/HSF.md; lifecycle: issue 18
+    routers = (read_router, write_router, lifecycle_router, hsf_router)
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(ConddbError, _domain_error)

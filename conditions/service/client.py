@@ -35,6 +35,7 @@ import httpx
 from conditions import errors
 from conditions.iov import Resolution
 from conditions.lru import LRU
+from conditions.states import check_required_state
 
 from . import wire
 
@@ -238,13 +239,17 @@ class ConditionsClient:
         *,
         record: str | None = None,
         as_of: dt.datetime | None = None,
+        require: str | None = None,
     ) -> Resolution:
-        """The payload of each record of ``global_tag`` for ``run`` (see conditions.resolve)."""
+        """The payload of each record of ``global_tag`` for ``run`` (see conditions.resolve);
+        ``require="published"`` refuses any other global tag (issue 18)."""
         body = self._cached_get(
             f"/v1/resolve/{global_tag}/{int(run)}",
             {"record": record, "as_of": wire.fmt_time(as_of)},
         )
-        return wire.resolution_from_json(body)
+        result = wire.resolution_from_json(body)
+        check_required_state(result.frozen, require, global_tag)
+        return result
 
     def resolve_many(
         self,

@@ -249,7 +249,9 @@ def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = 
         }
     # A frozen map never changes, but the states of its tags do (open -> locked): the body is
     # fixed only once every tag is locked too; until then it is cached like a listing.
-    fixed = g.state.value == "frozen" and all(t.state.value == "locked" for t in mapping.values())
+    fixed = g.state.value == "published" and all(
+        t.state.value == "locked" for t in mapping.values()
+    )
     max_age = st.settings.frozen_max_age if fixed else st.settings.list_max_age
     return _json(request, doc, max_age)
 

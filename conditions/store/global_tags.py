@@ -1,18 +1,49 @@
-"""Global tags: record -> tag maps, ``open`` -> ``frozen`` (with a snapshot time); clone them."""
+"""Global tags: record -> tag maps, their lifecycle states (issue 18), validation reports and
+approvals; clone them.
+
+States ``open -> testing -> validated -> published (-> invalid)``: the map can change while
+``open`` or ``testing``; ``published`` (formerly ``frozen``) and ``invalid`` ones never change
+(a published one carries a snapshot time).  Which transition is allowed, and its gates, is the
+application layer's rule (:mod:`conditions.services.lifecycle`); this module stores.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import times
-from ..db.model import GlobalTag, GlobalTagMap, GlobalTagState, Tag, utcnow
-from ..errors import AlreadyExists, GlobalTagFrozen, GlobalTagNotFound, InvalidInput, InvalidIOV
+from ..db.model import (
+    IOV,
+    GlobalTag,
+    GlobalTagApproval,
+    GlobalTagMap,
+    GlobalTagState,
+    Tag,
+    ValidationReport,
+    utcnow,
+)
+from ..errors import (
+    AlreadyExists,
+    Conflict,
+    GlobalTagFrozen,
+    GlobalTagNotFound,
+    InvalidInput,
+    InvalidIOV,
+)
 from .common import check_name, check_text, db_now, valid_name
 from .tags import get_tag
+
+#: States whose global tags never change again (the map, the snapshot; invalid: nothing at all).
+IMMUTABLE_STATES = frozenset({GlobalTagState.PUBLISHED, GlobalTagState.INVALID})
+#: States in which the record -> tag map may change.
+EDITABLE_STATES = frozenset({GlobalTagState.OPEN, GlobalTagState.TESTING})
 
 
 # --- global tags ---------------------------------------------------------------------------------
@@ -42,10 +73,24 @@ def get_global_tag(s: Session, name: str, *, for_update: bool = False) -> Global
     return gt
 
 
-def _require_open(gt: GlobalTag) -> None:
-    if gt.state is GlobalTagState.FROZEN:
+def _require_mutable(gt: GlobalTag) -> None:
+    if gt.state in IMMUTABLE_STATES:
         raise GlobalTagFrozen(
-            f"global tag {gt.name!r} is frozen", "clone it (`conddb gt clone`) and change the clone"
+            f"global tag {gt.name!r} is frozen ({gt.state.value})",
+            "clone it (`conddb gt clone`) and change the clone",
+        )
+
+
+def _require_open(gt: GlobalTag) -> None:
+    if gt.state in IMMUTABLE_STATES:
+        raise GlobalTagFrozen(
+            f"global tag {gt.name!r} is frozen ({gt.state.value})",
+            "clone it (`conddb gt clone`) and change the clone",
+        )
+    if gt.state not in EDITABLE_STATES:
+        raise Conflict(
+            f"global tag {gt.name!r} is {gt.state.value}: its map is under validation",
+            f"reopen it first (`conddb gt reopen {gt.name}`)",
         )
 
 
@@ -88,20 +133,22 @@ def set_record(s: Session, gt_name: str, record: str, tag_name: str) -> bool:
 def freeze_global_tag(
     s: Session, gt_name: str, *, snapshot_time: dt.datetime | None = None
 ) -> GlobalTag:
-    """Freeze a global tag: its map never changes again and it resolves as of ``snapshot_time``.
+    """Publish (freeze) a global tag: its map never changes again, it resolves as of
+    ``snapshot_time``.  The repository step only; the gates are :func:`conditions.services.
+    lifecycle.publish`'s.
 
     The snapshot defaults to the time of freezing.  The tags of the map are row-locked first, so no
     append that is in flight can later appear with an insertion time before the snapshot.
     """
     snapshot_time = times.as_utc(snapshot_time, "snapshot time")
     gt = get_global_tag(s, gt_name, for_update=True)
-    _require_open(gt)
+    _require_mutable(gt)
     for tag in global_tag_map(s, gt).values():
         get_tag(s, tag.name, for_update=True)
     now = db_now(s)
     if snapshot_time is not None and snapshot_time > now:
         raise InvalidInput("snapshot time is in the future", "give a past time or none")
-    gt.state = GlobalTagState.FROZEN
+    gt.state = GlobalTagState.PUBLISHED
     gt.frozen_at = now
     gt.snapshot_time = snapshot_time or now
     s.flush()
@@ -125,3 +172,112 @@ def list_global_tags(s: Session) -> Sequence[GlobalTag]:
     return s.scalars(select(GlobalTag).order_by(GlobalTag.name)).all()
 
 
+
+
+# --- lifecycle -----------------------------------------------------------------------------------
+def set_global_tag_state(s: Session, gt: GlobalTag, state: GlobalTagState) -> GlobalTag:
+    """Store a (checked) state change that is not publishing nor invalidating."""
+    if gt.state in IMMUTABLE_STATES or state in IMMUTABLE_STATES:
+        raise GlobalTagFrozen(
+            f"global tag {gt.name!r} is {gt.state.value}", "use publish / invalidate"
+        )
+    gt.state = state
+    s.flush()
+    return gt
+
+
+def invalidate_global_tag(
+    s: Session, gt_name: str, reason: str, replaced_by: str | None = None
+) -> GlobalTag:
+    """``published -> invalid``: still resolvable, every answer marked deprecated."""
+    check_text("reason", reason)
+    if not reason.strip():
+        raise InvalidInput("an invalid global tag needs a reason", "give --reason TEXT")
+    gt = get_global_tag(s, gt_name, for_update=True)
+    if gt.state is not GlobalTagState.PUBLISHED:
+        raise Conflict(
+            f"global tag {gt_name!r} is {gt.state.value}: only a published one can be invalidated",
+            "publish it first, or keep changing it while it is open",
+        )
+    if replaced_by is not None:
+        if replaced_by == gt_name:
+            raise InvalidInput("a global tag cannot replace itself", "name another global tag")
+        get_global_tag(s, replaced_by)
+    gt.state = GlobalTagState.INVALID
+    gt.invalid_reason = reason
+    gt.replaced_by = replaced_by
+    s.flush()
+    return gt
+
+
+def map_hash(s: Session, gt: GlobalTag) -> str:
+    """SHA-256 of the current map and of the IOVs in force of its tags (hex).
+
+    A validation report counts only for the hash it checked: pointing a record elsewhere, or
+    appending an IOV to one of the tags, changes the hash.
+    """
+    mapping = global_tag_map(s, gt)
+    doc: dict[str, Any] = {}
+    for record, tag in sorted(mapping.items()):
+        rows = s.execute(
+            select(IOV.since, IOV.payload_hash)
+            .where(IOV.tag_id == tag.id)
+            .order_by(IOV.since, IOV.insertion_time, IOV.id)
+        ).all()
+        in_force = {since: h for since, h in rows}  # newest row per since wins
+        doc[record] = [tag.name, sorted(in_force.items())]
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def add_validation_report(
+    s: Session,
+    gt: GlobalTag,
+    *,
+    digest: str,
+    runs: tuple[int, int],
+    who: str,
+    code_version: str,
+    passed: bool,
+    checks: list[dict[str, Any]],
+) -> ValidationReport:
+    row = ValidationReport(
+        global_tag_id=gt.id,
+        map_hash=digest,
+        first_run=runs[0],
+        last_run=runs[1],
+        who=who,
+        code_version=code_version,
+        created_at=db_now(s),
+        passed=passed,
+        checks=checks,
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def validation_reports(s: Session, gt: GlobalTag) -> Sequence[ValidationReport]:
+    """Reports of a global tag, newest first."""
+    return s.scalars(
+        select(ValidationReport)
+        .where(ValidationReport.global_tag_id == gt.id)
+        .order_by(ValidationReport.id.desc())
+    ).all()
+
+
+def add_approval(s: Session, gt: GlobalTag, digest: str, who: str) -> GlobalTagApproval:
+    row = GlobalTagApproval(global_tag_id=gt.id, map_hash=digest, who=who, approved_at=db_now(s))
+    s.add(row)
+    s.flush()
+    return row
+
+
+def approvers(s: Session, gt: GlobalTag, digest: str) -> set[str]:
+    """Who approved the map ``digest`` of ``gt``."""
+    return set(
+        s.scalars(
+            select(GlobalTagApproval.who).where(
+                GlobalTagApproval.global_tag_id == gt.id, GlobalTagApproval.map_hash == digest
+            )
+        )
+    )

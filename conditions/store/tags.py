@@ -19,6 +19,7 @@ from ..db.model import IOV, Payload, Tag, TagState, utcnow
 from ..errors import AlreadyExists, InvalidIOV, PayloadNotFound, TagLocked, TagNotFound
 from .common import check_name, check_run, check_text, db_now, insert_if_missing, valid_name
 from .payloads import get_payload_type
+from .runs import check_sync
 
 
 # --- tags ----------------------------------------------------------------------------------------
@@ -147,6 +148,7 @@ def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> A
         )
     if not wanted:
         return AppendResult(tag_name, 0, 0, db_now(s))
+    check_sync(s, tag, wanted)  # prompt / express tags: since >= FCSR (issue 18)
     hashes = sorted(set(wanted.values()))
     types: dict[str, str] = {}
     for start in range(0, len(hashes), 500):

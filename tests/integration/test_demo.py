@@ -13,7 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_end_to_end(engine: Engine, tmp_path: Path) -> None:
-    cfg = DemoConfig(out=tmp_path, weeks=2, comprehensive_scale=0.05, weekly_scale=0.2, band_toys=5)
+    cfg = DemoConfig(
+        out=tmp_path, weeks=2, comprehensive_scale=0.05, weekly_scale=0.2, band_toys=5,
+        positron_tolerance=0.02,  # the loose tolerance of the reduced statistics (below)
+    )
     lines: list[str] = []
     result = run_demo(engine, cfg, lines.append)
     assert len(result.uploads) == 3 and all(u.created for u in result.uploads)
@@ -35,3 +38,7 @@ def test_demo_end_to_end(engine: Engine, tmp_path: Path) -> None:
     text = result.report_path.read_text()
     assert all(f"report_files/{p.name}" in text for p in pngs)
     assert any("trend report" in line for line in summary(result))
+    # issue 18: the global tag went through validate -> publish, and the summary shows the report
+    assert result.validation is not None and result.validation["passed"], result.validation
+    assert result.resolution.frozen
+    assert any(line.startswith("validation report") for line in summary(result))

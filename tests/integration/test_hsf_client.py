@@ -28,6 +28,7 @@ from cli.main import conddb
 from conditions import store
 from conditions.db import make_engine, read_session, write_session
 from conditions.errors import RunNotCovered
+from conditions.model import GlobalTagState
 from conditions.payloads import encode_payload, examples
 from conditions.resolve import resolve
 from conditions.service.hsf.mapping import MAX_IOV
@@ -370,8 +371,8 @@ def test_write_workflow(world: World, tmp_path: Path) -> None:
     assert w.change_global_tag_status("W", "frozen")["status"] == "frozen"
     assert w.change_global_tag_status("W", "frozen")["status"] == "frozen"  # a no-op
     with read_session(world.engine) as s:
-        assert store.get_global_tag(s, "W").state.value == "frozen"
-        assert store.get_global_tag(s, "W-2027").state.value == "frozen"
+        assert store.get_global_tag(s, "W").state is GlobalTagState.FROZEN  # = published
+        assert store.get_global_tag(s, "W-2027").state is GlobalTagState.FROZEN  # = published
 
     actions = [(a["action"], a["status"], a["who"]) for a in world.svc.audit()]
     for action in ("upload", "create_payload_list", "attach_payload_iov", "change_status"):

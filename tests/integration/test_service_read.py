@@ -211,7 +211,7 @@ def test_listings_schemas_trend_openapi(seeded: Seeded) -> None:
         (30, None, h[2]),
     ]
     gts = {g["name"]: g["state"] for g in http.get("/v1/globaltags").json()}
-    assert gts == {"FROZEN": "frozen", "OPEN": "open"}
+    assert gts == {"FROZEN": "published", "OPEN": "open"}
     frozen = http.get("/v1/globaltags/FROZEN")
     assert frozen.json()["records"] == {
         "a": {"tag": "ta", "type": "json", "tag_state": "open"},

@@ -8,6 +8,7 @@ Stable URLs (names as path segments, hashes in full)::
     /gt/{name}/diff?other=B            diff against another global tag
     /gt/{name}/run/{run}[?as_of=T]     the payloads in force for one run (the lookup)
     /gt/{name}/trend                   drift flags of every record
+    /gt/{name}/validation[?runs=A-B]   validation reports and the run-coverage timeline
     /tags[?type=T]                     tags
     /tag/{name}[?as_of=T]              IOVs with superseded rows and insertion times
     /tag/{name}/trend                  drift flags of the tag
@@ -40,7 +41,7 @@ from conditions.payloads import (
 from ..caching import IMMUTABLE
 from ..state import ServiceState, get_state
 from ..wire import parse_time
-from . import plots, views
+from . import lifecycle_views, plots, views
 from .pages import HtmlRoute, render, seg, url
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
@@ -76,6 +77,21 @@ def global_tag(st: State, name: str, as_of: AsOf = None) -> Response:
         title=f"Global tag {name}",
         crumbs=[("Global tags", "/"), (name, None)],
         json=url(f"/v1/globaltags/{seg(name)}", as_of=as_of),
+        **ctx,
+    )
+
+
+@router.get("/gt/{name}/validation")
+def gt_validation(
+    st: State, name: str, runs: Annotated[str | None, Query(description="A-B")] = None
+) -> Response:
+    with read_session(st.read_engine) as s:
+        ctx = lifecycle_views.validation_page(s, name, runs)
+    return render(
+        "validation.html",
+        title=f"Validation of {name}",
+        crumbs=[("Global tags", "/"), (name, f"/gt/{seg(name)}"), ("validation", None)],
+        json=f"/v1/globaltags/{seg(name)}/validation",
         **ctx,
     )
 

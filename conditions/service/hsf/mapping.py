@@ -30,7 +30,13 @@ MAX_IOV = 2**63 - 1
 
 #: Global-tag statuses of NoPayloadDB, with their ids, and the one we report for each state.
 STATUSES = ("unlocked", "locked", "frozen")
-STATUS_OF_STATE = {"open": "unlocked", "frozen": "frozen"}
+STATUS_OF_STATE = {
+    "open": "unlocked",
+    "testing": "unlocked",
+    "validated": "locked",  # map fixed while validated (reopen to change it)
+    "published": "frozen",
+    "invalid": "frozen",
+}
 
 #: Statuses that freeze a global tag (we have one immutable state for both).
 FREEZING = frozenset({"locked", "frozen"})
@@ -47,7 +53,7 @@ _RUN_SPAN = 2**64
 
 
 def status_of(state: str) -> str:
-    """HSF status of one of our global-tag states (``open`` / ``frozen``)."""
+    """HSF status of one of our global-tag states (issue 18 lifecycle)."""
     return STATUS_OF_STATE[state]
 
 

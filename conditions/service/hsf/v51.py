@@ -249,9 +249,9 @@ def _set_status(s: Session, name: str, status: str) -> None:
     """Freeze for locked/frozen; unlocked only when already open (a freeze is for good)."""
     state = store.get_global_tag(s, name).state.value
     if status in mapping.FREEZING:
-        if state != "frozen":
+        if state not in ("published", "invalid"):
             store.freeze_global_tag(s, name)
-    elif state == "frozen":
+    elif state in ("published", "invalid"):
         raise ImmutableObject(
             f"global tag {name!r} is frozen and can never be unlocked",
             "clone it (POST global-tags/<name>/clone/<new name>) and change the clone",

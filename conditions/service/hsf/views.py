@@ -81,14 +81,14 @@ def global_tag(s: Session, lookups: Lookups, name: str, *, light: bool) -> tuple
             list_doc(record, tag, name, counts.iovs(tag.name, gt.snapshot_time), lookups)
             for record, tag in sorted(store.global_tag_map(s, gt).items())
         ]
-    return doc, gt.state.value == "frozen"
+    return doc, gt.state.value == "published"
 
 
 def global_tag_lists(s: Session, name: str) -> tuple[dict[str, str], bool]:
     """``{payload type (record): payload list (tag)}`` of a global tag, and whether frozen."""
     gt = store.get_global_tag(s, name)
     tags = store.global_tag_map(s, gt)
-    return {record: tag.name for record, tag in sorted(tags.items())}, gt.state.value == "frozen"
+    return {record: tag.name for record, tag in sorted(tags.items())}, gt.state.value == "published"
 
 
 # --- payload types --------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def _covered(lookups: Lookups, global_tag: str, run: int) -> tuple[list[Resolved
     with read_session(lookups.engine) as s:
         gt = store.get_global_tag(s, global_tag)
         records = sorted(store.global_tag_map(s, gt))
-        frozen = gt.state.value == "frozen"
+        frozen = gt.state.value == "published"
         found: list[ResolvedIOV] = []
         for record in records:
             try:
