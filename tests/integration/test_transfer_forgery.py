@@ -152,7 +152,7 @@ def _schema_version(t: Tables, p: Payloads) -> None:
 FORGERIES: dict[str, tuple[Edit, str]] = {
     "frozen gt without snapshot": (
         lambda t, p: row(t, "global_tag", name="G-frozen").update(snapshot_time=None),
-        r"global_tag.jsonl row 1 \(name='G-frozen'\): a frozen global tag needs a snapshot_time",
+        r"global_tag.jsonl row 1 \(name='G-frozen'\): a published global tag needs a snapshot_time",
     ),
     "frozen gt snapshot in the future": (
         lambda t, p: row(t, "global_tag", name="G-frozen").update(snapshot_time=FUTURE),

@@ -193,8 +193,17 @@ KIND_LENGTH = 32
 #: one entry here (and one in the model's enum).
 STATE_TIMES: dict[str, dict[str, tuple[str, ...]]] = {
     "tag": {"open": (), "locked": ("locked_at",)},
-    "global_tag": {"open": (), "frozen": ("frozen_at", "snapshot_time")},
+    "global_tag": {
+        "open": (),
+        "testing": (),
+        "validated": (),
+        "published": ("frozen_at", "snapshot_time"),
+        "frozen": ("frozen_at", "snapshot_time"),  # files written before issue 18
+        "invalid": ("frozen_at", "snapshot_time"),  # optional: it may have been published
+    },
 }
+#: States whose times are optional (present exactly when the object was published before).
+OPTIONAL_TIMES = {("global_tag", "invalid")}
 
 
 def _check_state(table: str, row: dict[str, Any]) -> None:
@@ -202,6 +211,8 @@ def _check_state(table: str, row: dict[str, Any]) -> None:
     state = row["state"]
     if state not in states:
         raise TransferError(f"unknown state {state!r}", f"states of a {table}: {sorted(states)}")
+    if (table, state) in OPTIONAL_TIMES:
+        return
     for times_ in states.values():
         for column in times_:
             wanted = column in states[state]

@@ -326,12 +326,12 @@ class _Importer:
                         "insertion_time": t,
                     },
                 )
-            if state is GlobalTagState.FROZEN:
+            if state is not GlobalTagState.OPEN:  # filled open, then set to its final state
                 self.s.execute(
                     update(GlobalTag)
                     .where(GlobalTag.id == gt_id)
                     .values(
-                        state=GlobalTagState.FROZEN,
+                        state=state,
                         snapshot_time=row["snapshot_time"],
                         frozen_at=row["frozen_at"],
                     )
