@@ -36,7 +36,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.interpolate import BSpline, NdBSpline
 
-from fitting.layouts import R_LS_MM
+from fitting.physics.detector import R_LS_MM
+from fitting.physics.visible import visible_energy
 
 FloatArray = NDArray[np.float64]
 
@@ -549,8 +550,7 @@ def reconstruct_visible_energy(
     ``pe_total`` [PE] (LPMT + SPMT), ``dark_noise_pe`` the mean dark-noise PE in the window,
     ``y0_pe_per_mev`` [PE/MeV], ``g`` the non-uniformity at each event's vertex.
     """
-    pe = np.asarray(pe_total, dtype=np.float64)
-    return np.asarray((pe - dark_noise_pe) / y0_pe_per_mev / np.asarray(g, dtype=np.float64))
+    return visible_energy(pe_total, dark_noise_pe, y0_pe_per_mev, g)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ from conditions.payloads.lpmt import N_LPMT, ChannelStatus, LpmtNonlinearityV1
 from conditions.payloads.nonlinearity import EnergyNonlinearityV1, f_nonlin
 from conditions.payloads.resolution import EnergyResolutionV1, a_tilde
 from conditions.payloads.uniformity import NonuniformityMapV1
+from fitting.physics.detector import R_LS_M
 
 #: Radius of the liquid-scintillator sphere [m] (35.4 m inner diameter of the acrylic sphere).
-R_LS = 17.7
+R_LS = R_LS_M
 
 #: Illustrative Eq. (2.5) parameters (p0, p1, p2 [1/MeV], p3 [MeV]).
 EXAMPLE_P = (1.025, 0.12, 1.2, -0.005)
