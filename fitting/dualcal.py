@@ -561,8 +561,9 @@ def fit_dual_calorimetry(
 
     Vectorised over channels: the design matrix (powers of the SPMT total) is shared, so
     the weighted normal equations of all channels are two GEMMs and one batched inverse.
-    Each channel's degree (``min_degree`` .. ``min(degree, n_steps - 2)``) is the monotonic,
-    in-range fit of smallest AICc, so any number and spacing of laser steps works.  The
+    The degree (``min_degree`` .. ``min(degree, n_steps - 2)``) minimises the AICc summed over
+    channels; a channel not monotonic or out of range there steps down to the highest degree
+    where it is, so any number and spacing of laser steps works.  The
     correction curve is the exact (bisection) inverse of the fitted response and is checked
     to increase on the grid.  Bad channels are flagged with a :class:`ChannelStatus` reason
     and given the identity curve; the fit never fails because of a channel.
@@ -596,9 +597,12 @@ def fit_dual_calorimetry(
     unfit = few | dead
 
     # ---- degree by a criterion (AICc), one batched weighted least squares per degree -------
-    # Every degree from min_degree up to min(degree, n_steps - 2) is fitted for all channels;
-    # each channel takes the monotonic, in-range fit of smallest corrected Akaike criterion
-    # AICc = chi2 + 2 d + 2 d (d + 1) / (n - d - 1), whatever the number or spacing of steps.
+    # Every degree from min_degree up to min(degree, n_steps - 2) is fitted for all channels.
+    # The degree is the one of smallest AICc = chi2 + 2 k + 2 k (k + 1) / (n - k - 1) summed
+    # over the channels (they share the response's shape, so the population decides: a
+    # per-channel choice would pick too low a degree wherever noise hides the curvature and
+    # bias the curves); a channel whose fit at that degree is not monotonic or out of range
+    # steps down to the highest degree where it is.  Any number and spacing of steps works.
     spmt_ref = float(np.max(s))
     x = s / spmt_ref
     d_max = max(cfg.min_degree, min(cfg.degree, int(np.max(n_use, initial=0)) - off - 2))
@@ -613,10 +617,11 @@ def fit_dual_calorimetry(
     gain1 = np.ones(n_ch)
     v_top = np.ones(n_ch)
     degree_used = np.zeros(n_ch, dtype=np.int64)
-    best = np.full(n_ch, np.inf)
     last_flags = np.zeros(n_ch, dtype=np.uint16)
     median_gain: float | None = None
     rows_all = np.flatnonzero(~unfit)
+    fits: dict[int, tuple[IntArray, _DegreeFit, NDArray[np.bool_]]] = {}
+    total: dict[int, float] = {}
     for d in range(cfg.min_degree, d_max + 1):
         n_par = d + off
         rows = rows_all[n_use[rows_all] >= n_par + 1]
@@ -632,19 +637,22 @@ def fit_dual_calorimetry(
         denom = np.maximum(n_pts - n_par - 1.0, 1e-9)
         aicc = fit.chi2 + 2.0 * n_par + 2.0 * n_par * (n_par + 1.0) / denom
         ok = (fit.flags == 0) & np.isfinite(aicc) & np.all(np.isfinite(fit.beta), axis=1)
-        first = d == cfg.min_degree
-        take = (ok & (aicc < best[rows])) | (first & ~ok)
-        if first:
-            best[rows[~ok]] = np.inf  # a later monotonic fit replaces a flagged first one
-            last_flags[rows] = fit.flags
+        fits[d] = (rows, fit, ok)
+        # compare the degrees on the same channels: those with points for every degree
+        common = n_use[rows] >= d_max + off + 1
+        total[d] = float(np.sum(np.where(common & np.isfinite(aicc), aicc, 0.0)))
+    d_best = min(total, key=total.__getitem__) if total else cfg.min_degree
+    assigned = np.zeros(n_ch, dtype=bool)
+    for d in sorted(fits, reverse=True):
+        rows, fit, ok = fits[d]
+        if d > d_best:
+            continue
+        last = d == min(fits)
+        take = ~assigned[rows] & (ok | last)
         sel = rows[take]
-        fit_coeffs[sel] = 0.0
         fit_coeffs[sel, :d] = fit.fit_coeffs[take]
-        fit_cov[sel] = 0.0
         fit_cov[sel, :d, :d] = fit.fit_cov[take]
-        alpha[sel] = 0.0
         alpha[sel, :d] = fit.alpha[take]
-        beta[sel] = 0.0
         beta[sel, :d] = fit.beta[take]
         chi2[sel] = fit.chi2[take]
         ndf[sel] = fit.ndf[take]
@@ -652,9 +660,8 @@ def fit_dual_calorimetry(
         gain1[sel] = fit.gamma1[take]
         v_top[sel] = fit.v_top[take]
         degree_used[sel] = d
-        good_take = take & ok
-        best[rows[good_take]] = aicc[good_take]
-        last_flags[rows[good_take]] = 0
+        last_flags[sel] = np.where(ok[take], 0, fit.flags[take])
+        assigned[sel] = True
     status |= last_flags
     status[~unfit & (degree_used == 0)] |= np.uint16(ChannelStatus.FEW_POINTS)
 

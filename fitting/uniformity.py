@@ -155,26 +155,6 @@ class GMap:
     ndf: float
     coordinates: tuple[str, str] = ("u=(r/r_ref)^3", "v=cos(theta)")
 
-    def payload_fields(self, source: str = "AmC") -> dict[str, object]:
-        """Plain fields named as the non-uniformity payload (conditions.payloads.uniformity,
-        coordinates "r3_costheta"); lengths converted to metres.  No import of conditions."""
-        return {
-            "coordinates": "r3_costheta",
-            "r_ref": self.r_ref_mm / 1000.0,
-            "knots_u": self.knots_u.copy(),
-            "knots_v": self.knots_v.copy(),
-            "degree_u": self.degree_u,
-            "degree_v": self.degree_v,
-            "coefficients": self.coeffs.copy(),
-            "points_r": self.points_r_mm / 1000.0,
-            "points_theta": self.points_theta_rad.copy(),
-            "points_g": self.values.copy(),
-            "points_g_uncertainty": self.errors.copy(),
-            "particle": self.particle,
-            "source": source,
-            "energy": self.energy_mev,
-        }
-
     def _spline(self) -> NdBSpline:
         return NdBSpline((self.knots_u, self.knots_v), self.coeffs, (self.degree_u, self.degree_v))
 

@@ -257,13 +257,15 @@ def test_source_kernel_unfolds_the_source_extent() -> None:
 
 
 def test_payload_fields_validate_against_the_schema() -> None:
+    from conditions.services.jobs.nonuniformity_map import gmap_payload
+
     pytest.importorskip("conditions.payloads.uniformity")
     from conditions.payloads.uniformity import NonuniformityMapV1
 
     lay = nominal_layout()
     m = fit_gmap(lay.r_mm, lay.theta_rad, g_truth(lay.r_mm, lay.theta_rad),
                  np.full(len(lay), SIGMA_G))
-    payload = NonuniformityMapV1(**m.payload_fields())
+    payload = gmap_payload(m, "AmC")
     r = np.array([3.0, 12.0, 16.9])  # m
     th = np.array([0.3, 1.5, 2.8])
     u, v = to_uv(r * 1000.0, th)
