@@ -434,7 +434,7 @@ class EnergyScale:
         c = cache or DEFAULT_CACHE
         cached = c.scales.get(key)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         payloads: dict[str, BaseModel] = {}
         for record in wanted:
             item = resolved[record]
@@ -659,7 +659,7 @@ class ScaleCache:
         key = (type_name, digest)
         model = self.payloads.get(key)
         if model is not None:
-            return model  # type: ignore[no-any-return]
+            return model
         data = fetch(digest)
         if payload_hash(data) != digest:
             raise InvalidPayload(

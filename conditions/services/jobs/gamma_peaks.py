@@ -25,7 +25,7 @@ from fitting.physics.sources import GAMMA_SOURCES, PEAKS_OF_SOURCE
 from fitting.physics.visible import visible_energy
 
 #: Simulation inputs these peaks depend on (named in the provenance).
-SIMULATION_KINDS = ("secondary_electrons", "an_recoil")
+SIMULATION_KINDS: tuple[str, ...] = ("secondary_electrons", "an_recoil")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def secondary_spectrum(ctx: JobContext, name: str) -> SecondarySpectrum | None:
 def gamma_peaks(ctx: JobContext) -> GammaPeaks:
     """The peaks of every bare source at the centre (memoised in the context)."""
     if "gamma_peaks" in ctx.memo:
-        return ctx.memo["gamma_peaks"]  # type: ignore[no-any-return]
+        return ctx.memo["gamma_peaks"]
     y0 = ctx.payload("light_yield").y0
     dq = dark_offset(ctx)
     settings = ctx.settings

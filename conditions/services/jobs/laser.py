@@ -22,7 +22,7 @@ class LaserFit:
 def laser_fit(ctx: JobContext) -> LaserFit | None:
     """Fit the first central laser scan (memoised): SPE resolution + gains, then the curves."""
     if "laser" in ctx.memo:
-        return ctx.memo["laser"]  # type: ignore[no-any-return]
+        return ctx.memo["laser"]
     lasers = [r for r in ctx.runs if r.source == "laser" and r.at_centre]
     if not lasers:
         ctx.memo["laser"] = None
