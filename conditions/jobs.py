@@ -1,25 +1,6 @@
 """Compatibility name: the campaign jobs live in :mod:`conditions.services.jobs`."""
 
-from conditions.services.jobs import (
-    JOBS,
-    RECORDS,
-    JobContext,
-    JobSettings,
-    RunData,
-    job,
-    load_runs,
-    run_campaign_jobs,
-    run_order,
-)
+from conditions.services import jobs as _jobs
+from conditions.services.jobs import *  # noqa: F403  (the re-exported names are its __all__)
 
-__all__ = [
-    "JOBS",
-    "RECORDS",
-    "JobContext",
-    "JobSettings",
-    "RunData",
-    "job",
-    "load_runs",
-    "run_campaign_jobs",
-    "run_order",
-]
+__all__ = list(_jobs.__all__)
