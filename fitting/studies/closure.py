@@ -18,6 +18,7 @@ import numpy as np
 
 from fitting.nonlinearity import f_nonlin
 from fitting.physics.lpmt import interpolate_curves
+from fitting.resolution import fit_resolution, resolution_points
 from fitting.toymc.events import positron_events
 from fitting.toymc.pmts import lpmt_channels
 from fitting.toymc.truth import DetectorTruth
@@ -57,8 +58,11 @@ def lpmt_residuals(truth: DetectorTruth, payload: Any) -> dict[str, float]:
 
 
 def positron_bias(truth: DetectorTruth, payloads: dict[str, Any], n_events: int, seed: int,
-                  uniform: bool) -> float:
-    """Largest |mean E_rec / E_true - 1| at 1-8 MeV (Eq. 2.4), centre or uniform r < 15 m."""
+                  uniform: bool, samples: list[np.ndarray] | None = None) -> float:
+    """Largest |mean E_rec / E_true - 1| at 1-8 MeV (Eq. 2.4), centre or uniform r < 15 m.
+
+    ``samples``: when given, the reconstructed energies [MeV] of each energy are appended to it.
+    """
     from conditions.energy import EnergyScale
 
     scale = EnergyScale.from_payloads(payloads, outside_range="extrapolate")
@@ -71,7 +75,25 @@ def positron_bias(truth: DetectorTruth, payloads: dict[str, Any], n_events: int,
         rec = scale.reconstruct(ev["pe_total"][inside], x[inside], y[inside], z[inside])
         ok = np.isfinite(rec.e_rec)
         worst = max(worst, abs(float(np.mean(rec.e_rec[ok]) / e_true - 1.0)))
+        if samples is not None:
+            samples.append(np.asarray(rec.e_rec[ok]))
     return worst
+
+
+def positron_resolution_truth(samples: list[np.ndarray], res: Any) -> dict[str, float]:
+    """(a, b, c) and a-tilde of Eq. 3.1 fitted to mock positrons at the centre (the truth the
+    ``energy_resolution`` job converts the gamma widths to) and the job's pulls against it
+    (job error from the payload covariance)."""
+    mean, rel, err = resolution_points(samples)
+    true = fit_resolution(mean, rel, err)
+    cov = np.asarray(res.covariance)
+    fig: dict[str, float] = {"a_tilde_true": float(true.a_tilde)}
+    for i, name in enumerate(("a", "b", "c")):
+        t = float(true.fit.values[i])
+        fig[f"res_{name}_true"] = t
+        err_i = math.hypot(math.sqrt(max(float(cov[i, i]), 0.0)), float(true.fit.error(name)))
+        fig[f"res_{name}_pull"] = (float(getattr(res, name)) - t) / err_i if err_i > 0 else math.nan
+    return fig
 
 
 def closure_figures(out_dir: Path, truth: DetectorTruth, constants: Any,
@@ -121,7 +143,11 @@ def closure_figures(out_dir: Path, truth: DetectorTruth, constants: Any,
         fig["res_c_expected"] = float(doc["resolution_c_expected"])
         fig["a_tilde"] = float(res.a_tilde)
     if positrons and nl is not None and ly is not None:
-        fig["positron_bias_centre"] = positron_bias(now, pay, positrons, seed, uniform=False)
+        centre: list[np.ndarray] = []
+        fig["positron_bias_centre"] = positron_bias(now, pay, positrons, seed, uniform=False,
+                                                    samples=centre)
+        if res is not None:
+            fig.update(positron_resolution_truth(centre, res))
         fig["positron_bias_uniform"] = positron_bias(now, pay, positrons, seed + 1, uniform=True)
     return {k: (float(v) if v is not None and math.isfinite(float(v)) else math.nan)
             for k, v in fig.items()}
