@@ -19,7 +19,7 @@ from enum import IntEnum
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from conditions.payloads.base import (
     F8Vector,
@@ -59,6 +59,12 @@ class LpmtGainV1(Payload):
     spe_resolution_measured: bool = Field(description="True if measured, False if configured")
     laser_jitter: Real = Field(ge=0, description="relative pulse-to-pulse laser jitter")
     laser_position_mm: tuple[Real, Real, Real] = Field(description="laser position [mm]")
+
+    @field_validator("laser_position_mm", mode="before")
+    @classmethod
+    def _json_array(cls, v: object) -> object:
+        # the canonical encoding stores the tuple as a JSON array (a list): same content
+        return tuple(v) if isinstance(v, list) else v
 
     @model_validator(mode="after")
     def _check(self) -> LpmtGainV1:
