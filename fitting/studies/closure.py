@@ -61,7 +61,8 @@ def positron_bias(truth: DetectorTruth, payloads: dict[str, Any], n_events: int,
                   uniform: bool, samples: list[np.ndarray] | None = None) -> float:
     """Largest |mean E_rec / E_true - 1| at 1-8 MeV (Eq. 2.4), centre or uniform r < 15 m.
 
-    ``samples``: when given, the reconstructed energies [MeV] of each energy are appended to it.
+    ``samples``: when given, the prompt visible energies E_vis [MeV] (Eq. 3.3, the energy of
+    Eq. 3.1) of each energy are appended to it.
     """
     from conditions.energy import EnergyScale
 
@@ -76,7 +77,7 @@ def positron_bias(truth: DetectorTruth, payloads: dict[str, Any], n_events: int,
         ok = np.isfinite(rec.e_rec)
         worst = max(worst, abs(float(np.mean(rec.e_rec[ok]) / e_true - 1.0)))
         if samples is not None:
-            samples.append(np.asarray(rec.e_rec[ok]))
+            samples.append(np.asarray(rec.e_vis[ok]))
     return worst
 
 
