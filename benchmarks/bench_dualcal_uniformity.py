@@ -255,9 +255,9 @@ def gamma_g_at_points(truth: DetectorTruth, r_mm: FloatArray, theta: FloatArray,
     normalised to the same quantity at the centre (section 3.4).  Points beyond 15 m, where
     the event-to-event spread is ~5 %, get ``n_edge`` events.  Returns (g, MC error, source
     kernel with the deposits of up to ``n_kernel`` contained events per point)."""
+    from fitting.studies.uniformity import deposit_weighted_g
     from fitting.toymc.gammas import simulate_source_deposits
     from fitting.toymc.gmap import g_truth_xyz
-    from fitting.uniformity import deposit_weighted_g
 
     k_pos: list[FloatArray] = []
     k_w: list[FloatArray] = []
@@ -298,14 +298,14 @@ def gamma_g_at_points(truth: DetectorTruth, r_mm: FloatArray, theta: FloatArray,
 
 def bench_chain(n_events: int, seed: int) -> None:
     from fitting.layouts import CalibPoints, acu_axis_points, gt_boundary_points, template_points
-    from fitting.toymc.gmap import g_truth, g_truth_xyz
-    from fitting.uniformity import (
+    from fitting.studies.uniformity import (
         ChainStep,
         VoxelMap,
         format_chain_table,
         reconstruct_visible_energy,
         resolution_step,
     )
+    from fitting.toymc.gmap import g_truth, g_truth_xyz
 
     print(f"=== resolution chain (Table 3) on the mock detector, {n_events} positrons per "
           f"energy, T = 0..7 MeV ===")
@@ -412,7 +412,7 @@ def bench_optimise(n_events: int, n_draws: int, seed: int) -> None:
         search_anchors,
         template_points,
     )
-    from fitting.uniformity import reconstruct_visible_energy, resolution_step
+    from fitting.studies.uniformity import reconstruct_visible_energy, resolution_step
 
     print(f"=== anchor / point search (section 3.5): {n_events} positrons per energy, "
           f"{n_draws} draws per anchor pair ===")

@@ -13,6 +13,11 @@ cache-sized chunks):
    exact node values (bisection to the last bit) and checked at build time at the midpoints and
    quarter points of every interval against the exact solution (relative error <= 1e-11).
 
+Caches are objects: :class:`ScaleCache` (built scales, decoded payloads, derived tables);
+:class:`EnergyScales` builds the scales of runs from any :class:`ConditionsSource` (a local
+``Resolver`` or a ``ConditionsClient``) with its own cache; Eq. 3.3 and the per-channel curves are
+:mod:`fitting.physics`'s.
+
 Records (the default global-tag record names) and what happens when one is missing:
 
 ==================== ========= =========================================================
@@ -49,7 +54,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -73,6 +78,8 @@ from conditions.payloads.nonlinearity import (
     visible_electron_energy,
     visible_electron_energy_slope,
 )
+from fitting.physics.lpmt import interpolate_curves
+from fitting.physics.visible import visible_energy
 
 OutsideMap = Literal["nan", "clamp"]
 OutsideRange = Literal["nan", "clamp", "extrapolate"]
@@ -264,7 +271,6 @@ class LpmtCorrection:
         table[payload.status == ChannelStatus.NO_CURVE] = grid
         table[payload.status == ChannelStatus.DEAD] = 0.0
         self.grid = grid
-        self.inv_width = 1.0 / np.diff(grid)
         self.table = table
         ids = payload.channel_ids
         self.row_of = np.full(int(ids.max()) + 1, -1, dtype=np.intp)
@@ -286,12 +292,7 @@ class LpmtCorrection:
         if bool((rows < 0).any()):
             bad = ids[rows < 0][:5].tolist()
             raise ValueError(f"unknown LPMT channel ids {bad}")
-        k = np.searchsorted(self.grid, q, side="right") - 1
-        np.clip(k, 0, self.grid.size - 2, out=k)
-        t = (q - self.grid[k]) * self.inv_width[k]
-        y0 = self.table[rows, k]
-        y1 = self.table[rows, k + 1]
-        return y0 + t * (y1 - y0)
+        return interpolate_curves(self.grid, self.table, rows, q)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -315,7 +316,9 @@ class EnergyScale:
         *,
         outside_map: OutsideMap = "nan",
         outside_range: OutsideRange = "nan",
+        cache: ScaleCache | None = None,
     ) -> None:
+        derived = (cache or DEFAULT_CACHE).derived
         if outside_map not in ("nan", "clamp"):
             raise ValueError(f"outside_map must be 'nan' or 'clamp', got {outside_map!r}")
         if outside_range not in ("nan", "clamp", "extrapolate"):
@@ -339,14 +342,14 @@ class EnergyScale:
         #: E_vis^e below which no E >= 0 solves Eq. (2.4) on the increasing branch
         self.y_no_solution = float(visible_electron_energy(np.array(lo), *p))
         domain = (lo, hi) if outside_range == "extrapolate" else (self.e_min, self.e_max)
-        self.inverse: InverseNonlinearity = _derived(
+        self.inverse: InverseNonlinearity = derived(
             nonlinearity, domain, lambda: InverseNonlinearity(p, *domain)
         )
         # y = E_vis^e thresholds of the valid range (exact: the function is increasing)
         self.y_min = float(visible_electron_energy(np.array(self.e_min), *p))
         self.y_max = float(visible_electron_energy(np.array(self.e_max), *p))
         self._lpmt: LpmtCorrection | None = (
-            None if lpmt is None else _derived(lpmt, "lpmt", lambda: LpmtCorrection(lpmt))
+            None if lpmt is None else derived(lpmt, "lpmt", lambda: LpmtCorrection(lpmt))
         )
 
     # -- construction ----------------------------------------------------------------------
@@ -357,6 +360,7 @@ class EnergyScale:
         *,
         outside_map: OutsideMap = "nan",
         outside_range: OutsideRange = "nan",
+        cache: ScaleCache | None = None,
     ) -> EnergyScale:
         """Build from payload models keyed by record name (= payload type name).
 
@@ -396,6 +400,7 @@ class EnergyScale:
             get("energy_resolution", EnergyResolutionV1),
             outside_map=outside_map,
             outside_range=outside_range,
+            cache=cache,
         )
 
     @classmethod
@@ -406,8 +411,10 @@ class EnergyScale:
         *,
         outside_map: OutsideMap = "nan",
         outside_range: OutsideRange = "nan",
+        cache: ScaleCache | None = None,
     ) -> EnergyScale:
-        """Build from ``resolve(global_tag, run)`` output, reusing earlier builds.
+        """Build from ``resolve(global_tag, run)`` output, reusing earlier builds of ``cache``
+        (default: the process-wide :data:`DEFAULT_CACHE`; :class:`EnergyScales` owns its own).
 
         ``resolved`` maps record name -> object with ``.record``, ``.payload_type``,
         ``.payload_hash``, ``.since``, ``.until``; ``fetch(hash)`` returns canonical bytes.
@@ -424,17 +431,18 @@ class EnergyScale:
             outside_map,
             outside_range,
         )
-        cached = _SCALES.get(key)
+        c = cache or DEFAULT_CACHE
+        cached = c.scales.get(key)
         if cached is not None:
             return cached
         payloads: dict[str, BaseModel] = {}
         for record in wanted:
             item = resolved[record]
-            payloads[record] = _fetch_payload(item.payload_type, item.payload_hash, fetch)
+            payloads[record] = c.fetch_payload(item.payload_type, item.payload_hash, fetch)
         scale = cls.from_payloads(
-            payloads, outside_map=outside_map, outside_range=outside_range
+            payloads, outside_map=outside_map, outside_range=outside_range, cache=c
         )
-        _SCALES.put(key, scale)
+        c.scales.put(key, scale)
         return scale
 
     # -- per-channel correction --------------------------------------------------------------
@@ -557,16 +565,15 @@ class EnergyScale:
         e_rec: np.ndarray,
         flags: np.ndarray,
     ) -> None:
-        np.subtract(pe, self.delta_q_dr, out=e_vis)
-        e_vis *= self.inv_y0
         if self.uniformity is None:
             flags |= np.uint8(Flag.NO_UNIFORMITY_MAP)
+            e_vis[:] = visible_energy(pe, self.delta_q_dr, self.light_yield.y0)
         else:
             r2 = x * x
             r2 += y * y
             r2 += z * z
             g, outside = self._g(r2, z)
-            e_vis /= g
+            e_vis[:] = visible_energy(pe, self.delta_q_dr, self.light_yield.y0, g)
             if bool(outside.any()):
                 flags[outside] |= np.uint8(Flag.VERTEX_OUTSIDE_MAP)
                 if self.outside_map == "nan":
@@ -625,54 +632,92 @@ class _LRU:
             self.hits = self.misses = 0
 
 
-#: Built energy scales keyed by (record, type, hash) tuples and policies.
-_SCALES = _LRU(32)
-#: Decoded payloads keyed by (type, hash).
-_PAYLOADS = _LRU(128)
-#: Objects derived from one payload (inverse tables, LPMT tables), keyed by (id(payload), what);
-#: the entry holds the payload itself, so the id cannot be reused while the entry lives.
-_DERIVED = _LRU(64)
+class ScaleCache:
+    """The caches of :meth:`EnergyScale.from_resolved`, as one object: built scales keyed by
+    (record, type, hash) tuples and policies, decoded payloads keyed by (type, hash), and objects
+    derived from one payload (inverse tables, LPMT tables)."""
+
+    def __init__(self, scales: int = 32, payloads: int = 128, derived: int = 64) -> None:
+        self.scales = _LRU(scales)
+        self.payloads = _LRU(payloads)
+        self._derived = _LRU(derived)
+
+    def derived(self, payload: BaseModel, what: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()``, memoised per payload object and ``what``; the entry holds the payload
+        itself, so its id cannot be reused while the entry lives."""
+        key = (id(payload), what)
+        hit = self._derived.get(key)
+        if hit is not None and hit[0] is payload:
+            return hit[1]
+        value = build()
+        self._derived.put(key, (payload, value))
+        return value
+
+    def fetch_payload(self, type_name: str, digest: str,
+                      fetch: Callable[[str], bytes]) -> BaseModel:
+        """Decoded payload of ``digest``: cached, else fetched, hash-checked and decoded."""
+        key = (type_name, digest)
+        model = self.payloads.get(key)
+        if model is not None:
+            return model
+        data = fetch(digest)
+        if payload_hash(data) != digest:
+            raise InvalidPayload(
+                f"{type_name}: fetched bytes do not hash to {digest}",
+                hint="the stored payload is corrupt; re-upload it",
+            )
+        model = decode_payload(type_name, data)
+        self.payloads.put(key, model)
+        return model
+
+    def clear(self) -> None:
+        for lru in (self.scales, self.payloads, self._derived):
+            lru.clear()
+
+    def stats(self) -> dict[str, tuple[int, int]]:
+        """(hits, misses) of the energy-scale and the payload caches."""
+        return {
+            "scales": (self.scales.hits, self.scales.misses),
+            "payloads": (self.payloads.hits, self.payloads.misses),
+        }
 
 
-def _derived(payload: BaseModel, what: Hashable, build: Callable[[], Any]) -> Any:
-    """``build()``, memoised per payload object and ``what`` (cheap rebuilds of a scale when
-    only another record changed)."""
-    key = (id(payload), what)
-    hit = _DERIVED.get(key)
-    if hit is not None and hit[0] is payload:
-        return hit[1]
-    value = build()
-    _DERIVED.put(key, (payload, value))
-    return value
+#: The cache :meth:`EnergyScale.from_resolved` uses when given none (compatibility default).
+DEFAULT_CACHE = ScaleCache()
+
+
+class ConditionsSource(Protocol):
+    """Anything that resolves a global tag and run and serves payload bytes: the local
+    :class:`conditions.resolve.Resolver` and the HTTP :class:`ConditionsClient` both are."""
+
+    def resolve(self, global_tag: str, run: int) -> Any: ...
+
+    def payload(self, payload_hash: str) -> bytes: ...
+
+
+class EnergyScales:
+    """Energy scales of runs from a :class:`ConditionsSource`, with their own cache."""
+
+    def __init__(self, source: ConditionsSource, *, outside_map: OutsideMap = "nan",
+                 outside_range: OutsideRange = "nan", cache: ScaleCache | None = None) -> None:
+        self.source = source
+        self.outside_map: OutsideMap = outside_map
+        self.outside_range: OutsideRange = outside_range
+        self.cache = cache or ScaleCache()
+
+    def for_run(self, global_tag: str, run: int) -> EnergyScale:
+        """The energy scale of ``run`` under ``global_tag`` (built once per set of hashes)."""
+        res = self.source.resolve(global_tag, run)
+        return EnergyScale.from_resolved(res.records, self.source.payload,
+                                         outside_map=self.outside_map,
+                                         outside_range=self.outside_range, cache=self.cache)
 
 
 def clear_caches() -> None:
-    """Forget every cached energy scale and decoded payload."""
-    _SCALES.clear()
-    _PAYLOADS.clear()
-    _DERIVED.clear()
+    """Forget every cached energy scale and decoded payload of :data:`DEFAULT_CACHE`."""
+    DEFAULT_CACHE.clear()
 
 
 def cache_stats() -> dict[str, tuple[int, int]]:
-    """(hits, misses) of the energy-scale and the payload caches."""
-    return {
-        "scales": (_SCALES.hits, _SCALES.misses),
-        "payloads": (_PAYLOADS.hits, _PAYLOADS.misses),
-    }
-
-
-def _fetch_payload(type_name: str, digest: str, fetch: Callable[[str], bytes]) -> BaseModel:
-    """Decoded payload of ``digest``: from the cache, else fetched, hash-checked and decoded."""
-    key = (type_name, digest)
-    model = _PAYLOADS.get(key)
-    if model is not None:
-        return model
-    data = fetch(digest)
-    if payload_hash(data) != digest:
-        raise InvalidPayload(
-            f"{type_name}: fetched bytes do not hash to {digest}",
-            hint="the stored payload is corrupt; re-upload it",
-        )
-    model = decode_payload(type_name, data)
-    _PAYLOADS.put(key, model)
-    return model
+    """(hits, misses) of :data:`DEFAULT_CACHE`'s energy-scale and payload caches."""
+    return DEFAULT_CACHE.stats()

@@ -45,11 +45,14 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from fitting.physics.detector import N_LPMT
+from fitting.physics.lpmt import interpolate_curves, invert_monotone
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 #: nominal number of LPMT channels in the JUNO central detector
-N_LPMT_NOMINAL = 17612
+N_LPMT_NOMINAL = N_LPMT
 
 
 class ChannelStatus(IntFlag):
@@ -177,10 +180,6 @@ class DualCalConfig:
         saturation to better than 0.1 % over 0-130 PE.
     min_degree : int
         Lowest degree of the ladder (channels not monotonic at higher degree step down).
-    informative_fraction : float
-        Laser steps with SPMT total above this fraction of the top step count as
-        informative on the non-linearity; the starting degree is at most their number - 1
-        (the 10-step log scan of the toymc campaign, 0.02-100 PE, has 4: degree 3).
     fit_offset : bool
         Fit a constant LPMT charge per channel (dark noise in the readout window, PE); it
         is reported as ``dark_offset`` and not part of the response.  Off by default: the
@@ -217,7 +216,6 @@ class DualCalConfig:
 
     degree: int = 6
     min_degree: int = 2
-    informative_fraction: float = 0.03
     fit_offset: bool = False
     subtract_dark: bool = True
     spe_resolution: float = 0.0
@@ -235,7 +233,7 @@ class DualCalConfig:
 
 @dataclass(frozen=True)
 class ChannelNonlinearityResult:
-    """Per-channel LPMT non-linearity, shaped for the channel non-linearity payload.
+    """Per-channel LPMT non-linearity fit result (the payload adapter is the job's).
 
     Attributes
     ----------
@@ -268,6 +266,8 @@ class ChannelNonlinearityResult:
         Scale constants of the reduced units [PE].
     spe_resolution : float
         Relative SPE width assumed in the Poisson deconvolution.
+    model : str
+        Name of the response model.
     """
 
     channel_ids: IntArray
@@ -298,24 +298,6 @@ class ChannelNonlinearityResult:
         """Mapping channel id -> list of reasons, for flagged channels only."""
         bad = np.flatnonzero(self.status)
         return {int(self.channel_ids[i]): status_reasons(int(self.status[i])) for i in bad}
-
-    def payload_status(self) -> NDArray[np.uint8]:
-        """Status codes of the channel non-linearity payload (conditions.payloads.lpmt):
-        0 GOOD (apply the curve), 1 NO_CURVE (pass the charge through: any flag but dead),
-        2 DEAD.  The detailed reasons stay in :attr:`status` / :meth:`reasons`."""
-        out = np.where(self.status == 0, 0, 1).astype(np.uint8)
-        out[(self.status & np.uint16(ChannelStatus.DEAD)) != 0] = 2
-        return out
-
-    def payload_fields(self) -> dict[str, NDArray[np.generic]]:
-        """Plain arrays named as the channel non-linearity payload (conditions.payloads.lpmt):
-        channel_ids int32, charge_grid float64, true_charge float32 (C, G), status uint8."""
-        return {
-            "channel_ids": self.channel_ids.astype(np.int32),
-            "charge_grid": self.charge_grid.copy(),
-            "true_charge": self.linearised_charge.astype(np.float32),
-            "status": self.payload_status(),
-        }
 
     def linearise(self, channel_index: IntArray, charge: FloatArray) -> FloatArray:
         """Apply the tabulated correction curves, see :func:`linearise_charge`."""
@@ -419,27 +401,11 @@ def linearise_charge(
     channel_index: IntArray,
     charge: FloatArray,
 ) -> FloatArray:
-    """Apply tabulated correction curves to hits: ``q0 = curve[channel](q)`` [PE].
+    """Apply tabulated correction curves to hits (:func:`fitting.physics.lpmt.interpolate_curves`).
 
-    Vectorised over hits: one ``searchsorted`` on the common grid, linear interpolation
-    between the two neighbouring grid points of each hit's channel; linear extrapolation
-    beyond the grid ends.
-
-    Parameters
-    ----------
-    charge_grid : shape (G,), increasing measured-charge grid [PE]
-    curves : shape (C, G), linearised charge at the grid points [PE]
-    channel_index : shape (N,), row of ``curves`` for each hit (0-based index, not id)
-    charge : shape (N,), measured charge of each hit [PE]
+    ``channel_index`` is the row of ``curves`` of each hit (0-based index, not id); charges in PE.
     """
-    q = np.asarray(charge, dtype=np.float64)
-    j = np.clip(np.searchsorted(charge_grid, q, side="right") - 1, 0, len(charge_grid) - 2)
-    x0 = charge_grid[j]
-    x1 = charge_grid[j + 1]
-    y0 = curves[channel_index, j]
-    y1 = curves[channel_index, j + 1]
-    t = (q - x0) / (x1 - x0)
-    return np.asarray(y0 + t * (y1 - y0), dtype=np.float64)
+    return interpolate_curves(charge_grid, curves, channel_index, charge)
 
 
 # ---------------------------------------------------------------------------------------
@@ -482,69 +448,22 @@ def _legendre_design(x: FloatArray, degree: int) -> tuple[FloatArray, FloatArray
     return basis, to_power
 
 
-def _eval_and_slope(ct: FloatArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """``f(x) = sum_j ct[j-1] x**j`` and ``f'(x)``; ``ct`` has shape (d, C) (contiguous rows).
-
-    Horner on ``h(x) = f(x) / x`` and ``h'`` together: ``f = x h``, ``f' = h + x h'``.
-    """
-    h = ct[-1].copy()
-    dh = np.zeros_like(x)
-    for j in range(ct.shape[0] - 2, -1, -1):
-        dh *= x
-        dh += h
-        h *= x
-        h += ct[j]
-    return x * h, h + x * dh
-
-
-def invert_on_grid(
-    coeffs: FloatArray, y_grid: FloatArray, y_max: FloatArray | None = None, n_newton: int = 2
-) -> FloatArray:
-    """Solve ``poly_eval(coeffs[c], x) = min(y_grid[g], y_max[c])`` for all c and g.
-
-    Continuation along the increasing grid: the solution at the previous grid point plus a
-    first-order step (error O(h**2 f''/f')) starts ``n_newton`` Newton iterations, each
-    squaring the relative error (1e-2 -> 1e-4 -> 1e-8 for a 5-PE grid step).  One Python
-    iteration per grid point, vectorised over channels; returns shape (C, G).  Assumes
-    responses increasing up to ``y_max`` with ``f(0) = 0`` and ``y_grid[0] >= 0``.
-    """
-    ct = np.ascontiguousarray(coeffs.T)
-    n_ch, n_g = coeffs.shape[0], len(y_grid)
-    cap = np.full(n_ch, np.inf) if y_max is None else np.asarray(y_max, dtype=np.float64)
-    out = np.empty((n_g, n_ch))  # rows are contiguous; transposed on return
-    x = np.zeros(n_ch)
-    y_prev = np.zeros(n_ch)
-    slope = np.where(ct[0] > 0, ct[0], 1.0)
-    for g in range(n_g):
-        y = np.minimum(float(y_grid[g]), cap)
-        x += (y - y_prev) / slope
-        np.maximum(x, 0.0, out=x)
-        for _ in range(n_newton):
-            fx, slope = _eval_and_slope(ct, x)
-            slope[slope <= 0] = 1.0
-            fx -= y
-            fx /= slope
-            x -= fx
-            np.maximum(x, 0.0, out=x)
-        out[g] = x
-        y_prev = y
-    return np.ascontiguousarray(out.T)
-
-
 def _correction_curves(
     beta: FloatArray, v_top: FloatArray, charge_grid: FloatArray, pe_ref: float
 ) -> FloatArray:
     """Tabulate ``q0 = f^{-1}(q)`` [PE] on ``charge_grid`` for each row of ``beta``.
 
-    Inside the scanned range (true reduced PE ``v <= v_top``) the polynomial (R1) is
-    inverted; above it the response is continued linearly with the slope at ``v_top``
-    instead of trusting the polynomial's extrapolation.
+    Inside the scanned range (true reduced PE ``v <= v_top``, where the response was checked
+    to increase) the polynomial (R1) is inverted exactly by bisection
+    (:func:`fitting.physics.lpmt.invert_monotone`: converges for any increasing response, no
+    Newton overshoot on flat stretches); above it the response is continued linearly with the
+    slope at ``v_top`` instead of trusting the polynomial's extrapolation.
     """
     y = charge_grid[None, :] / pe_ref
     y_top = poly_eval(beta, v_top)[:, None]
     s_top = poly_deriv(beta, v_top)[:, None]
-    # inside: continuation along the grid (the grid values above y_top are not used)
-    inside = invert_on_grid(beta, charge_grid / pe_ref, y_top[:, 0])
+    b3 = beta[:, None, :]
+    inside = invert_monotone(lambda v: poly_eval(b3, v), np.minimum(y, y_top), v_top)
     above = v_top[:, None] + (y - y_top) / s_top
     return np.asarray(pe_ref * np.where(y <= y_top, inside, above), dtype=np.float64)
 
@@ -595,7 +514,9 @@ def _fit_degree(
     # Jacobi (diagonal) scaling for conditioning before the batched inverse
     diag = np.sqrt(np.einsum("caa->ca", normal))
     diag = np.where(diag > 0, diag, 1.0)
-    cov_s = np.linalg.inv(normal / diag[:, :, None] / diag[:, None, :])
+    # pseudo-inverse: a singular channel (e.g. all-equal steps) gets a finite, flagged fit
+    # instead of a LinAlgError for the whole batch
+    cov_s = np.linalg.pinv(normal / diag[:, :, None] / diag[:, None, :])
     cov_leg = cov_s / diag[:, :, None] / diag[:, None, :]
     c_leg = np.matmul(cov_leg, rhs[:, :, None])[:, :, 0]
     resid = y - c_leg @ basis.T
@@ -640,15 +561,12 @@ def fit_dual_calorimetry(
 
     Vectorised over channels: the design matrix (powers of the SPMT total) is shared, so
     the weighted normal equations of all channels are two GEMMs and one batched inverse.
-    The degree starts at ``min(config.degree, n_informative - 1)`` (``n_informative``: laser
-    steps above ``informative_fraction`` of the top intensity, where the non-linearity is
-    visible) and steps down, one vectorised pass per degree, for the channels whose
-    response is not monotonic or out of range, to ``min_degree``.  Bad channels are flagged
-    with a :class:`ChannelStatus` reason and given the identity curve; the job never fails
-    because of a channel.
-
-    Returns a :class:`ChannelNonlinearityResult` shaped for the channel non-linearity
-    payload.
+    The degree (``min_degree`` .. ``min(degree, n_steps - 2)``) minimises the AICc summed over
+    channels; a channel not monotonic or out of range there steps down to the highest degree
+    where it is, so any number and spacing of laser steps works.  The
+    correction curve is the exact (bisection) inverse of the fitted response and is checked
+    to increase on the grid.  Bad channels are flagged with a :class:`ChannelStatus` reason
+    and given the identity curve; the fit never fails because of a channel.
     """
     cfg = config or DualCalConfig()
     q = np.asarray(scan.lpmt_charge, dtype=np.float64)
@@ -678,11 +596,16 @@ def fit_dual_calorimetry(
     status[few] |= np.uint16(ChannelStatus.FEW_POINTS)
     unfit = few | dead
 
-    # ---- degree ladder of batched weighted least squares ------------------------------
+    # ---- degree by a criterion (AICc), one batched weighted least squares per degree -------
+    # Every degree from min_degree up to min(degree, n_steps - 2) is fitted for all channels.
+    # The degree is the one of smallest AICc = chi2 + 2 k + 2 k (k + 1) / (n - k - 1) summed
+    # over the channels (they share the response's shape, so the population decides: a
+    # per-channel choice would pick too low a degree wherever noise hides the curvature and
+    # bias the curves); a channel whose fit at that degree is not monotonic or out of range
+    # steps down to the highest degree where it is.  Any number and spacing of steps works.
     spmt_ref = float(np.max(s))
     x = s / spmt_ref
-    n_inf = int(np.count_nonzero(s >= cfg.informative_fraction * spmt_ref))
-    d_max = max(cfg.min_degree, min(cfg.degree, n_inf - 1))
+    d_max = max(cfg.min_degree, min(cfg.degree, int(np.max(n_use, initial=0)) - off - 2))
     xpow = _x_powers(scan, d_max, spmt_ref)
     fit_coeffs = np.zeros((n_ch, d_max))
     fit_cov = np.zeros((n_ch, d_max, d_max))
@@ -694,33 +617,53 @@ def fit_dual_calorimetry(
     gain1 = np.ones(n_ch)
     v_top = np.ones(n_ch)
     degree_used = np.zeros(n_ch, dtype=np.int64)
+    last_flags = np.zeros(n_ch, dtype=np.uint16)
     median_gain: float | None = None
-    todo = np.flatnonzero(~unfit)
-    for d in range(d_max, cfg.min_degree - 1, -1):
-        if todo.size == 0:
+    rows_all = np.flatnonzero(~unfit)
+    fits: dict[int, tuple[IntArray, _DegreeFit, NDArray[np.bool_]]] = {}
+    total: dict[int, float] = {}
+    for d in range(cfg.min_degree, d_max + 1):
+        n_par = d + off
+        rows = rows_all[n_use[rows_all] >= n_par + 1]
+        if rows.size == 0:
             break
-        enough = n_use[todo] >= d + off + 1
-        rows = todo[enough]
-        fit = _fit_degree(q[rows], err[rows], usable[rows], xpow[:, :d], x, cfg, median_gain)
+        with np.errstate(all="ignore"):
+            fit = _fit_degree(q[rows], err[rows], usable[rows], xpow[:, :d], x, cfg,
+                              median_gain)
         if median_gain is None:
             ok_gain = (fit.flags & np.uint16(ChannelStatus.OUT_OF_RANGE)) == 0
             median_gain = float(np.median(fit.gamma1[ok_gain])) if np.any(ok_gain) else 1.0
-        last = d == cfg.min_degree
-        accept = (fit.flags == 0) | last
-        sel = rows[accept]
-        fit_coeffs[sel, :d] = fit.fit_coeffs[accept]
-        fit_cov[sel, :d, :d] = fit.fit_cov[accept]
-        alpha[sel, :d] = fit.alpha[accept]
-        beta[sel, :d] = fit.beta[accept]
-        chi2[sel] = fit.chi2[accept]
-        ndf[sel] = fit.ndf[accept]
-        dark_offset[sel] = fit.dark_offset[accept]
-        gain1[sel] = fit.gamma1[accept]
-        v_top[sel] = fit.v_top[accept]
+        n_pts = n_use[rows].astype(np.float64)
+        denom = np.maximum(n_pts - n_par - 1.0, 1e-9)
+        aicc = fit.chi2 + 2.0 * n_par + 2.0 * n_par * (n_par + 1.0) / denom
+        ok = (fit.flags == 0) & np.isfinite(aicc) & np.all(np.isfinite(fit.beta), axis=1)
+        fits[d] = (rows, fit, ok)
+        # compare the degrees on the same channels: those with points for every degree
+        common = n_use[rows] >= d_max + off + 1
+        total[d] = float(np.sum(np.where(common & np.isfinite(aicc), aicc, 0.0)))
+    d_best = min(total, key=total.__getitem__) if total else cfg.min_degree
+    assigned = np.zeros(n_ch, dtype=bool)
+    for d in sorted(fits, reverse=True):
+        rows, fit, ok = fits[d]
+        if d > d_best:
+            continue
+        last = d == min(fits)
+        take = ~assigned[rows] & (ok | last)
+        sel = rows[take]
+        fit_coeffs[sel, :d] = fit.fit_coeffs[take]
+        fit_cov[sel, :d, :d] = fit.fit_cov[take]
+        alpha[sel, :d] = fit.alpha[take]
+        beta[sel, :d] = fit.beta[take]
+        chi2[sel] = fit.chi2[take]
+        ndf[sel] = fit.ndf[take]
+        dark_offset[sel] = fit.dark_offset[take]
+        gain1[sel] = fit.gamma1[take]
+        v_top[sel] = fit.v_top[take]
         degree_used[sel] = d
-        if last:
-            status[sel] |= fit.flags[accept]
-        todo = np.concatenate([todo[~enough], rows[~accept]])
+        last_flags[sel] = np.where(ok[take], 0, fit.flags[take])
+        assigned[sel] = True
+    status |= last_flags
+    status[~unfit & (degree_used == 0)] |= np.uint16(ChannelStatus.FEW_POINTS)
 
     pval = np.where(ndf > 0, stats.chi2.sf(chi2, np.maximum(ndf, 1)), 1.0)
     status[(pval < cfg.min_pvalue) & ~unfit] |= np.uint16(ChannelStatus.BAD_FIT)
@@ -736,7 +679,13 @@ def fit_dual_calorimetry(
     charge_grid = grid_max * np.linspace(0.0, 1.0, cfg.grid_points) ** cfg.grid_power
     curves = np.broadcast_to(charge_grid, (n_ch, len(charge_grid))).copy()  # identity
     if np.any(good):
-        curves[good] = _correction_curves(beta[good], v_top[good], charge_grid, cfg.pe_ref)
+        with np.errstate(all="ignore"):
+            tab = _correction_curves(beta[good], v_top[good], charge_grid, cfg.pe_ref)
+        steps = np.diff(tab.astype(np.float32).astype(np.float64), axis=1)
+        rising = np.all(np.isfinite(tab), axis=1) & np.all(steps > 0, axis=1)
+        idx = np.flatnonzero(good)
+        status[idx[~rising]] |= np.uint16(ChannelStatus.NON_MONOTONIC)
+        curves[idx[rising]] = tab[rising]
 
     return ChannelNonlinearityResult(
         channel_ids=np.asarray(scan.channel_ids, dtype=np.int64),

@@ -44,6 +44,7 @@ import hashlib
 import importlib.util
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,7 @@ def load_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
     base = p.parent
     if verify:
         files = [(r.get("file"), r.get("sha256")) for r in doc.get("runs", [])]
+        files += [(s.get("file"), s.get("sha256")) for s in doc.get("simulation_inputs", [])]
         truth = doc.get("truth_file")
         if isinstance(truth, dict):
             files.append((truth.get("path"), truth.get("sha256")))
@@ -281,3 +283,171 @@ def load_manifest(path: str | Path, verify: bool = True) -> dict[str, Any]:
                 raise EventFileError(f"{p}: {rel} does not match its SHA-256 in the manifest")
     doc["base_dir"] = str(base)
     return doc
+
+
+# --- declared detector-simulation inputs (docs/INPUTS.md) -------------------------------------
+SIMULATION_KINDS: tuple[str, ...] = ("secondary_electrons", "b12_spectrum", "an_recoil")
+"""Kinds of detector-simulation input a manifest may declare under ``simulation_inputs``."""
+
+
+@dataclass(frozen=True)
+class SecondaryElectrons:
+    """Secondary-electron spectrum P(E^e) of one gamma source (Eq. 2.6), per gamma event.
+
+    ``energy_mev`` (K,) mean kinetic energy of the electrons/positrons in each bin [MeV];
+    ``counts`` (K,) electrons per source event in the bin; ``e_gamma_mev`` total gamma energy
+    of one event [MeV].
+
+    Optional per-event sample (the energy sharing among a gamma's electrons, which the binned
+    spectrum loses; the positron-resolution conversion needs it): ``event_energy_mev`` (N,)
+    kinetic energy of every electron/positron of ``n_events`` simulated events [MeV] and
+    ``event_index`` (N,) the event (0..n_events-1) each belongs to. None when not provided.
+    """
+
+    source: str
+    e_gamma_mev: float
+    energy_mev: NDArray[np.float64]
+    counts: NDArray[np.float64]
+    event_energy_mev: NDArray[np.float64] | None = None
+    event_index: NDArray[np.int64] | None = None
+    n_events: int = 0
+
+    @property
+    def has_events(self) -> bool:
+        """True when the per-event sample is present."""
+        return self.event_energy_mev is not None and self.event_index is not None
+
+
+@dataclass(frozen=True)
+class SimulationInputs:
+    """The detector-simulation inputs of a campaign (all optional) and their manifest entries.
+
+    ``secondary``: source name -> spectrum; ``b12_edges_mev`` (K+1,), ``b12_density`` (K,):
+    true 12B kinetic-energy spectrum; ``an_recoil``: peak name -> {"relative_shift",
+    "uncertainty"} of the (alpha, n) prompt-gamma peak; ``entries``: the manifest entries
+    (kind, file, sha256, version) for provenance.
+    """
+
+    secondary: dict[str, SecondaryElectrons]
+    b12_edges_mev: NDArray[np.float64] | None
+    b12_density: NDArray[np.float64] | None
+    an_recoil: dict[str, dict[str, float]]
+    entries: tuple[dict[str, Any], ...]
+
+
+def write_secondary_electrons(path: str | Path, spectra: list[SecondaryElectrons]) -> Path:
+    """Write secondary-electron spectra as compressed ``.npz``: ``sources`` and, per source,
+    ``<src>__energy_mev``, ``<src>__counts``, ``<src>__e_gamma_mev`` (little-endian float64) and,
+    when the spectrum has its per-event sample, ``<src>__event_energy_mev`` (float32),
+    ``<src>__event_index`` (int32) and ``<src>__n_events``."""
+    arrays: dict[str, NDArray[Any]] = {"sources": np.array([s.source for s in spectra])}
+    for s in spectra:
+        arrays[f"{s.source}__energy_mev"] = np.asarray(s.energy_mev, dtype="<f8")
+        arrays[f"{s.source}__counts"] = np.asarray(s.counts, dtype="<f8")
+        arrays[f"{s.source}__e_gamma_mev"] = np.array(s.e_gamma_mev, dtype="<f8")
+        if s.event_energy_mev is not None and s.event_index is not None:
+            arrays[f"{s.source}__event_energy_mev"] = np.asarray(s.event_energy_mev, dtype="<f4")
+            arrays[f"{s.source}__event_index"] = np.asarray(s.event_index, dtype="<i4")
+            arrays[f"{s.source}__n_events"] = np.array(s.n_events, dtype="<i8")
+    p = Path(path)
+    with p.open("wb") as fh:  # a file object: numpy would append ".npz" to another suffix
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+    return p
+
+
+def write_b12_spectrum(path: str | Path, edges_mev: NDArray[Any], density: NDArray[Any]) -> Path:
+    """Write a 12B kinetic-energy spectrum ``.npz``: ``edges_mev`` (K+1,), ``density`` (K,)."""
+    p = Path(path)
+    np.savez(p, edges_mev=np.asarray(edges_mev, dtype="<f8"),
+             density=np.asarray(density, dtype="<f8"))
+    return p
+
+
+def write_an_recoil(path: str | Path, shifts: dict[str, dict[str, float]]) -> Path:
+    """Write (alpha, n) recoil corrections as JSON: {peak: {relative_shift, uncertainty}}."""
+    p = Path(path)
+    p.write_text(json.dumps(shifts, indent=1, sort_keys=True) + "\n")
+    return p
+
+
+def _read_events_of(z: Any, p: Path, src: str) -> tuple[
+    NDArray[np.float64] | None, NDArray[np.int64] | None, int
+]:
+    """The optional per-event sample of ``src`` (energies, event index, number of events)."""
+    keys = [f"{src}__{k}" for k in ("event_energy_mev", "event_index", "n_events")]
+    present = [k in z.files for k in keys]
+    if not any(present):
+        return None, None, 0
+    if not all(present):
+        raise EventFileError(f"{p}: {src}: event_energy_mev, event_index and n_events go "
+                             "together (missing "
+                             + ", ".join(k for k, h in zip(keys, present, strict=True) if not h)
+                             + ")")
+    e = z[keys[0]].astype(np.float64)
+    idx = z[keys[1]].astype(np.int64)
+    n = int(z[keys[2]])
+    if (e.shape != idx.shape or e.ndim != 1 or n < 2 or np.any(e < 0)
+            or (idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n))):
+        raise EventFileError(f"{p}: {src}: event_energy_mev >= 0 and event_index in "
+                             "0..n_events-1 of the same shape, n_events >= 2")
+    return e, idx, n
+
+
+def _read_secondary(p: Path) -> dict[str, SecondaryElectrons]:
+    out: dict[str, SecondaryElectrons] = {}
+    with np.load(p, allow_pickle=False) as z:
+        if "sources" not in z.files:
+            raise EventFileError(f"{p}: not a secondary-electron file (no 'sources' array)")
+        for src in (str(s) for s in z["sources"]):
+            keys = [f"{src}__{k}" for k in ("energy_mev", "counts", "e_gamma_mev")]
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise EventFileError(f"{p}: missing {', '.join(missing)}")
+            e, c = z[keys[0]].astype(np.float64), z[keys[1]].astype(np.float64)
+            if e.shape != c.shape or e.ndim != 1 or np.any(e <= 0) or np.any(c < 0):
+                raise EventFileError(f"{p}: {src}: energy_mev > 0 and counts >= 0, same shape")
+            ev, idx, n = _read_events_of(z, p, src)
+            out[src] = SecondaryElectrons(src, float(z[keys[2]]), e, c, ev, idx, n)
+    return out
+
+
+def read_simulation_inputs(manifest: dict[str, Any]) -> SimulationInputs:
+    """Read the ``simulation_inputs`` a loaded manifest declares (hashes checked on load).
+
+    Raises :class:`EventFileError` for an unknown kind, a duplicate kind or a bad file.
+    """
+    base = Path(str(manifest.get("base_dir", ".")))
+    entries = tuple(manifest.get("simulation_inputs", []) or [])
+    secondary: dict[str, SecondaryElectrons] = {}
+    edges = density = None
+    recoil: dict[str, dict[str, float]] = {}
+    seen: set[str] = set()
+    for entry in entries:
+        kind = str(entry.get("kind"))
+        if kind not in SIMULATION_KINDS:
+            raise EventFileError(
+                f"simulation input {entry.get('file')}: unknown kind {kind!r} "
+                f"(one of {', '.join(SIMULATION_KINDS)})")
+        if kind in seen:
+            raise EventFileError(f"simulation input kind {kind!r} declared twice")
+        seen.add(kind)
+        p = base / str(entry["file"])
+        try:
+            if kind == "secondary_electrons":
+                secondary = _read_secondary(p)
+            elif kind == "b12_spectrum":
+                with np.load(p, allow_pickle=False) as z:
+                    edges = z["edges_mev"].astype(np.float64)
+                    density = z["density"].astype(np.float64)
+                if edges.ndim != 1 or density.shape != (edges.size - 1,):
+                    raise EventFileError(f"{p}: edges_mev (K+1,) and density (K,) expected")
+            else:
+                doc = json.loads(p.read_text())
+                recoil = {str(k): {"relative_shift": float(v["relative_shift"]),
+                                   "uncertainty": float(v.get("uncertainty", 0.0))}
+                          for k, v in doc.items()}
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            if isinstance(exc, EventFileError):
+                raise
+            raise EventFileError(f"{p}: cannot read {kind} input ({exc})") from exc
+    return SimulationInputs(secondary, edges, density, recoil, entries)

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from fitting.physics.detector import R_LS_MM
+
 FloatArray = NDArray[np.float64]
 
-#: inner radius of the acrylic sphere = LS radius [mm]
-R_LS_MM = 17_700.0
 
 SYSTEM_ACU = "ACU"
 SYSTEM_GT = "GT"

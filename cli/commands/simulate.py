@@ -20,6 +20,12 @@ def _kinds() -> tuple[str, ...]:
     return KINDS
 
 
+def _variants() -> tuple[str, ...]:
+    from fitting.toymc.variants import VARIANTS
+
+    return VARIANTS
+
+
 @click.group(name="simulate")
 def simulate() -> None:
     """Generate mock JUNO calibration data (mock detector with known truth)."""
@@ -45,18 +51,28 @@ def simulate() -> None:
                    "enclosure energy loss.")
 @click.option("--extreme-nonlin", is_flag=True,
               help="LPMT channel non-linearity up to 50% at 100 PE (section 2.2 extreme case).")
+@click.option("--truth", "truth_name", type=LazyChoice(_variants), default="nominal",
+              show_default=True,
+              help="Truth variant of the mock detector (fitting.toymc.variants): every knob "
+                   "differs between variants.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (runs, minutes) and write nothing.")
 def campaign(kind: str, first_run: int, out_dir: Path, seed: int, day: float, scale: float,
-             flashes: int, realistic: bool, extreme_nonlin: bool, dry_run: bool) -> None:
+             flashes: int, realistic: bool, extreme_nonlin: bool, truth_name: str,
+             dry_run: bool) -> None:
     """Write a calibration campaign: manifest.json, run files and the truth file."""
     from fitting.toymc.campaign import plan_campaign, write_campaign
     from fitting.toymc.truth import DetectorTruth
+    from fitting.toymc.variants import truth_variant
 
     if not dry_run and (out_dir / "manifest.json").exists():
         raise click.ClickException(
             f"{out_dir} already holds a campaign - choose another --out or delete it first"
         )
-    plan = plan_campaign(kind, first_run, scale)
+    if truth_name != "nominal" and realistic:
+        raise click.ClickException("--realistic applies to the nominal truth only - "
+                                   "drop it or use --truth nominal")
+    base = truth_variant(truth_name)
+    plan = plan_campaign(kind, first_run, scale, base.laser_scan_pe)
     totals = plan.totals()
     click.echo(
         f"{kind}: runs {plan.runs[0].run}-{plan.runs[-1].run} ({len(plan.runs)} runs), "
@@ -69,7 +85,7 @@ def campaign(kind: str, first_run: int, out_dir: Path, seed: int, day: float, sc
             click.echo(f"  run {rp.run} {rp.system:7s} {rp.source:7s} "
                        f"({x:8.0f}, {y:4.0f}, {z:8.0f}) mm  n={rp.n_decays}")
         return
-    truth = DetectorTruth.realistic() if realistic else DetectorTruth.default()
+    truth = DetectorTruth.realistic() if realistic else base
     if extreme_nonlin:
         truth = dataclasses.replace(truth, lpmt_nonlin_max=0.5)
     with Progress().bar(len(plan.runs), "simulating") as bar:

@@ -19,6 +19,9 @@ g_mean, g_spread     nonuniformity_map      mean and RMS of g(r, theta) at the m
 lpmt_corr_mean/_rms  lpmt_nonlinearity      mean / RMS over GOOD channels of the correction  2.2
                                             true/measured charge at the reference charge
 lpmt_bad_channels    lpmt_nonlinearity      number of channels not GOOD (count)              3.8
+gain_median          lpmt_gain              median SPE gain over GOOD channels (1 = nominal)  2.2
+gain_moved_channels  lpmt_gain              channels whose relative response moved by > 5    2.2
+                                            sigma vs the previous IOV (count; 0 for the first)
 ===================  =====================  ===============================================  =====
 
 Drift detection (:func:`analyse`), per quantity, on the points in run order:

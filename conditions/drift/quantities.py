@@ -19,7 +19,9 @@ from ..payloads import (
     DarkNoiseV2,
     EnergyNonlinearityV1,
     EnergyResolutionV1,
+    GainStatus,
     LightYieldV1,
+    LpmtGainV1,
     LpmtNonlinearityV1,
     NonuniformityMapV1,
     upgrade,
@@ -63,6 +65,8 @@ class Quantity:
 
     ``extract`` maps a payload model (upgraded to the latest schema version) to
     ``(value, error)``; ``relative`` says whether changes are fractions or differences.
+    ``versus_previous``, when set, maps ``(model, previous IOV's model)`` to the value instead
+    (a comparison of consecutive payloads); ``extract`` then gives the value of the first IOV.
     """
 
     name: str
@@ -73,6 +77,8 @@ class Quantity:
     thresholds: Thresholds
     extract: Callable[[Any], Measurement] = field(repr=False, compare=False)
     description: str = ""
+    versus_previous: Callable[[Any, Any], Measurement] | None = field(
+        default=None, repr=False, compare=False)
 
 
 def _sigma(cov: np.ndarray, k: int) -> float:
@@ -202,6 +208,37 @@ def _lpmt_bad(m: LpmtNonlinearityV1) -> Measurement:
     return float(np.count_nonzero(m.status != ChannelStatus.GOOD)), None
 
 
+#: A channel's relative response moved when the change exceeds this many combined 1 sigma.
+GAIN_MOVED_SIGMA = 5.0
+
+
+def _gain_median(m: LpmtGainV1) -> Measurement:
+    """Median SPE gain over GOOD channels; error = 1.2533 x robust RMS / sqrt(N) (median of N)."""
+    x = m.gain[m.status == GainStatus.GOOD]
+    if x.size < 2:
+        return float("nan"), None
+    med = float(np.median(x))
+    rms = 1.4826 * float(np.median(np.abs(x - med)))
+    return med, 1.2533 * rms / math.sqrt(x.size)
+
+
+def _gain_moved_first(_: LpmtGainV1) -> Measurement:
+    return 0.0, None  # the first IOV has nothing to move from
+
+
+def _gain_moved(m: LpmtGainV1, previous: LpmtGainV1) -> Measurement:
+    """Channels GOOD in both payloads whose relative response changed by more than
+    :data:`GAIN_MOVED_SIGMA` x the two errors in quadrature (a gain or QE step of the channel)."""
+    _, ia, ib = np.intersect1d(previous.channel_ids, m.channel_ids, assume_unique=True,
+                                 return_indices=True)
+    both = (previous.status[ia] == GainStatus.GOOD) & (m.status[ib] == GainStatus.GOOD)
+    delta = m.relative_response[ib] - previous.relative_response[ia]
+    sigma = np.hypot(m.relative_response_uncertainty[ib],
+                     previous.relative_response_uncertainty[ia])
+    moved = both & (np.abs(delta) > GAIN_MOVED_SIGMA * sigma)
+    return float(np.count_nonzero(moved)), None
+
+
 def _q(
     name: str,
     ptype: str,
@@ -212,9 +249,11 @@ def _q(
     drift: float,
     extract: Callable[[Any], Measurement],
     description: str,
+    versus_previous: Callable[[Any, Any], Measurement] | None = None,
 ) -> Quantity:
     thresholds = Thresholds(step, drift)
-    return Quantity(name, ptype, label, unit, relative, thresholds, extract, description)
+    return Quantity(name, ptype, label, unit, relative, thresholds, extract, description,
+                    versus_previous)
 
 
 #: Every tracked quantity by name.  Default thresholds (fractions for relative quantities):
@@ -267,6 +306,14 @@ QUANTITIES: dict[str, Quantity] = {
            f"RMS over GOOD channels of true/measured charge at {LPMT_REFERENCE_CHARGE:g} PE"),
         _q("lpmt_bad_channels", "lpmt_nonlinearity", "LPMT channels not GOOD", "channels",
            False, 20.0, 50.0, _lpmt_bad, "channels with status NO_CURVE or DEAD"),
+        # 1 %: the median of ~17,600 photon-statistics gains is known to ~0.1 % per campaign
+        _q("gain_median", "lpmt_gain", "median LPMT gain", "1", True, 0.01, 0.02, _gain_median,
+           "median over GOOD channels of the SPE gain (photon statistics)"),
+        # a count compared with the previous IOV: a step of 10 channels flags; no drift check
+        _q("gain_moved_channels", "lpmt_gain", "LPMT channels whose response moved", "channels",
+           False, 10.0, math.inf, _gain_moved_first,
+           f"channels whose relative response moved by > {GAIN_MOVED_SIGMA:g} sigma vs the "
+           "previous IOV", _gain_moved),
     )
 }
 
@@ -286,9 +333,13 @@ def quantities_for(payload_type: str) -> list[Quantity]:
     return [q for q in QUANTITIES.values() if q.payload_type == payload_type]
 
 
-def extract(q: Quantity, model: BaseModel) -> Measurement:
-    """``(value, error)`` of quantity ``q`` from a payload model (upgraded first)."""
-    value, error = q.extract(upgrade(model))
+def extract(q: Quantity, model: BaseModel, previous: BaseModel | None = None) -> Measurement:
+    """``(value, error)`` of quantity ``q`` from a payload model (upgraded first); a
+    ``versus_previous`` quantity compares it with ``previous`` (the previous IOV's payload)."""
+    if previous is not None and q.versus_previous is not None:
+        value, error = q.versus_previous(upgrade(model), upgrade(previous))
+    else:
+        value, error = q.extract(upgrade(model))
     if error is not None and not math.isfinite(error):
         error = None
     return value, error

@@ -223,15 +223,23 @@ def extract_series(
         )
     cache: dict[str, _Decoded] = {}
     decoded: list[_Decoded] = []
+    pairwise = [q for q in quantities if q.versus_previous is not None]
+    models: dict[str, Any] = {}  # decoded models, only for quantities versus the previous IOV
     for point in iovs.iovs:
         got = cache.get(point.payload_hash)
         if got is None:
             data = store.payload_bytes(s, point.payload_hash)
             got = _Decoded(*decode_quantities(iovs.payload_type, data, quantities))
             cache[point.payload_hash] = got
+            if pairwise:
+                models[point.payload_hash] = decode_payload(iovs.payload_type, data)
         decoded.append(got)
         if progress is not None:
             progress(1)
+    for i in range(1, len(decoded)) if pairwise else ():
+        now, before = (models[iovs.iovs[k].payload_hash] for k in (i, i - 1))
+        decoded[i] = _Decoded(decoded[i].values | {q.name: extract(q, now, before)
+                                                   for q in pairwise}, decoded[i].channels)
     series = tuple(
         Series(
             q,

@@ -21,6 +21,7 @@ from conditions.payloads.dark_noise import DarkNoiseV1, DarkNoiseV2
 from conditions.payloads.encoding import encode_payload, payload_hash
 from conditions.payloads.light_yield import LightYieldV1
 from conditions.payloads.lpmt import N_LPMT, ChannelStatus, LpmtNonlinearityV1
+from conditions.payloads.lpmt_gain import GainStatus, LpmtGainV1
 from conditions.payloads.nonlinearity import EnergyNonlinearityV1
 from conditions.payloads.registry import (
     LATEST,
@@ -44,7 +45,9 @@ __all__ = [
     "DarkNoiseV2",
     "EnergyNonlinearityV1",
     "EnergyResolutionV1",
+    "GainStatus",
     "LightYieldV1",
+    "LpmtGainV1",
     "LpmtNonlinearityV1",
     "NonuniformityMapV1",
     "decode_payload",

@@ -96,6 +96,21 @@ class Payload(BaseModel):
         return hash(payload_hash(encode_payload(self)))
 
 
+#: Every registered payload model, in registration order (see :func:`payload_type`).
+REGISTERED: list[type[Payload]] = []
+
+
+def payload_type(cls: type[Payload]) -> type[Payload]:
+    """Class decorator registering a payload schema (one TYPE_NAME + SCHEMA_VERSION)."""
+    if not cls.TYPE_NAME or cls.SCHEMA_VERSION < 1:
+        raise TypeError(f"{cls.__name__} needs TYPE_NAME and SCHEMA_VERSION >= 1")
+    if any(c.TYPE_NAME == cls.TYPE_NAME and c.SCHEMA_VERSION == cls.SCHEMA_VERSION
+           for c in REGISTERED):
+        raise TypeError(f"{cls.TYPE_NAME} v{cls.SCHEMA_VERSION} registered twice")
+    REGISTERED.append(cls)
+    return cls
+
+
 def _field_equal(a: Any, b: Any) -> bool:
     """Exact equality of two field values; arrays by dtype, shape and values."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):

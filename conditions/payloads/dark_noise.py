@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from conditions.payloads.base import Payload, Real
+from conditions.payloads.base import Payload, Real, payload_type
 
 
 class _DarkNoiseCommon(Payload):
@@ -29,6 +29,7 @@ class _DarkNoiseCommon(Payload):
     window_ns: Real = Field(gt=0, description="analysis time window [ns] (paper: 350 ns)")
 
 
+@payload_type
 class DarkNoiseV1(_DarkNoiseCommon):
     """Dark-noise offsets Delta Q_DR [PE] for the LPMT and SPMT systems (Eq. 3.3)."""
 
@@ -37,6 +38,7 @@ class DarkNoiseV1(_DarkNoiseCommon):
     schema_version: Literal[1] = Field(1, description="schema version of this document")
 
 
+@payload_type
 class DarkNoiseV2(_DarkNoiseCommon):
     """Dark-noise offsets Delta Q_DR [PE] (Eq. 3.3) with mean dark rates (v2 of v1 + rates)."""
 

@@ -15,12 +15,14 @@ from conditions.payloads.base import Payload
 from conditions.payloads.dark_noise import DarkNoiseV1, DarkNoiseV2
 from conditions.payloads.light_yield import LightYieldV1
 from conditions.payloads.lpmt import N_LPMT, ChannelStatus, LpmtNonlinearityV1
+from conditions.payloads.lpmt_gain import GainStatus, LpmtGainV1
 from conditions.payloads.nonlinearity import EnergyNonlinearityV1, f_nonlin
 from conditions.payloads.resolution import EnergyResolutionV1, a_tilde
 from conditions.payloads.uniformity import NonuniformityMapV1
+from fitting.physics.detector import R_LS_M
 
 #: Radius of the liquid-scintillator sphere [m] (35.4 m inner diameter of the acrylic sphere).
-R_LS = 17.7
+R_LS = R_LS_M
 
 #: Illustrative Eq. (2.5) parameters (p0, p1, p2 [1/MeV], p3 [MeV]).
 EXAMPLE_P = (1.025, 0.12, 1.2, -0.005)
@@ -144,4 +146,25 @@ def all_payloads() -> dict[str, Payload]:
         "lpmt_nonlinearity": lpmt_nonlinearity(),
         "nonuniformity_map": nonuniformity_map(),
         "energy_resolution": energy_resolution(),
+        "lpmt_gain": lpmt_gain(),
     }
+
+
+def lpmt_gain(seed: int = 3) -> LpmtGainV1:
+    """17,612 channels, gains ~ N(1, 2 %), relative responses ~ N(1, 7 %), 176 dead."""
+    rng = np.random.default_rng(seed)
+    status = np.zeros(N_LPMT, dtype=np.uint8)
+    status[rng.choice(N_LPMT, 176, replace=False)] = GainStatus.DEAD
+    alive = status == GainStatus.GOOD
+    return LpmtGainV1(
+        channel_ids=np.arange(N_LPMT, dtype=np.int32),
+        gain=np.where(alive, rng.normal(1.0, 0.02, N_LPMT), 0.0),
+        gain_uncertainty=np.where(alive, 0.01, 0.0),
+        relative_response=np.where(alive, rng.normal(1.0, 0.07, N_LPMT), 0.0),
+        relative_response_uncertainty=np.where(alive, 0.001, 0.0),
+        status=status,
+        spe_resolution=0.3,
+        spe_resolution_measured=True,
+        laser_jitter=0.03,
+        laser_position_mm=(0.0, 0.0, 0.0),
+    )

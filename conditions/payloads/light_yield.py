@@ -11,12 +11,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from conditions.payloads.base import Payload, Real
+from conditions.payloads.base import Payload, Real, payload_type
 
 #: Which photosensor system's PE sum Y0 (and the consumer's PE input) refers to.
 PeSource = Literal["lpmt", "spmt", "lpmt+spmt"]
 
 
+@payload_type
 class LightYieldV1(Payload):
     """Light yield Y0 [PE/MeV] (Eq. 2.1: E_vis = PE / Y0)."""
 

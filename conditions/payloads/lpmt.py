@@ -32,10 +32,12 @@ from conditions.payloads.base import (
     Payload,
     U1Vector,
     check_strictly_increasing,
+    payload_type,
 )
+from fitting.physics.detector import N_LPMT as N_LPMT_NOMINAL
 
 #: Number of LPMT channels of the JUNO central detector.
-N_LPMT = 17612
+N_LPMT = N_LPMT_NOMINAL
 
 
 class ChannelStatus(IntEnum):
@@ -46,6 +48,7 @@ class ChannelStatus(IntEnum):
     DEAD = 2
 
 
+@payload_type
 class LpmtNonlinearityV1(Payload):
     """Per-channel LPMT correction curves measured charge -> true charge (section 2.2)."""
 

@@ -31,6 +31,7 @@ from conditions.payloads.base import (
     Real,
     check_covariance,
     check_strictly_increasing,
+    payload_type,
 )
 
 #: Number of grid points the monotonicity of E * f_nonlin is checked on across the valid range.
@@ -61,6 +62,7 @@ def visible_electron_energy_slope(
     return (p0 * den + (p0 * e + p3) * p2 * x) / (den * den)
 
 
+@payload_type
 class EnergyNonlinearityV1(Payload):
     """Electron/positron physics non-linearity, Eq. (2.5), with its fit context."""
 

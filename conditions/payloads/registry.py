@@ -8,24 +8,21 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from conditions.errors import InvalidPayload
-from conditions.payloads.base import Payload, invalid_payload
-from conditions.payloads.dark_noise import DarkNoiseV1, DarkNoiseV2, upgrade_v1
-from conditions.payloads.encoding import FORMAT_VERSION, decode_header, encode_payload
-from conditions.payloads.light_yield import LightYieldV1
-from conditions.payloads.lpmt import LpmtNonlinearityV1
-from conditions.payloads.nonlinearity import EnergyNonlinearityV1
-from conditions.payloads.resolution import EnergyResolutionV1
-from conditions.payloads.uniformity import NonuniformityMapV1
 
-_MODELS: tuple[type[Payload], ...] = (
-    LightYieldV1,
-    DarkNoiseV1,
-    DarkNoiseV2,
-    EnergyNonlinearityV1,
-    LpmtNonlinearityV1,
-    NonuniformityMapV1,
-    EnergyResolutionV1,
+# importing a schema module registers its models (@payload_type)
+from conditions.payloads import (  # noqa: F401
+    light_yield,
+    lpmt,
+    lpmt_gain,
+    nonlinearity,
+    resolution,
+    uniformity,
 )
+from conditions.payloads.base import REGISTERED, Payload, invalid_payload
+from conditions.payloads.dark_noise import upgrade_v1
+from conditions.payloads.encoding import FORMAT_VERSION, decode_header, encode_payload
+
+_MODELS: tuple[type[Payload], ...] = tuple(REGISTERED)
 
 #: type name -> schema_version -> pydantic model.
 PAYLOAD_TYPES: dict[str, dict[int, type[BaseModel]]] = {}

@@ -15,7 +15,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import Field, model_validator
 
-from conditions.payloads.base import F8Matrix, FieldError, Payload, Real, check_covariance
+from conditions.payloads.base import (
+    F8Matrix,
+    FieldError,
+    Payload,
+    Real,
+    check_covariance,
+    payload_type,
+)
 
 #: Relative agreement required between the stored a_tilde and Eq. (3.2) evaluated on (a, b, c):
 #: 5e-3 admits a hand-written a_tilde rounded to three significant digits (e.g. 2.93 %).
@@ -27,6 +34,7 @@ def a_tilde(a: float, b: float, c: float) -> float:
     return math.sqrt(a * a + (1.6 * b) ** 2 + (c / 1.6) ** 2)
 
 
+@payload_type
 class EnergyResolutionV1(Payload):
     """Energy-resolution parameters a, b, c (Eq. 3.1) with covariance and a_tilde (Eq. 3.2)."""
 

@@ -37,6 +37,7 @@ from conditions.payloads.base import (
     FieldError,
     Payload,
     Real,
+    payload_type,
 )
 from conditions.payloads.spline import TensorSpline
 
@@ -59,6 +60,7 @@ def _check_knots(field: str, knots: np.ndarray, degree: int) -> None:
         raise FieldError(field, "empty base interval")
 
 
+@payload_type
 class NonuniformityMapV1(Payload):
     """g(r, theta) as a 2-D spline plus the calibration points it was built from (Eq. 3.3)."""
 

@@ -18,49 +18,12 @@ Energies in MeV; positions in mm.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
-from scipy.special import loggamma
+from numpy.typing import NDArray
 
-from fitting.toymc.material import ELECTRON_MASS_MEV
+from fitting.physics.b12 import B12_Q_MEV, b12_spectrum, fermi_function
 
 FloatArray = NDArray[np.float64]
-
-B12_Q_MEV: float = 13.369
-"""Q value of the 12B ground-state beta decay [MeV]."""
-B12_DAUGHTER_Z: int = 6
-B12_MASS_NUMBER: int = 12
-FINE_STRUCTURE: float = 1.0 / 137.035999
-HBAR_C_MEV_FM: float = 197.3269804
-
-
-def fermi_function(kinetic_mev: ArrayLike, z_daughter: int = B12_DAUGHTER_Z,
-                   mass_number: int = B12_MASS_NUMBER) -> FloatArray:
-    """Relativistic Fermi function F(Z, W) for beta- decay (dimensionless), T [MeV] > 0."""
-    t = np.maximum(np.asarray(kinetic_mev, dtype=np.float64), 1.0e-9)
-    w = t + ELECTRON_MASS_MEV
-    p = np.sqrt(w**2 - ELECTRON_MASS_MEV**2)
-    az = FINE_STRUCTURE * z_daughter
-    gamma0 = np.sqrt(1.0 - az**2)
-    eta = az * w / p
-    radius = 1.2 * mass_number ** (1.0 / 3.0) / HBAR_C_MEV_FM  # [1/MeV]
-    log_f = (
-        np.log(2.0 * (1.0 + gamma0))
-        + (2.0 * gamma0 - 2.0) * np.log(2.0 * p * radius)
-        + np.pi * eta
-        + 2.0 * np.real(loggamma(gamma0 + 1j * eta))
-        - 2.0 * np.real(loggamma(2.0 * gamma0 + 1.0))
-    )
-    return np.asarray(np.exp(log_f))
-
-
-def b12_spectrum(kinetic_mev: ArrayLike, q_mev: float = B12_Q_MEV) -> FloatArray:
-    """Unnormalised allowed 12B spectrum dN/dT at electron kinetic energy T [MeV]."""
-    t = np.asarray(kinetic_mev, dtype=np.float64)
-    w = t + ELECTRON_MASS_MEV
-    p = np.sqrt(np.clip(w**2 - ELECTRON_MASS_MEV**2, 0.0, None))
-    shape = p * w * np.clip(q_mev - t, 0.0, None) ** 2 * fermi_function(t)
-    return np.asarray(np.where((t > 0.0) & (t < q_mev), shape, 0.0))
-
+__all__ = ["B12_Q_MEV", "b12_spectrum", "fermi_function"]
 
 def b12_pdf_grid(n: int = 20_000, q_mev: float = B12_Q_MEV) -> tuple[FloatArray, FloatArray]:
     """(T grid [MeV], normalised pdf [1/MeV]) on a uniform grid for numerical use."""

@@ -81,6 +81,7 @@ from fitting.toymc.layout import (
     monthly_cls_points,
 )
 from fitting.toymc.pmts import lpmt_channels
+from fitting.toymc.siminputs import write_simulation_inputs
 from fitting.toymc.truth import DetectorTruth
 
 KINDS: tuple[str, ...] = ("comprehensive", "weekly", "monthly")
@@ -166,13 +167,15 @@ class _Builder:
         self.next_run += 1
 
 
-def plan_campaign(kind: str, first_run: int, scale: float = 1.0) -> CampaignPlan:
-    """Run list of a program of Tables 5-7 (see module docstring); ``scale`` scales counts."""
+def plan_campaign(kind: str, first_run: int, scale: float = 1.0,
+                  laser_scan_pe: tuple[float, ...] = ()) -> CampaignPlan:
+    """Run list of a program of Tables 5-7 (see module docstring); ``scale`` scales counts;
+    ``laser_scan_pe`` the intensity steps of the scans (default: 10 log steps to 100 PE)."""
     if kind not in KINDS:
         raise ValueError(f"unknown campaign kind {kind!r}: use one of {', '.join(KINDS)}")
     b = _Builder(first_run, scale)
     centre = acu_points(np.array([0.0]))
-    laser_scan = tuple(float(x) for x in default_intensities(10))
+    laser_scan = laser_scan_pe or tuple(float(x) for x in default_intensities(10))
     if kind == "comprehensive":
         axis = acu_points()
         counts = [b.n(100_000) if p.z_mm == 0.0 else b.n(30_000) for p in axis]
@@ -242,7 +245,7 @@ def write_campaign(
     """
     base = truth if truth is not None else DetectorTruth.default()
     now_truth = base.at_day(day)
-    plan = plan_campaign(kind, first_run, scale)
+    plan = plan_campaign(kind, first_run, scale, base.laser_scan_pe)
     out = Path(out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     channels = lpmt_channels(now_truth)
@@ -304,6 +307,7 @@ def write_campaign(
     if progress is not None:
         progress(len(plan.runs), len(plan.runs), "truth file")
     truth_path = write_truth(out, base, day, kind, run_truth, gain)
+    sim_inputs = write_simulation_inputs(out, now_truth, seed) if kind == "comprehensive" else []
     manifest = {
         "format": FORMAT,
         "kind": kind,
@@ -317,6 +321,7 @@ def write_campaign(
         "end_time": _iso(clock),
         "planned_minutes": plan.totals(),
         "truth_file": {"path": truth_path.name, "sha256": sha256_file(truth_path)},
+        "simulation_inputs": sim_inputs,
         "runs": run_entries,
     }
     manifest_path = out / "manifest.json"
@@ -375,7 +380,9 @@ def write_truth(out: Path, base: DetectorTruth, day: float, kind: str,
         "arrays_file": {"path": arrays_path.name, "sha256": sha256_file(arrays_path),
                         "content": "lpmt_qe_rel, lpmt_dead, lpmt_nonlin_b, lpmt_nonlin_gamma, "
                                    "lpmt_gain, lpmt_position_mm, g_r_mm, g_theta_rad, g_values"},
-        "lpmt_response": "Q_k(n) = gain_k * n / (1 + b_k (n/100)^gamma_k)",
+        "lpmt_response": ("Q_k(n) = gain_k * n_s,k (1 - exp(-n / n_s,k)), n_s = lpmt_nonlin_b"
+                          if now.lpmt_nonlin_form == "exp"
+                          else "Q_k(n) = gain_k * n / (1 + b_k (n/100)^gamma_k)"),
     }
     if kind == "comprehensive":
         evis = gamma_evis_expected(now)

@@ -43,15 +43,11 @@ from fitting.layouts import (
     gt_boundary_points,
     nominal_layout,
 )
+from fitting.physics.detector import ACU_PARKING_MM, GT_RADIUS_MM, R_LS_MM
 
 FloatArray = NDArray[np.float64]
+__all__ = ["ACU_PARKING_MM", "GT_RADIUS_MM", "R_LS_MM"]
 
-R_LS_MM: float = 17_700.0
-"""Inner radius of the acrylic sphere (LS radius) [mm]."""
-GT_RADIUS_MM: float = 17_900.0
-"""Radius of the Guide Tube [mm]."""
-ACU_PARKING_MM: float = 29_000.0
-"""Height of the ACU parking position above the centre [mm]."""
 SPEED_MM_PER_MIN: float = 1_000.0
 """Nominal source speed [mm/min] (section 5)."""
 CLS_ANCHORS_DEG: tuple[float, float] = (48.0, 78.0)

@@ -24,13 +24,12 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from fitting.physics.detector import LPMT_RADIUS_MM
 from fitting.toymc.truth import DetectorTruth
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-LPMT_RADIUS_MM: float = 19_434.0
-"""Radius of the LPMT photocathode sphere [mm]."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +41,8 @@ class LpmtChannels:
     dead: BoolArray
     nonlin_b: FloatArray
     nonlin_gamma: FloatArray
+    nonlin_form: str = "power"
+    """"power": Q = n / (1 + b (n/100)^gamma); "exp": Q = n_s (1 - exp(-n / n_s)), n_s = b."""
 
     @property
     def n(self) -> int:
@@ -51,6 +52,8 @@ class LpmtChannels:
     @property
     def nonlin_deficit_100pe(self) -> FloatArray:
         """Relative charge deficit d_k at 100 PE (dimensionless)."""
+        if self.nonlin_form == "exp":
+            return np.asarray(1.0 - self.response(np.full(self.n, 100.0)) / 100.0)
         return np.asarray(self.nonlin_b / (1.0 + self.nonlin_b))
 
     @property
@@ -61,7 +64,12 @@ class LpmtChannels:
     def response(self, n_pe: ArrayLike, gain: ArrayLike | None = None) -> FloatArray:
         """Measured charge Q_k(n) [PE] for true PE n (broadcast over channels, last axis)."""
         n = np.asarray(n_pe, dtype=np.float64)
-        q = n / (1.0 + self.nonlin_b * (n / 100.0) ** self.nonlin_gamma)
+        if self.nonlin_form == "exp":
+            ns = self.nonlin_b
+            q = np.where(np.isfinite(ns), ns * -np.expm1(-n / np.where(np.isfinite(ns), ns, 1.0)),
+                         n)
+        else:
+            q = n / (1.0 + self.nonlin_b * (n / 100.0) ** self.nonlin_gamma)
         if gain is not None:
             q = q * np.asarray(gain, dtype=np.float64)
         return np.asarray(q)
@@ -97,9 +105,26 @@ def fibonacci_sphere(n: int, radius: float) -> FloatArray:
     return radius * np.stack((sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t), axis=1)
 
 
+def _saturation_pe(deficit: FloatArray) -> FloatArray:
+    """n_s with n_s (1 - exp(-100/n_s)) = 100 (1 - d) (inf for d = 0), by bisection in 1/n_s."""
+    d = np.asarray(deficit, dtype=np.float64)
+    lo = np.zeros_like(d)
+    hi = np.full_like(d, 1.0)  # 1/n_s = 1/PE: deficit ~ 0.99 at 100 PE
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = np.where(mid > 0, -np.expm1(-100.0 * mid) / (100.0 * mid), 1.0)
+        too_linear = val > 1.0 - d
+        lo = np.where(too_linear, mid, lo)
+        hi = np.where(too_linear, hi, mid)
+    inv = 0.5 * (lo + hi)
+    return np.asarray(np.where(d > 1e-9, 1.0 / np.maximum(inv, 1e-300), np.inf))
+
+
 @lru_cache(maxsize=8)
 def _channels_cached(
-    n: int, seed: int, qe_spread: float, dead_fraction: float, nonlin_max: float
+    n: int, seed: int, qe_spread: float, dead_fraction: float, nonlin_max: float,
+    form: str = "power", gamma_range: tuple[float, float] = (0.8, 1.0),
 ) -> LpmtChannels:
     rng = np.random.default_rng(seed)
     qe = np.clip(rng.normal(1.0, qe_spread, n), 0.5, 1.5)
@@ -109,13 +134,16 @@ def _channels_cached(
     if n_dead:
         dead[rng.choice(n, n_dead, replace=False)] = True
     deficit = rng.uniform(0.0, nonlin_max, n)
-    gamma = rng.uniform(0.8, 1.0, n)
+    gamma = rng.uniform(gamma_range[0], gamma_range[1], n)
+    if form not in ("power", "exp"):
+        raise ValueError(f"unknown LPMT non-linearity form {form!r} (power, exp)")
     ch = LpmtChannels(
         position_mm=fibonacci_sphere(n, LPMT_RADIUS_MM),
         qe_rel=qe,
         dead=dead,
-        nonlin_b=deficit / (1.0 - deficit),
+        nonlin_b=deficit / (1.0 - deficit) if form == "power" else _saturation_pe(deficit),
         nonlin_gamma=gamma,
+        nonlin_form=form,
     )
     for a in (ch.position_mm, ch.qe_rel, ch.dead, ch.nonlin_b, ch.nonlin_gamma):
         a.setflags(write=False)
@@ -132,4 +160,6 @@ def lpmt_channels(truth: DetectorTruth) -> LpmtChannels:
         truth.qe_spread,
         truth.dead_fraction,
         truth.lpmt_nonlin_max,
+        truth.lpmt_nonlin_form,
+        tuple(truth.lpmt_nonlin_gamma_range),
     )

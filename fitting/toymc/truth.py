@@ -31,6 +31,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from fitting.physics.detector import N_LPMT, N_SPMT
 from fitting.toymc.gmap import GMapParams, g_truth
 from fitting.toymc.material import (
     ELECTRON_MASS_MEV,
@@ -109,9 +110,9 @@ class DetectorTruth:
     """Mean SPMT dark-noise PE: 350 ns x 25,600 x 1 kHz."""
     window_ns: float = 350.0
     """Analysis time window [ns]."""
-    n_lpmt: int = 17_612
+    n_lpmt: int = N_LPMT
     """Number of LPMT channels."""
-    n_spmt: int = 25_600
+    n_spmt: int = N_SPMT
     """Number of SPMT channels."""
     qe_spread: float = 0.07
     """LPMT quantum-efficiency sigma/mean (section 3.7)."""
@@ -126,6 +127,14 @@ class DetectorTruth:
     """Vertex resolution at 1 MeV as a MEAN distance [mm] (8 cm / sqrt(E), section 3.6)."""
     lpmt_nonlin_max: float = 0.10
     """Largest per-channel LPMT non-linearity at 100 PE (0.5 = section 2.2 extreme case)."""
+    lpmt_nonlin_form: str = "power"
+    """Channel response form: "power" n / (1 + b (n/100)^gamma) or "exp" n_s (1 - exp(-n/n_s))."""
+    lpmt_nonlin_gamma_range: tuple[float, float] = (0.8, 1.0)
+    """Range of the exponent gamma_k of the "power" form (uniform)."""
+    cherenkov_power: float = 1.0
+    """Form of the Cherenkov yield: (1 - 1/(beta^2 n^2))^power (1 = Frank-Tamm)."""
+    laser_scan_pe: tuple[float, ...] = ()
+    """Laser-scan intensity steps [PE per LPMT at the centre]; empty = 10 log steps to 100 PE."""
     amc_recoil_bias: float = 0.004
     """Mean visible proton-recoil energy added to AmC 6.13 MeV gammas / E_vis (section 2.3.4)."""
     enclosure_loss_prob: float = 0.0
@@ -193,7 +202,7 @@ class DetectorTruth:
         s = electron_stopping_power(t)
         quench = 1.0 / (1.0 + self.birks_kb_g_cm2_per_mev * s)
         sin2 = np.clip(1.0 - 1.0 / (beta_squared(t) * self.refractive_index**2), 0.0, None)
-        cher = self.cherenkov_coeff_mev_cm2_g * sin2 / s
+        cher = self.cherenkov_coeff_mev_cm2_g * sin2**self.cherenkov_power / s
         integrand = quench + cher
         steps = 0.5 * (integrand[1:] + integrand[:-1]) * np.diff(t)
         start = quench[0] * t[0]

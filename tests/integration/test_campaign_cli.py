@@ -24,10 +24,10 @@ def test_campaign_run_uploads_once_and_constants_close_on_truth(db_url: str, wee
     dry = json.loads(run(db_url, "campaign", "run", str(weekly), "--dry-run", "--json",
                          "--quiet").stdout)
     assert {r["record"] for r in dry["records"]} == {"dark_noise", "light_yield",
-                                                     "lpmt_nonlinearity"}
+                                                     "lpmt_nonlinearity", "lpmt_gain"}
     assert json.loads(run(db_url, "tag", "list", "--json").stdout) == []  # dry run wrote nothing
     first = json.loads(run(db_url, "campaign", "run", str(weekly), "--json", "--quiet").stdout)
-    assert first["created"] and first["iovs_added"] == 3
+    assert first["created"] and first["iovs_added"] == 4
     again = json.loads(run(db_url, "campaign", "run", str(weekly), "--json", "--quiet").stdout)
     assert not again["created"] and again["iovs_added"] == 0
     assert [r["payload"] for r in again["records"]] == [r["payload"] for r in first["records"]]
@@ -48,7 +48,7 @@ def test_campaign_run_uploads_once_and_constants_close_on_truth(db_url: str, wee
     assert abs(dn["offset_lpmt"] - 184.9) < 4 * math.sqrt(184.9 / dn["n_random_triggers"]) + 0.5
     assert got["lpmt_nonlinearity"]["since"] == 1000
     shown = json.loads(run(db_url, "campaign", "show", first["campaign"], "--json").stdout)
-    assert len(shown["records"]) == 3 and all(i["sha256"] for i in shown["info"]["runs"])
+    assert len(shown["records"]) == 4 and all(i["sha256"] for i in shown["info"]["runs"])
 
 
 def test_broken_campaign_file_is_one_line_and_writes_nothing(db_url: str, weekly: Path,

@@ -248,3 +248,25 @@ def test_reference_run_before_the_first_iov_is_an_error(engine: Engine) -> None:
     put_series(engine, "ly", y0_models([1345.0, 1344.0]), [100, 200])
     with read_session(engine) as s, pytest.raises(InvalidInput, match="before the first IOV"):
         drift.track(s, "ly", ["Y0"], drift.DriftConfig(reference_run=99))
+
+
+def test_lpmt_gain_step_of_some_channels_is_counted_against_the_previous_iov(
+    engine: Engine,
+) -> None:
+    # relative responses known to 0.1 %: 5 channels moved by +2 % (20 sigma) at the second IOV
+    # and stay there; the third IOV repeats the second, so nothing moved against it
+    from conditions.payloads.examples import lpmt_gain
+
+    base = lpmt_gain()
+    rr = base.relative_response.copy()
+    moved = [3, 40, 900, 7000, 17000]
+    rr[moved] *= 1.02
+    second = perturb(base, relative_response=rr)
+    third = perturb(second, spe_resolution=0.31)  # a new payload, same responses
+    put_series(engine, "gain", [base, second, third], [100, 200, 300])
+    with read_session(engine) as s:
+        ser = drift.series(s, "gain", "gain_moved_channels")
+        med = drift.series(s, "gain", "gain_median")
+    assert [p.value for p in ser.points] == [0.0, 5.0, 0.0]
+    assert med.values() == [pytest.approx(float(np.median(base.gain[base.status == 0])))] * 3
+    assert all(e is not None and 0 < e < 1e-3 for e in med.errors())

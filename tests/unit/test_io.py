@@ -10,6 +10,7 @@ import pytest
 from fitting.io import (
     COLUMN_UNITS,
     EventFileError,
+    SecondaryElectrons,
     have_parquet,
     read_events,
     sha256_file,
@@ -107,3 +108,52 @@ def test_manifest_and_laser_scan_readers(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(EventFileError, match="not valid JSON"):
         load_manifest(tmp_path / "bad.json")
+
+
+def _secondary_manifest(tmp_path: Path, spectra: list[SecondaryElectrons]) -> dict[str, object]:
+    from fitting.io import write_secondary_electrons
+
+    p = write_secondary_electrons(tmp_path / "secondary_electrons.npz", spectra)
+    return {"base_dir": str(tmp_path), "simulation_inputs": [
+        {"kind": "secondary_electrons", "file": p.name, "sha256": sha256_file(p)}]}
+
+
+def test_secondary_electrons_keep_the_per_event_sample(tmp_path: Path) -> None:
+    """The per-event electrons (energy sharing, docs/INPUTS.md section 4) survive the file: the
+    sharing deviations computed from the file equal those of the arrays written."""
+    from fitting.io import read_simulation_inputs
+    from fitting.physics.resolution import sharing_deviations
+
+    rng = np.random.default_rng(1)
+    n = 500
+    idx = np.sort(rng.integers(0, n, 4000))
+    e = rng.exponential(0.1, idx.size)
+    with_events = SecondaryElectrons("Cs137", 0.6617, np.array([0.1, 0.5]), np.array([2.0, 1.0]),
+                                     e, idx, n)
+    binned_only = SecondaryElectrons("nH", 2.223, np.array([0.2, 1.0]), np.array([3.0, 1.5]))
+    sim = read_simulation_inputs(_secondary_manifest(tmp_path, [with_events, binned_only]))
+    got = sim.secondary["Cs137"]
+    assert got.has_events and got.n_events == n
+    assert np.array_equal(got.event_index, idx)
+    p = (1.0, 0.005, 0.8, 0.0)
+    # float32 energies in the file: the sharing deviations agree to ~1e-7 MeV
+    np.testing.assert_allclose(sharing_deviations(got.event_energy_mev, got.event_index, n, p),
+                               sharing_deviations(e, idx, n, p), atol=1e-6)
+    assert not sim.secondary["nH"].has_events
+    np.testing.assert_array_equal(sim.secondary["nH"].counts, [3.0, 1.5])
+
+
+def test_secondary_electrons_refuse_a_partial_or_bad_sample(tmp_path: Path) -> None:
+    from fitting.io import read_simulation_inputs
+
+    bad = SecondaryElectrons("Cs137", 0.6617, np.array([0.1]), np.array([1.0]),
+                             np.array([0.1, 0.2]), np.array([0, 7]), 5)  # index 7 >= n_events
+    with pytest.raises(EventFileError, match=r"event_index in 0\.\.n_events-1"):
+        read_simulation_inputs(_secondary_manifest(tmp_path, [bad]))
+    ok = SecondaryElectrons("Cs137", 0.6617, np.array([0.1]), np.array([1.0]))
+    m = _secondary_manifest(tmp_path, [ok])
+    arrays = dict(np.load(tmp_path / "secondary_electrons.npz"))
+    arrays["Cs137__event_energy_mev"] = np.array([0.1])
+    np.savez(tmp_path / "secondary_electrons.npz", **arrays)
+    with pytest.raises(EventFileError, match="go together"):
+        read_simulation_inputs(m)

@@ -29,7 +29,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[CampaignConstant
 def test_every_record_is_produced(campaign: tuple[CampaignConstants, Path]) -> None:
     constants, _ = campaign
     assert set(constants.payloads) == {"dark_noise", "light_yield", "lpmt_nonlinearity",
-                                       "nonuniformity_map", "energy_resolution",
+                                       "lpmt_gain", "nonuniformity_map", "energy_resolution",
                                        "energy_nonlinearity"}
     for _model, provenance in constants.payloads.values():
         assert provenance["inputs"] and all(len(i["sha256"]) == 64 for i in provenance["inputs"])

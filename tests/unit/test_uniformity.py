@@ -7,11 +7,11 @@ import pytest
 from numpy.typing import NDArray
 
 from fitting.layouts import R_LS_MM, nominal_layout
+from fitting.studies.uniformity import VoxelMap
 from fitting.toymc.gmap import g_truth, g_truth_xyz
 from fitting.uniformity import (
     EnergyDependentGMap,
     GMapConfig,
-    VoxelMap,
     fit_gmap,
     fit_gmap_energy_dependent,
     g_from_peaks,
@@ -173,7 +173,7 @@ def test_voxel_map_from_function_and_events() -> None:
 
 
 def test_reconstruct_visible_energy_eq_3_3() -> None:
-    from fitting.uniformity import reconstruct_visible_energy
+    from fitting.studies.uniformity import reconstruct_visible_energy
 
     e = reconstruct_visible_energy(np.array([1345.0 * 2.0 * 1.1 + 193.76]), 193.76, 1345.0,
                                    np.array([1.1]))
@@ -182,7 +182,7 @@ def test_reconstruct_visible_energy_eq_3_3() -> None:
 
 def test_resolution_step_recovers_abc_and_bias() -> None:
     from fitting.resolution import a_tilde
-    from fitting.uniformity import format_chain_table, resolution_step
+    from fitting.studies.uniformity import format_chain_table, resolution_step
 
     rng = np.random.default_rng(12)
     a, b, c = 0.027, 0.008, 0.012
@@ -207,7 +207,7 @@ def test_resolution_step_recovers_abc_and_bias() -> None:
 
 
 def test_deposit_weighted_g() -> None:
-    from fitting.uniformity import deposit_weighted_g
+    from fitting.studies.uniformity import deposit_weighted_g
 
     pos = np.array([[0.0, 0, 0], [1000.0, 0, 0], [0.0, 0, 5000.0], [0.0, 0, 18_000.0]])
     w = np.array([1.0, 3.0, 2.0, 1.0])
@@ -257,13 +257,14 @@ def test_source_kernel_unfolds_the_source_extent() -> None:
 
 
 def test_payload_fields_validate_against_the_schema() -> None:
+    from conditions.services.jobs.nonuniformity_map import gmap_payload
+
     pytest.importorskip("conditions.payloads.uniformity")
-    from conditions.payloads.uniformity import NonuniformityMapV1
 
     lay = nominal_layout()
     m = fit_gmap(lay.r_mm, lay.theta_rad, g_truth(lay.r_mm, lay.theta_rad),
                  np.full(len(lay), SIGMA_G))
-    payload = NonuniformityMapV1(**m.payload_fields())
+    payload = gmap_payload(m, "AmC")
     r = np.array([3.0, 12.0, 16.9])  # m
     th = np.array([0.3, 1.5, 2.8])
     u, v = to_uv(r * 1000.0, th)

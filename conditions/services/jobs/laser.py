@@ -1,0 +1,49 @@
+"""The central laser scan of a campaign and its dual-calorimetry fit, shared by the LPMT jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from conditions.services.jobs.context import JobContext, RunData
+from fitting import dualcal, io
+from fitting.gain import GainResult, fit_channel_gain
+
+
+@dataclass(frozen=True)
+class LaserFit:
+    run: RunData
+    scan: dict[str, np.ndarray]
+    gain: GainResult
+    result: dualcal.ChannelNonlinearityResult
+
+
+def laser_fit(ctx: JobContext) -> LaserFit | None:
+    """Fit the first central laser scan (memoised): SPE resolution + gains, then the curves."""
+    if "laser" in ctx.memo:
+        return ctx.memo["laser"]
+    lasers = [r for r in ctx.runs if r.source == "laser" and r.at_centre]
+    if not lasers:
+        ctx.memo["laser"] = None
+        return None
+    run = lasers[0]
+    dark = ctx.payload("dark_noise")
+    scan = io.read_laser_scan(run.path)
+    n_channels = scan["lpmt_mean"].shape[1]
+    ctx.progress(f"laser scan: {scan['lpmt_mean'].shape[0]} steps x {n_channels} channels")
+    gain = fit_channel_gain(scan["lpmt_mean"], scan["lpmt_sem"], scan["spmt_total"],
+                            dark.offset_spmt, ctx.settings.spe_resolution)
+    laser = dualcal.LaserScan.from_flashes(
+        np.arange(n_channels),
+        scan["spmt_total"],
+        dark.offset_spmt,
+        scan["lpmt_mean"].T,
+        scan["lpmt_sem"].T,
+        np.full(n_channels, dark.offset_lpmt / n_channels),
+    )
+    config = dualcal.DualCalConfig(spe_resolution=gain.spe_resolution)
+    result = dualcal.fit_dual_calorimetry(laser, config)
+    out = LaserFit(run, scan, gain, result)
+    ctx.memo["laser"] = out
+    return out
