@@ -55,7 +55,7 @@ from .payloads import (
     put_payloads,
     register_payload_type,
 )
-from .runs import register_run, run_at
+from .runs import register_run, run_at, run_start_times
 from .tags import (
     AppendResult,
     IOVRow,
@@ -112,6 +112,7 @@ __all__ = [
     "register_payload_type",
     "register_run",
     "run_at",
+    "run_start_times",
     "set_record",
     "sha256_hex",
     "utcnow",

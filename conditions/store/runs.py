@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -54,3 +55,14 @@ def run_at(s: Session, when: dt.datetime) -> int:
         )
     return row.run
 
+
+
+def run_start_times(s: Session, runs: Iterable[int]) -> dict[int, dt.datetime]:
+    """Start time (UTC) of each of ``runs`` that the run registry knows with a start time."""
+    wanted = sorted(set(runs))
+    if not wanted:
+        return {}
+    rows = s.execute(
+        select(Run.run, Run.start_time).where(Run.run.in_(wanted), Run.start_time.is_not(None))
+    )
+    return {int(r): t for r, t in rows if t is not None}

@@ -46,7 +46,8 @@ def stored(engine: Engine, db_url: str) -> str:
 
 def test_trend_table_and_flags(stored: str) -> None:
     out = invoke(stored, "trend", "--tag", "ly").output
-    assert "ly/Y0" in out and "ly/Y0_error" in out
+    # constants are tracked, not their errors (issue 14 item 7): no sigma(Y0) series
+    assert "ly/Y0" in out and "Y0_error" not in out
     assert "1 flagged:" in out
     flagged = [line for line in out.splitlines() if line.startswith("ly/Y0 ") and "step" in line]
     assert len(flagged) == 1 and str(weekly_runs()[6]) in flagged[0]
