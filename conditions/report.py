@@ -234,10 +234,11 @@ def _segments(runs: Sequence[int], untils: Sequence[int | None]) -> tuple[list[f
     open_len = max(span / 10.0, 1.0)
     ends: list[float] = []
     for i, run in enumerate(runs):
+        until = untils[i]
         if i + 1 < len(runs):
             ends.append(float(runs[i + 1]))
-        elif untils[i] is not None:
-            ends.append(float(untils[i]) + 1.0)  # inclusive last run
+        elif until is not None:
+            ends.append(float(until) + 1.0)  # inclusive last run
         else:
             ends.append(float(run) + open_len)
     return ends, open_len
@@ -409,7 +410,11 @@ class Links:
 
 def _date(report: TrackReport, run: int) -> str:
     when = report.context.dates.get(run)
-    return "-" if when is None else _e(when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"))
+    if when is None:
+        return "-"
+    return _e(when.astimezone(dt.UTC).strftime("%Y-%m-%d")) + "&nbsp;" + _e(
+        when.astimezone(dt.UTC).strftime("%H:%M")
+    )
 
 
 def _campaign(report: TrackReport, run: int, provenance: Mapping[str, str]) -> str:

@@ -100,7 +100,7 @@ def test_html_report_contents_links_dates_singles(engine: Engine, tmp_path: Path
     assert "<img" not in single and "dark_noise" not in " ".join(re.findall(r'<img[^>]+>', page))
     # dates: from the run registry (first IOV) and the campaign start time (second IOV)
     assert report.context.dates[weekly_runs()[0]] == START
-    assert "2027-01-01 06:30" in page and "2027-01-08 00:00" in page
+    assert "2027-01-01&nbsp;06:30" in page and "2027-01-08&nbsp;00:00" in page
     assert report.context.campaigns == {weekly_runs()[1]: "weekly-x"}
     assert ">open<" in page  # the last IOV is open-ended
 
