@@ -309,6 +309,9 @@ def render_trend_png(
                 top.annotate(name, (run, v), xytext=(2, 4), textcoords="offset points",
                              fontsize=6, rotation=45, color="#444444")
         top.set_xlim(runs[0] - open_len * 0.3, ends[-1] + open_len * 0.5)
+        if campaigns:  # head room for the campaign names above the points
+            lo, hi = top.get_ylim()
+            top.set_ylim(lo, hi + 0.3 * (hi - lo))
     markers: tuple[tuple[FlagKind, str], ...] = (("step", "v"), ("drift", "s"))
     for kind, marker in markers:
         idx = an.flagged(kind)
