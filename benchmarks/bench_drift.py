@@ -10,7 +10,7 @@ noise 1e-4 and three channels moved by 2 % at week 30); a g-map every 4 weeks an
 
 * ``track`` of the whole global tag (decode every payload once, all tracked quantities);
 * the same restricted to the scalar records (without the LPMT curves);
-* ``write_html_report`` (one PNG per quantity);
+* ``write_html_report`` (one PNG per quantity of more than one IOV, the rest as a table);
 * ``gt_diff`` of the global tag against a clone whose light-yield record points at a tag that
   differs in its last week.
 

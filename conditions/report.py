@@ -2,12 +2,20 @@
 
 The HTML page (:func:`write_html_report`) holds, for a :class:`~conditions.drift.TrackReport`:
 
+* a table of contents;
 * a table of the latest value of every tracked quantity with its changes and thresholds;
 * the flagged drifts (steps and slow drifts, module :mod:`conditions.drift`) and LPMT channel
   outliers;
-* per quantity a PNG plot (value vs run with its 1 sigma error bars, flagged points highlighted;
-  below it the accumulated drift since the drift reference with the +-threshold band) and the
-  provenance of each point (payload hash, insertion time, job/campaign summary).
+* the quantities with a single IOV as one table (a plot of one lone point says nothing);
+* per other quantity a PNG plot (each IOV a segment with its 1 sigma error band, the open last
+  IOV ending in an arrow, flagged points highlighted, campaign names on the points, run numbers
+  below and dates above; under it the accumulated drift since the drift reference with the
+  +-threshold band) and the provenance of each point (date, campaign, payload, insertion time,
+  job summary).
+
+Every payload hash links to the conditions browser page ``{browser_url}/payload/{hash}`` (tags
+to ``/tag/{name}``, global tags to ``/gt/{name}``); dates come from the run registry, else from
+the start time of the campaign whose first run the IOV starts at.
 
 The plots are written to a folder ``<name>_files/`` next to ``<name>.html`` and referenced by
 relative path, so the page and its folder can be moved or archived together.  Matplotlib is used
@@ -20,7 +28,8 @@ import datetime as dt
 import html
 import math
 import re
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,26 +227,91 @@ def plot_file_name(trend: Trend) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", trend.series.key.replace("/", "__")) + ".png"
 
 
-def render_trend_png(trend: Trend, path: Path, *, dpi: int = 100) -> Path:
-    """Plot one trend to ``path`` (PNG): the value vs run (since of each IOV) with 1 sigma error
-    bars, flagged points marked (step red triangle, slow drift orange square), the reference
-    point ringed; below, the accumulated drift (steps excluded) with the +-threshold band."""
+def _segments(runs: Sequence[int], untils: Sequence[int | None]) -> tuple[list[float], float]:
+    """Right ends of the IOV segments on the run axis and the length drawn for an open last one
+    (a tenth of the span, at least one run)."""
+    span = float(runs[-1] - runs[0]) if len(runs) > 1 else 1.0
+    open_len = max(span / 10.0, 1.0)
+    ends: list[float] = []
+    for i, run in enumerate(runs):
+        until = untils[i]
+        if i + 1 < len(runs):
+            ends.append(float(runs[i + 1]))
+        elif until is not None:
+            ends.append(float(until) + 1.0)  # inclusive last run
+        else:
+            ends.append(float(run) + open_len)
+    return ends, open_len
+
+
+def _date_axis(top: Any, runs: Sequence[int], dates: Mapping[int, dt.datetime]) -> None:
+    """A second x axis above the plot labelling the runs that have a date (run registry or
+    campaign start time) with that date (at most eight labels)."""
+    known = [r for r in runs if r in dates]
+    if not known:
+        return
+    step = max(1, math.ceil(len(known) / 8))
+    shown = known[::step]
+    axis = top.twiny()
+    axis.set_xlim(top.get_xlim())
+    axis.set_xticks(shown)
+    axis.set_xticklabels([dates[r].strftime("%Y-%m-%d") for r in shown], fontsize="x-small",
+                         rotation=30, ha="left")
+    axis.set_xlabel("date (UTC, start of the IOV's first run)", fontsize="small")
+
+
+def render_trend_png(
+    trend: Trend,
+    path: Path,
+    *,
+    dpi: int = 100,
+    dates: Mapping[int, dt.datetime] | None = None,
+    campaigns: Mapping[int, str] | None = None,
+) -> Path:
+    """Plot one trend to ``path`` (PNG): each IOV as a segment from its since to the next since
+    with its 1 sigma error as a band (the open last IOV ends in an arrow), flagged points marked
+    (step red triangle, slow drift orange square), the reference ringed, campaign names on the
+    points and the dates of the runs on a second axis; below, the accumulated drift (steps
+    excluded) with the +-threshold band."""
     ser, an = trend.series, trend.analysis
     q = ser.quantity
+    dates = dates or {}
+    campaigns = campaigns or {}
     runs = [p.since for p in ser.points]
     values = [p.value for p in ser.points]
     errors = [p.error if p.error is not None else 0.0 for p in ser.points]
-    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
+    fig = Figure(figsize=(8.0, 5.5), layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.0, 1.0])
-    top.errorbar(runs, values, yerr=errors, fmt="o", ms=3, color="#1f77b4", ecolor="#7fa7d0",
-                 capsize=2, label=q.label)
-    if len(runs) > 1:
-        top.step(runs, values, where="post", color="#1f77b4", alpha=0.3, lw=1)
+    colour = "#1f77b4"
     if runs:
+        ends, open_len = _segments(runs, [p.until for p in ser.points])
+        for i, (run, end, v, e) in enumerate(zip(runs, ends, values, errors, strict=True)):
+            if not math.isfinite(v):
+                continue
+            top.fill_between([run, end], [v - e] * 2, [v + e] * 2, color=colour, alpha=0.18,
+                             lw=0, label="1 sigma" if i == 0 else None)
+            top.plot([run, end], [v, v], color=colour, lw=1.5,
+                     label=q.label if i == 0 else None)
+        last, v_last = runs[-1], values[-1]
+        if ser.points[-1].until is None and math.isfinite(v_last):
+            top.annotate("", xy=(last + open_len * 1.15, v_last), xytext=(last + open_len, v_last),
+                         arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5})
+            top.text(last + open_len * 1.2, v_last, "open", fontsize="x-small", va="center",
+                     color=colour)
+        top.plot(runs, values, "o", ms=3, color=colour)
         ref = an.reference
         top.plot([runs[ref]], [values[ref]], "o", mfc="none", mec="green", ms=10,
                  label="reference")
+        for run, v in zip(runs, values, strict=True):
+            name = campaigns.get(run)
+            if name and math.isfinite(v):
+                top.annotate(name, (run, v), xytext=(2, 4), textcoords="offset points",
+                             fontsize=6, rotation=45, color="#444444")
+        top.set_xlim(runs[0] - open_len * 0.3, ends[-1] + open_len * 0.5)
+        if campaigns:  # head room for the campaign names above the points
+            lo, hi = top.get_ylim()
+            top.set_ylim(lo, hi + 0.3 * (hi - lo))
     markers: tuple[tuple[FlagKind, str], ...] = (("step", "v"), ("drift", "s"))
     for kind, marker in markers:
         idx = an.flagged(kind)
@@ -246,8 +320,8 @@ def render_trend_png(trend: Trend, path: Path, *, dpi: int = 100) -> Path:
                      color=FLAG_COLOURS[kind], label=f"{kind} flagged")
     unit = "" if q.unit == "1" else f" [{q.unit}]"
     top.set_ylabel(f"{q.label}{unit}")
-    top.set_title(f"{ser.key} ({ser.tag})")
-    top.legend(loc="best", fontsize="small")
+    top.set_title(f"{ser.key} ({ser.tag})", fontsize="medium")
+    top.legend(loc="best", fontsize="x-small")
     top.grid(alpha=0.3)
     scale = 100.0 if q.relative else 1.0
     drift_runs = [r for r, d in zip(runs, an.drift, strict=True) if d is not None]
@@ -265,6 +339,7 @@ def render_trend_png(trend: Trend, path: Path, *, dpi: int = 100) -> Path:
     bottom.set_ylabel("drift [%]" if q.relative else f"drift{unit}")
     bottom.set_xlabel("run (first run of the IOV)")
     bottom.grid(alpha=0.3)
+    _date_axis(top, runs, dates)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=dpi)
     return path
@@ -291,6 +366,8 @@ tr.step td { background: #fde0e0; }
 tr.drift td { background: #fff0dd; }
 code { font-size: 0.9em; }
 img { max-width: 100%; border: 1px solid #ddd; }
+nav ul { margin: 0.2em 0; }
+a { color: #1f5fa0; }
 """
 
 
@@ -308,11 +385,59 @@ def _table(headers: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]]) ->
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _latest_rows(report: TrackReport) -> list[tuple[str, list[str]]]:
+#: Default base URL of the conditions browser (``conddb serve``) the report links to.
+DEFAULT_BROWSER_URL = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class Links:
+    """Links into the conditions browser (stable URLs ``/payload/{hash}``, ``/tag/{name}``,
+    ``/gt/{name}``) relative to ``base``."""
+
+    base: str = DEFAULT_BROWSER_URL
+
+    def _url(self, kind: str, name: str) -> str:
+        return f"{self.base.rstrip('/')}/{kind}/{urllib.parse.quote(name, safe='')}"
+
+    def payload(self, payload_hash: str) -> str:
+        short = _e(payload_hash[:12])
+        href = _e(self._url("payload", payload_hash))
+        return f'<a href="{href}" title="{_e(payload_hash)}"><code>{short}</code></a>'
+
+    def tag(self, name: str) -> str:
+        return f'<a href="{_e(self._url("tag", name))}"><code>{_e(name)}</code></a>'
+
+    def global_tag(self, name: str) -> str:
+        return f'<a href="{_e(self._url("gt", name))}"><code>{_e(name)}</code></a>'
+
+
+def _date(report: TrackReport, run: int) -> str:
+    when = report.context.dates.get(run)
+    if when is None:
+        return "-"
+    return _e(when.astimezone(dt.UTC).strftime("%Y-%m-%d")) + "&nbsp;" + _e(
+        when.astimezone(dt.UTC).strftime("%H:%M")
+    )
+
+
+def _campaign(report: TrackReport, run: int, provenance: Mapping[str, str]) -> str:
+    return _e(provenance.get("campaign") or report.context.campaigns.get(run) or "-")
+
+
+def _anchor(key: str) -> str:
+    return "q-" + re.sub(r"[^A-Za-z0-9_-]+", "-", key)
+
+
+def is_single(trend: Trend) -> bool:
+    """A series of one IOV: shown as a table row, not as a plot of one lone point."""
+    return len(trend.series.points) == 1
+
+
+def _latest_rows(report: TrackReport, links: Links) -> list[tuple[str, list[str]]]:
     rows: list[tuple[str, list[str]]] = []
     for t in report.trends:
         q, an, p = t.series.quantity, t.analysis, t.latest
-        if p is None:
+        if p is None or is_single(t):
             continue
         last = len(t.series.points) - 1
         kinds = sorted({f.kind for f in an.flags})
@@ -320,10 +445,11 @@ def _latest_rows(report: TrackReport) -> list[tuple[str, list[str]]]:
             (
                 " ".join(kinds[:1]),
                 [
-                    _e(t.series.key),
+                    f'<a href="#{_anchor(t.series.key)}">{_e(t.series.key)}</a>',
                     _e(q.unit),
                     _e(p.since),
-                    _e("-" if p.until is None else p.until),
+                    _e("open" if p.until is None else p.until),
+                    _date(report, p.since),
                     _e(fmt_value(p.value)),
                     _e(fmt_value(p.error, 3)),
                     _e(fmt_change(an.change[last], q.relative, q.unit)),
@@ -335,13 +461,41 @@ def _latest_rows(report: TrackReport) -> list[tuple[str, list[str]]]:
                     ),
                     _e(len(t.series.points)),
                     _e(len(an.flags)),
+                    links.payload(p.payload_hash),
                 ],
             )
         )
     return rows
 
 
-def _flag_rows(report: TrackReport) -> list[tuple[str, list[str]]]:
+def _single_rows(report: TrackReport, links: Links) -> list[tuple[str, list[str]]]:
+    rows: list[tuple[str, list[str]]] = []
+    for t in report.trends:
+        if not is_single(t):
+            continue
+        q, p = t.series.quantity, t.series.points[0]
+        rows.append(
+            (
+                "",
+                [
+                    _e(t.series.key),
+                    _e(q.description),
+                    _e(fmt_value(p.value)),
+                    _e(fmt_value(p.error, 3)),
+                    _e(q.unit),
+                    _e(p.since),
+                    _e("open" if p.until is None else p.until),
+                    _date(report, p.since),
+                    _campaign(report, p.since, p.provenance),
+                    links.tag(t.series.tag),
+                    links.payload(p.payload_hash),
+                ],
+            )
+        )
+    return rows
+
+
+def _flag_rows(report: TrackReport, links: Links) -> list[tuple[str, list[str]]]:
     rows: list[tuple[str, list[str]]] = []
     for t, f in report.flags():
         q = t.series.quantity
@@ -353,18 +507,21 @@ def _flag_rows(report: TrackReport) -> list[tuple[str, list[str]]]:
                     _e(t.series.key),
                     _e(f.kind),
                     _e(pts[f.index].since),
+                    _date(report, pts[f.index].since),
                     _e(pts[f.reference].since),
                     _e(fmt_change(f.change, q.relative, q.unit)),
                     _e(fmt_threshold(f.threshold, q.relative, q.unit)),
                     _e("-" if f.significance is None else f"{f.significance:.1f}"),
-                    f"<code>{_e(pts[f.index].payload_hash[:12])}</code>",
+                    links.payload(pts[f.index].payload_hash),
                 ],
             )
         )
     return rows
 
 
-def _provenance_rows(trend: Trend) -> list[tuple[str, list[str]]]:
+def _provenance_rows(
+    report: TrackReport, trend: Trend, links: Links
+) -> list[tuple[str, list[str]]]:
     q, an = trend.series.quantity, trend.analysis
     kinds: dict[int, list[str]] = {}
     for f in an.flags:
@@ -378,13 +535,15 @@ def _provenance_rows(trend: Trend) -> list[tuple[str, list[str]]]:
                 flagged[0] if flagged else "",
                 [
                     _e(p.since),
-                    _e("-" if p.until is None else p.until),
+                    _e("open" if p.until is None else p.until),
+                    _date(report, p.since),
+                    _campaign(report, p.since, p.provenance),
                     _e(fmt_value(p.value)),
                     _e(fmt_value(p.error, 3)),
                     _e(fmt_change(an.change[i], q.relative, q.unit)),
                     _e(fmt_change(an.drift[i], q.relative, q.unit)),
                     _e(", ".join(flagged) or ""),
-                    f'<code title="{_e(p.payload_hash)}">{_e(p.payload_hash[:12])}</code>',
+                    links.payload(p.payload_hash),
                     _e(_iso(p.insertion_time)),
                     _e(prov),
                 ],
@@ -416,45 +575,90 @@ def _outlier_rows(report: TrackReport) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def render_html(report: TrackReport, plot_paths: Sequence[str], title: str | None = None) -> str:
-    """The HTML page of a report; ``plot_paths[i]`` is the (relative) image of trend i."""
+def _toc(entries: Sequence[tuple[str, str, int]]) -> str:
+    """A table of contents: (anchor, text, level) entries, level 2 nested under level 1."""
+    out = ['<nav id="contents"><h2>Contents</h2><ul>']
+    nested = False
+    for anchor, text, level in entries:
+        if level == 2 and not nested:
+            out.append("<ul>")
+            nested = True
+        elif level == 1 and nested:
+            out.append("</ul>")
+            nested = False
+        out.append(f'<li><a href="#{_e(anchor)}">{text}</a></li>')
+    if nested:
+        out.append("</ul>")
+    out.append("</ul></nav>")
+    return "".join(out)
+
+
+def render_html(
+    report: TrackReport,
+    plot_paths: Mapping[str, str],
+    title: str | None = None,
+    *,
+    browser_url: str = DEFAULT_BROWSER_URL,
+) -> str:
+    """The HTML page of a report; ``plot_paths[key]`` is the (relative) image of the trend with
+    series key ``key`` (single-IOV trends have none: they are listed in a table).  Payload,
+    tag and global-tag names link to the conditions browser at ``browser_url``."""
     cfg = report.config
-    title = title or f"Drift report: {report.source.describe()}"
+    links = Links(browser_url)
+    src = report.source
+    title = title or f"Drift report: {src.describe()}"
+    plotted = [t for t in report.trends if not is_single(t)]
+    singles = _single_rows(report, links)
+    flag_rows = _flag_rows(report, links)
+    toc: list[tuple[str, str, int]] = [("latest", "Latest values", 1)]
+    toc.append(("flags", f"Flagged drifts ({len(flag_rows)})", 1))
+    if report.outliers:
+        toc.append(("outliers", "LPMT channel outliers", 1))
+    if singles:
+        toc.append(("single", f"Quantities with a single IOV ({len(singles)})", 1))
+    if plotted:
+        toc.append(("quantities", "Quantities across IOVs", 1))
+        toc.extend(
+            (_anchor(t.series.key), f"{_e(t.series.key)}: {_e(t.series.quantity.label)}"
+             + (f" ({len(t.analysis.flags)} flagged)" if t.analysis.flags else ""), 2)
+            for t in plotted
+        )
+    where = (
+        f"tag {links.tag(src.tag)}" if src.tag is not None
+        else f"global tag {links.global_tag(src.global_tag or '')}"
+        + (f" record <code>{_e(src.record)}</code>" if src.record else "")
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
-        f"<p>Generated {_e(_iso(report.created_at))}. Significance guard {cfg.n_sigma:g} sigma; "
+        f"<p>Source: {where}. Generated {_e(_iso(report.created_at))}. Significance guard "
+        f"{cfg.n_sigma:g} sigma; "
         f"drift estimate: {_e('straight-line fit' if cfg.method == 'fit' else 'two points')}; "
         f"reference: {_e('first IOV' if cfg.reference_run is None else cfg.reference_run)}; "
         f"LPMT outliers beyond {cfg.outlier_sigma:g} robust sigma and "
         f"{100 * cfg.outlier_min_change:g} %. A <b>step</b> is a change between consecutive "
         "IOVs above its threshold; a <b>slow drift</b> is an accumulated change since the drift "
-        "reference (flagged steps excluded) above its threshold.</p>",
-        "<h2>Latest values</h2>",
+        "reference (flagged steps excluded) above its threshold. Tracked quantities are "
+        "constants; their 1 sigma errors are the bands of the plots. Dates are the start times "
+        "of the IOVs' first runs (run registry, else the campaign's start time); payload hashes "
+        f"link to the conditions browser at <code>{_e(browser_url)}</code> "
+        "(<code>conddb serve</code>).</p>",
+        _toc(toc),
+        '<h2 id="latest">Latest values</h2>',
         _table(
-            [
-                "series",
-                "unit",
-                "since",
-                "until",
-                "value",
-                "error",
-                "vs previous",
-                "vs reference",
-                "thresholds step / drift",
-                "points",
-                "flags",
-            ],
-            _latest_rows(report),
-        ),
-        "<h2>Flagged drifts</h2>",
+            ["series", "unit", "since", "until", "date", "value", "error", "vs previous",
+             "vs reference", "thresholds step / drift", "points", "flags", "payload"],
+            _latest_rows(report, links),
+        )
+        if plotted
+        else "<p>No quantity has more than one IOV.</p>",
+        '<h2 id="flags">Flagged drifts</h2>',
     ]
-    flag_rows = _flag_rows(report)
     parts.append(
         _table(
-            ["series", "kind", "since", "reference since", "change", "threshold",
+            ["series", "kind", "since", "date", "reference since", "change", "threshold",
              "significance [sigma]", "payload"],
             flag_rows,
         )
@@ -462,7 +666,7 @@ def render_html(report: TrackReport, plot_paths: Sequence[str], title: str | Non
         else "<p>No drift flagged.</p>"
     )
     if report.outliers:
-        parts.append("<h2>LPMT channel outliers (consecutive payloads)</h2>")
+        parts.append('<h2 id="outliers">LPMT channel outliers (consecutive payloads)</h2>')
         parts.append(
             _table(
                 ["record", "since", "outliers", "channel ids", "median / robust sigma of change",
@@ -470,18 +674,30 @@ def render_html(report: TrackReport, plot_paths: Sequence[str], title: str | Non
                 _outlier_rows(report),
             )
         )
-    parts.append("<h2>Quantities</h2>")
-    for trend, src in zip(report.trends, plot_paths, strict=True):
+    if singles:
+        parts.append('<h2 id="single">Quantities with a single IOV</h2>')
+        parts.append(
+            _table(
+                ["series", "what", "value", "error", "unit", "since", "until", "date",
+                 "campaign", "tag", "payload"],
+                singles,
+            )
+        )
+    if plotted:
+        parts.append('<h2 id="quantities">Quantities across IOVs</h2>')
+    for trend in plotted:
         q = trend.series.quantity
-        parts.append(f'<h3 id="{_e(trend.series.key)}">{_e(trend.series.key)}: {_e(q.label)}</h3>')
-        parts.append(f"<p>{_e(q.description)}; tag <code>{_e(trend.series.tag)}</code>.</p>")
-        parts.append(f'<img src="{_e(src)}" alt="{_e(trend.series.key)} vs run">')
+        key = trend.series.key
+        parts.append(f'<h3 id="{_anchor(key)}">{_e(key)}: {_e(q.label)}</h3>')
+        parts.append(f"<p>{_e(q.description)}; tag {links.tag(trend.series.tag)}. "
+                     '<a href="#contents">contents</a></p>')
+        parts.append(f'<img src="{_e(plot_paths[key])}" alt="{_e(key)} vs run">')
         parts.append(
             "<details><summary>Provenance of each point</summary>"
             + _table(
-                ["since", "until", "value", "error", "vs previous", "drift", "flags", "payload",
-                 "inserted", "provenance"],
-                _provenance_rows(trend),
+                ["since", "until", "date", "campaign", "value", "error", "vs previous", "drift",
+                 "flags", "payload", "inserted", "provenance"],
+                _provenance_rows(report, trend, links),
             )
             + "</details>"
         )
@@ -494,20 +710,28 @@ def write_html_report(
     html_path: Path,
     *,
     title: str | None = None,
+    browser_url: str = DEFAULT_BROWSER_URL,
     progress: Callable[[int], None] | None = None,
 ) -> ReportFiles:
-    """Write the HTML page to ``html_path`` and one PNG per trend into ``<stem>_files/`` next to
-    it (referenced by relative path).  ``progress(1)`` is called after each plot."""
+    """Write the HTML page to ``html_path`` and one PNG per trend of more than one IOV into
+    ``<stem>_files/`` next to it (referenced by relative path).  ``progress(1)`` is called after
+    each trend."""
     html_path = Path(html_path).resolve()
     folder = html_path.parent / f"{html_path.stem}_files"
     folder.mkdir(parents=True, exist_ok=True)
     plots: list[Path] = []
-    relative: list[str] = []
+    relative: dict[str, str] = {}
+    ctx = report.context
     for trend in report.trends:
-        path = render_trend_png(trend, folder / plot_file_name(trend))
-        plots.append(path)
-        relative.append(f"{folder.name}/{path.name}")
+        if not is_single(trend):
+            path = render_trend_png(
+                trend, folder / plot_file_name(trend), dates=ctx.dates, campaigns=ctx.campaigns
+            )
+            plots.append(path)
+            relative[trend.series.key] = f"{folder.name}/{path.name}"
         if progress is not None:
             progress(1)
-    html_path.write_text(render_html(report, relative, title), encoding="utf-8")
+    html_path.write_text(
+        render_html(report, relative, title, browser_url=browser_url), encoding="utf-8"
+    )
     return ReportFiles(html_path, tuple(plots))

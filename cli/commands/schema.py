@@ -1,4 +1,4 @@
-"""``conddb schema list|show``: JSON Schemas of the typed payloads, for readers in any language."""
+"""``conddb schema list|show|example``: JSON Schemas and example documents of the typed payloads."""
 
 from __future__ import annotations
 
@@ -47,3 +47,22 @@ def schema_show(type_name: str, version: int | None) -> None:
     from conditions.payloads import json_schema
 
     echo_json(json_schema(type_name, version))
+
+
+@schema.command("example")
+@click.argument("type_name", metavar="TYPE")
+def schema_example(type_name: str) -> None:
+    """Print a valid example document of TYPE (the paper's reference numbers), ready for
+    `conddb payload put TYPE FILE`: e.g. `conddb schema example light_yield > y0.json`."""
+    import json
+
+    from conditions.errors import InvalidInput
+    from conditions.payloads import PAYLOAD_TYPES, examples
+
+    found = examples.all_payloads().get(type_name)
+    if found is None:
+        raise InvalidInput(
+            f"no example for payload type {type_name!r}",
+            f"typed payload types: {', '.join(sorted(PAYLOAD_TYPES))}",
+        )
+    click.echo(json.dumps(json.loads(found.model_dump_json()), indent=2))

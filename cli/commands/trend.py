@@ -80,6 +80,12 @@ DEFAULT_OUTLIER_SIGMA = 5.0
     default=None,
     help="Write an HTML report here (plots in <name>_files/ next to it).",
 )
+@click.option(
+    "--browser-url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="Base URL of the conditions browser (`conddb serve`) the --html report links to.",
+)
 @JSON_OPTION
 @pass_context
 def trend(
@@ -95,6 +101,7 @@ def trend(
     drift_method: str,
     at: str | None,
     html_path: Path | None,
+    browser_url: str,
     as_json: bool,
 ) -> None:
     """Series of tracked calibration scalars across runs, with flagged steps and slow drifts.
@@ -129,7 +136,9 @@ def trend(
     files = None
     if html_path is not None:
         with progress.bar(len(report.trends), "plotting", min_length=2) as bar:
-            files = write_html_report(report, html_path, progress=bar.advance)
+            files = write_html_report(
+                report, html_path, browser_url=browser_url, progress=bar.advance
+            )
     if as_json:
         doc = report_dict(report)
         if files is not None:

@@ -10,7 +10,7 @@ Tracked scalars (:data:`QUANTITIES`, one small extractor per scalar):
 ===================  =====================  ===============================================  =====
 quantity             payload type           value (unit)                                     paper
 ===================  =====================  ===============================================  =====
-Y0, Y0_error         light_yield            light yield and its 1 sigma [PE/MeV]             2.1
+Y0                   light_yield            light yield [PE/MeV] (its 1 sigma: the band)     2.1
 dQ_DR_LPMT, _SPMT    dark_noise             dark-noise offset Delta Q_DR [PE]                3.3
 p0, p1, p2, p3       energy_nonlinearity    f_nonlin parameters (p2 [1/MeV], p3 [MeV])       2.5
 E_vis_anni           energy_nonlinearity    visible energy of the annihilation gammas [MeV]  2.2
@@ -23,6 +23,9 @@ gain_median          lpmt_gain              median SPE gain over GOOD channels (
 gain_moved_channels  lpmt_gain              channels whose relative response moved by > 5    2.2
                                             sigma vs the previous IOV (count; 0 for the first)
 ===================  =====================  ===============================================  =====
+
+Every quantity is a constant; its 1 sigma error is carried with each point (drawn as a band in
+the report) and used by the significance guard, but never tracked as a quantity of its own.
 
 Drift detection (:func:`analyse`), per quantity, on the points in run order:
 

@@ -65,6 +65,10 @@ class Quantity:
 
     ``extract`` maps a payload model (upgraded to the latest schema version) to
     ``(value, error)``; ``relative`` says whether changes are fractions or differences.
+    A quantity is a *constant* (Y0, Delta Q_DR, p0..p3, a/b/c, ...), never an uncertainty: the
+    error travels with its constant and is drawn as a band (issue 14 item 7: flagging the error
+    of Y0 as a step confused fit statistics with a detector change).
+
     ``versus_previous``, when set, maps ``(model, previous IOV's model)`` to the value instead
     (a comparison of consecutive payloads); ``extract`` then gives the value of the first IOV.
     """
@@ -87,10 +91,6 @@ def _sigma(cov: np.ndarray, k: int) -> float:
 
 def _y0(m: LightYieldV1) -> Measurement:
     return float(m.y0), float(m.y0_uncertainty)
-
-
-def _y0_error(m: LightYieldV1) -> Measurement:
-    return float(m.y0_uncertainty), None
 
 
 def _dq_lpmt(m: DarkNoiseV2) -> Measurement:
@@ -268,8 +268,6 @@ QUANTITIES: dict[str, Quantity] = {
     for q in (
         _q("Y0", "light_yield", "Y0", "PE/MeV", True, 0.003, 0.003, _y0,
            "light yield at the CD centre (n-H 2.223 MeV), Eq. 2.1"),
-        _q("Y0_error", "light_yield", "sigma(Y0)", "PE/MeV", True, 0.5, 1.0, _y0_error,
-           "1 sigma uncertainty of Y0"),
         _q("dQ_DR_LPMT", "dark_noise", "Delta Q_DR (LPMT)", "PE", True, 0.02, 0.05, _dq_lpmt,
            "dark-noise offset of the LPMT system, Eq. 3.3"),
         _q("dQ_DR_SPMT", "dark_noise", "Delta Q_DR (SPMT)", "PE", True, 0.02, 0.05, _dq_spmt,

@@ -269,6 +269,42 @@ def extract_series(
     return RecordSeries(iovs, series, channels)
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What the report shows beside run numbers: a date and a campaign name per ``since``.
+
+    ``dates``: start time of the run from the run registry, else the ``start_time`` of the
+    campaign whose first run it is (UTC).  ``campaigns``: the campaign whose first run it is.
+    """
+
+    dates: Mapping[int, dt.datetime]
+    campaigns: Mapping[int, str]
+
+
+def _utc(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str):
+        try:
+            return _utc(dt.datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
+
+
+def run_context(s: Session, sinces: Sequence[int]) -> RunContext:
+    """Dates and campaign names of the runs ``sinces`` (see :class:`RunContext`)."""
+    wanted = set(sinces)
+    campaigns = {c.first_run: c for c in store.list_campaigns(s) if c.first_run in wanted}
+    dates: dict[int, dt.datetime] = {}
+    for run, c in campaigns.items():
+        when = _utc(c.info.get("start_time"))
+        if when is not None:
+            dates[run] = when
+    dates.update(store.run_start_times(s, wanted))
+    return RunContext(dates, {run: c.name for run, c in campaigns.items()})
+
+
 def _only_record_of_type(records: list[RecordIOVs], q: Quantity, where: str) -> RecordIOVs:
     matching = [r for r in records if r.payload_type == q.payload_type]
     if len(matching) != 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -12,7 +12,16 @@ from .. import iov
 from ..errors import InvalidInput
 from .analysis import Analysis, ChannelOutliers, DriftConfig, Flag, analyse, channel_outliers
 from .quantities import Quantity, quantities_for, quantity
-from .series import RecordIOVs, Series, SeriesPoint, SeriesSource, extract_series, read_iovs
+from .series import (
+    RecordIOVs,
+    RunContext,
+    Series,
+    SeriesPoint,
+    SeriesSource,
+    extract_series,
+    read_iovs,
+    run_context,
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -50,6 +59,7 @@ class TrackReport:
     trends: tuple[Trend, ...]
     outliers: tuple[OutlierStep, ...]
     created_at: dt.datetime
+    context: RunContext = field(default_factory=lambda: RunContext({}, {}))
 
     def flags(self) -> list[tuple[Trend, Flag]]:
         return [(t, f) for t in self.trends for f in t.analysis.flags]
@@ -152,4 +162,12 @@ def track(
                     min_change=config.outlier_min_change,
                 )
                 outliers.append(OutlierStep(rec.record, rec.tag, i, rec.iovs[i].since, found))
-    return TrackReport(source, config, tuple(trends), tuple(outliers), dt.datetime.now(dt.UTC))
+    sinces = [p.since for t in trends for p in t.series.points]
+    return TrackReport(
+        source,
+        config,
+        tuple(trends),
+        tuple(outliers),
+        dt.datetime.now(dt.UTC),
+        run_context(s, sinces),
+    )

@@ -109,7 +109,8 @@ def decode_payload(type_name: str, data: bytes) -> BaseModel:
 def parse_document(type_name: str, doc: dict[str, Any]) -> BaseModel:
     """Validate a user-written document (arrays as nested lists) into a model.
 
-    ``doc`` must contain ``schema_version``.  Raises :class:`InvalidPayload` naming the field.
+    ``schema_version`` defaults to the latest version of the type.  Raises
+    :class:`InvalidPayload` naming the field.
     """
     if type_name not in PAYLOAD_TYPES:
         raise _unknown_type(type_name)
@@ -118,12 +119,9 @@ def parse_document(type_name: str, doc: dict[str, Any]) -> BaseModel:
             f"{type_name}: document must be a JSON object, got {type(doc).__name__}",
             hint=f"`conddb schema show {type_name}` prints the expected fields",
         )
-    if "schema_version" not in doc:
-        raise InvalidPayload(
-            f"{type_name}.schema_version: missing",
-            hint=f"add \"schema_version\": {LATEST[type_name]} (the latest) to the document",
-        )
-    version = doc["schema_version"]
+    # the JSON Schema of the latest version marks schema_version as defaulted: a document
+    # without it is read as the latest version (issue 17)
+    version = doc.get("schema_version", LATEST[type_name])
     model_class(type_name, version)  # unknown version -> clear error
     fields = {k: v for k, v in doc.items() if k != "schema_version"}
     return _validate(type_name, version, fields)

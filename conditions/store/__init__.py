@@ -72,6 +72,7 @@ from .runs import (
     processed_runs,
     register_run,
     run_at,
+    run_start_times,
     set_tag_sync,
 )
 from .tags import (
@@ -142,6 +143,7 @@ __all__ = [
     "register_payload_type",
     "register_run",
     "run_at",
+    "run_start_times",
     "set_global_tag_state",
     "set_record",
     "set_tag_sync",

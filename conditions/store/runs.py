@@ -135,3 +135,14 @@ def check_sync(s: Session, tag: Tag, sinces: Iterable[int]) -> None:
             f"{safe} (runs before it were already processed with the current conditions)",
             f"append with since >= {safe}, or use an offline tag",
         )
+
+
+def run_start_times(s: Session, runs: Iterable[int]) -> dict[int, dt.datetime]:
+    """Start time (UTC) of each of ``runs`` that the run registry knows with a start time."""
+    wanted = sorted(set(runs))
+    if not wanted:
+        return {}
+    rows = s.execute(
+        select(Run.run, Run.start_time).where(Run.run.in_(wanted), Run.start_time.is_not(None))
+    )
+    return {int(r): t for r, t in rows if t is not None}

@@ -14,12 +14,13 @@ from sqlalchemy.engine import Engine
 
 from conditions import drift, store
 from conditions.db import read_session, write_session
-from conditions.payloads.examples import energy_resolution
+from conditions.payloads.examples import dark_noise, energy_resolution
 from conditions.report import report_dict, write_html_report
 
 from .test_drift_support import perturb, put_series, weekly_runs, y0_models, y0_truth
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+START = dt.datetime(2027, 1, 1, 6, 30, tzinfo=dt.UTC)
 
 
 def _build(engine: Engine) -> drift.TrackReport:
@@ -36,19 +37,29 @@ def _build(engine: Engine) -> drift.TrackReport:
     res = [perturb(base, a=a, a_tilde=drift.QUANTITIES["a_tilde"].extract(perturb(base, a=a))[0])
            for a in (0.0257, 0.0258)]
     put_series(engine, "res", res, runs[:2])
+    put_series(engine, "dn", [dark_noise()], runs[:1])  # a single IOV
     with write_session(engine) as s:
         store.create_global_tag(s, "GT")
         store.set_record(s, "GT", "light_yield", "ly")
         store.set_record(s, "GT", "energy_resolution", "res")
+        store.set_record(s, "GT", "dark_noise", "dn")
+        # dates: the run registry for the first run, a campaign's start time for the second
+        store.register_run(s, runs[0], start_time=START)
+        store.add_campaign(
+            s, name="weekly-x", kind="weekly", first_run=runs[1], last_run=runs[2] - 1,
+            manifest_sha256="0" * 64, info={"start_time": "2027-01-08T00:00:00+00:00"},
+            links=[],
+        )
     with read_session(engine) as s:
         return drift.track(s, drift.SeriesSource(global_tag="GT"))
 
 
 def test_html_report_with_plots(engine: Engine, tmp_path: Path) -> None:
     report = _build(engine)
-    files = write_html_report(report, tmp_path / "out" / "report.html")
+    files = write_html_report(report, tmp_path / "out" / "report.html", browser_url="http://b:1/")
     assert files.html == (tmp_path / "out" / "report.html").resolve()
-    assert len(files.plots) == len(report.trends) == 6  # Y0, Y0_error, a, b, c, a_tilde
+    # Y0, a, b, c, a_tilde are plotted; the two single-IOV dark-noise offsets are a table
+    assert len(report.trends) == 7 and len(files.plots) == 5
     page = files.html.read_text(encoding="utf-8")
     sources = re.findall(r'<img src="([^"]+)"', page)
     assert len(sources) == len(files.plots)
@@ -65,6 +76,33 @@ def test_html_report_with_plots(engine: Engine, tmp_path: Path) -> None:
     assert "campaign=weekly-06" in page
     assert "job=lightyield &lt;fit&gt;" in page  # provenance is escaped
     assert page.count('<tr class="step"><td>' + str(step_since)) == 1  # Y0 provenance row
+
+
+def test_html_report_contents_links_dates_singles(engine: Engine, tmp_path: Path) -> None:
+    report = _build(engine)
+    files = write_html_report(report, tmp_path / "report.html", browser_url="http://b:1/")
+    page = files.html.read_text(encoding="utf-8")
+    # a table of contents whose every link lands on an element of the page
+    toc = page[page.index('<nav id="contents">'):page.index("</nav>")]
+    targets = re.findall(r'href="#([^"]+)"', toc)
+    assert {"latest", "flags", "single", "quantities"} <= set(targets)
+    assert all(f'id="{t}"' in page for t in targets)
+    plotted = [t for t in report.trends if len(t.series.points) > 1]
+    assert len([t for t in targets if t.startswith("q-")]) == len(plotted)
+    # every point of every series links to its payload's browser page (no double slash)
+    for t in report.trends:
+        for p in t.series.points:
+            assert f'href="http://b:1/payload/{p.payload_hash}"' in page
+    assert 'href="http://b:1/gt/GT"' in page and 'href="http://b:1/tag/ly"' in page
+    # single-IOV quantities: rows of one table, no plot
+    single = page[page.index('<h2 id="single">'):page.index('<h2 id="quantities">')]
+    assert "dark_noise/dQ_DR_LPMT" in single and "dark_noise/dQ_DR_SPMT" in single
+    assert "<img" not in single and "dark_noise" not in " ".join(re.findall(r'<img[^>]+>', page))
+    # dates: from the run registry (first IOV) and the campaign start time (second IOV)
+    assert report.context.dates[weekly_runs()[0]] == START
+    assert "2027-01-01&nbsp;06:30" in page and "2027-01-08&nbsp;00:00" in page
+    assert report.context.campaigns == {weekly_runs()[1]: "weekly-x"}
+    assert ">open<" in page  # the last IOV is open-ended
 
 
 def test_report_json_document(engine: Engine) -> None:
@@ -105,6 +143,7 @@ def test_degenerate_series_render(tmp_path: Path) -> None:
     )
     report = drift.TrackReport(drift.SeriesSource(tag="t0"), config, trends, (), now)
     files = write_html_report(report, tmp_path / "r.html")
+    assert len(files.plots) == 1  # the one-point series is a table row
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in files.plots)
     doc = json.loads(json.dumps(report_dict(report), allow_nan=False))
     second = doc["trends"][1]["points"]

@@ -16,6 +16,7 @@ from cli.main import conddb
 from conditions import store
 from conditions.db import write_session
 from conditions.errors import ConddbError, GlobalTagNotFound, InvalidInput, TagNotFound
+from conditions.report import DEFAULT_BROWSER_URL
 
 from .test_drift_support import put_series, weekly_runs, y0_models, y0_truth
 
@@ -46,7 +47,8 @@ def stored(engine: Engine, db_url: str) -> str:
 
 def test_trend_table_and_flags(stored: str) -> None:
     out = invoke(stored, "trend", "--tag", "ly").output
-    assert "ly/Y0" in out and "ly/Y0_error" in out
+    # constants are tracked, not their errors (issue 14 item 7): no sigma(Y0) series
+    assert "ly/Y0" in out and "Y0_error" not in out
     assert "1 flagged:" in out
     flagged = [line for line in out.splitlines() if line.startswith("ly/Y0 ") and "step" in line]
     assert len(flagged) == 1 and str(weekly_runs()[6]) in flagged[0]
@@ -77,6 +79,13 @@ def test_trend_json_and_html(stored: str, tmp_path: Path) -> None:
     (plot,) = doc["plots"]
     assert Path(plot).read_bytes().startswith(PNG_MAGIC)
     assert f'src="rep_files/{Path(plot).name}"' in html.read_text()
+    # every point links to its payload's page in the browser given by --browser-url
+    other = tmp_path / "other.html"
+    invoke(stored, "trend", "--tag", "ly", "--html", str(other), "--browser-url", "http://h:7")
+    page = other.read_text()
+    for p in doc["trends"][0]["points"]:
+        assert f'href="http://h:7/payload/{p["payload"]}"' in page
+        assert f'href="{DEFAULT_BROWSER_URL}/payload/{p["payload"]}"' in html.read_text()
 
 
 def test_gt_diff_text_and_json(stored: str) -> None:
@@ -131,6 +140,8 @@ def test_trend_defaults_are_the_library_s() -> None:
 
     assert trend.DEFAULT_N_SIGMA == drift.DEFAULT_N_SIGMA
     assert trend.DEFAULT_OUTLIER_SIGMA == drift.DEFAULT_OUTLIER_SIGMA
+    (option,) = [p for p in trend.trend.params if p.name == "browser_url"]
+    assert option.default == DEFAULT_BROWSER_URL
 
 
 def test_commands_have_help() -> None:

@@ -325,9 +325,9 @@ def test_schema_version_errors(payloads: dict[str, BaseModel]) -> None:
     with pytest.raises(InvalidPayload, match=r"light_yield\.schema_version: unknown schema ver"):
         parse_document("light_yield", dict(doc, schema_version=7))
     no_version = {k: v for k, v in doc.items() if k != "schema_version"}
-    with pytest.raises(InvalidPayload, match=r"light_yield\.schema_version: missing") as info:
-        parse_document("light_yield", no_version)
-    assert '"schema_version": 1' in info.value.hint
+    # defaulted in the JSON Schema, so optional: a document without it is the latest version
+    assert json_schema("light_yield")["properties"]["schema_version"]["default"] == 1
+    assert parse_document("light_yield", no_version) == parse_document("light_yield", doc)
     with pytest.raises(InvalidPayload, match="unknown payload type"):
         parse_document("lightyield", doc)
     with pytest.raises(InvalidPayload, match="must be a JSON object"):
