@@ -141,11 +141,13 @@ def resolution_points(
 # ============================================================================================
 #: grid of sigma_0 / M (Gaussian part of a peak, relative) on which the width maps are tabulated
 _SIGMA0_REL_GRID = np.geomspace(0.004, 0.12, 16)
-#: low-energy continuation of Eq 2.5 for the sharing spreads: the 4-parameter form follows
-#: Birks quenching down to ~10 keV, and with 0.01 MeV the spreads of Cs137, 68Ge, n-H, 60Co
-#: and n-C agree with the mock's Birks + Cherenkov truth within 7 % (resolution_study.py),
-#: inside the 20 % conversion systematic
-SHARING_E_REG_MEV = 0.01
+#: low-energy continuation of Eq 2.5 for the sharing spreads: the same as the f_nonlin fit's
+#: own (``fitting.nonlinearity.DEFAULT_E_REG_MEV``): below 0.1 MeV no calibration point
+#: constrains p0..p3, and continuing the fitted form down to 0.01 MeV let a poorly constrained
+#: p3 (reduced statistics) inflate the spreads ~3x and collapse a to 0.3 %.  With the truth's
+#: p, 0.01 MeV matched the mock's spreads within 7 % (resolution_study.py); 0.1 MeV is the
+#: robust choice, covered by the 20 % conversion systematic
+SHARING_E_REG_MEV = 0.1
 #: visible energies [MeV] of the converted positron points (figure 10: 1-8 MeV)
 POSITRON_POINTS_MEV = np.arange(1.0, 8.01, 0.5)
 

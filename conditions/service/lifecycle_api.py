@@ -22,7 +22,7 @@ from conditions.model import TagSync
 from conditions.services import lifecycle, validation
 
 from . import wire
-from .access import Admin, Reader, Uploader
+from .access import Admin, Uploader
 from .caching import NO_STORE
 from .state import state_of
 from .write_api import apply
@@ -110,7 +110,7 @@ def invalidate(request: Request, who: Admin, global_tag: str, body: InvalidateIn
 
 
 @router.get("/globaltags/{global_tag}/validation", summary="validation reports, newest first")
-def reports(request: Request, who: Reader, global_tag: str) -> JSONResponse:
+def reports(request: Request, global_tag: str) -> JSONResponse:
     with read_session(state_of(request).read_engine) as s:
         g = store.get_global_tag(s, global_tag)
         current = store.map_hash(s, g)
@@ -126,7 +126,7 @@ def reports(request: Request, who: Reader, global_tag: str) -> JSONResponse:
 
 @router.get("/globaltags/{global_tag}/coverage", summary="covered runs and gaps per record")
 def coverage(
-    request: Request, who: Reader, global_tag: str, runs: str = Query(description="A-B")
+    request: Request, global_tag: str, runs: str = Query(description="A-B")
 ) -> JSONResponse:
     span = lifecycle.parse_runs(runs)
     with read_session(state_of(request).read_engine) as s:
@@ -146,7 +146,7 @@ def processed(request: Request, who: Uploader, run: int) -> JSONResponse:
 
 
 @router.get("/fcsr", summary="first condition-safe run and next run to be taken")
-def fcsr(request: Request, who: Reader) -> JSONResponse:
+def fcsr(request: Request) -> JSONResponse:
     with read_session(state_of(request).read_engine) as s:
         body = {"fcsr": store.fcsr(s), "next_run": store.next_run(s)}
     return JSONResponse(body, headers={"Cache-Control": NO_STORE})
