@@ -61,7 +61,12 @@ GRANT conddb_reader TO conddb_writer;
 GRANT INSERT ON ALL TABLES IN SCHEMA public TO conddb_writer;
 REVOKE INSERT ON public.alembic_version FROM conddb_writer;
 GRANT UPDATE (state, locked_at) ON public.tag TO conddb_writer;
-GRANT UPDATE (state, frozen_at, snapshot_time) ON public.global_tag TO conddb_writer;
+GRANT UPDATE (state, frozen_at, snapshot_time, invalid_reason, replaced_by)
+    ON public.global_tag TO conddb_writer;
+GRANT UPDATE (synchronization) ON public.tag TO conddb_writer;
+-- bookkeeping bumped by the triggers of the writer's own statements (0005, 0006): only grow
+GRANT UPDATE (n) ON public.change_counter TO conddb_writer;
+GRANT UPDATE (fcsr) ON public.sync_state TO conddb_writer;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO conddb_writer;
 REVOKE DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public FROM conddb_writer, conddb_reader;
 
