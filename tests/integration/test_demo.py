@@ -24,6 +24,7 @@ def test_demo_end_to_end(engine: Engine, tmp_path: Path) -> None:
     assert set(result.resolution.records) == {
         "dark_noise",
         "light_yield",
+        "lpmt_gain",
         "lpmt_nonlinearity",
         "nonuniformity_map",
         "energy_resolution",
