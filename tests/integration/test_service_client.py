@@ -68,7 +68,7 @@ def test_restarted_job_fetches_nothing_again(setup: Setup, tmp_path: Path) -> No
     with ConditionsClient(setup.svc.base_url, cache) as restarted:
         res2 = restarted.resolve("E", 150)
         data = {h.payload_hash: restarted.payload(h.payload_hash) for h in res2.records.values()}
-        assert res2 == res and len(data) == 6
+        assert res2 == res and len(data) == len(res.records)  # one payload per record
         assert restarted.requests == 0  # frozen lookup and payloads: all from the disk cache
 
     # a corrupt cache entry is detected by its hash and fetched again
