@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli.context import JSON_OPTION, Context, echo_json, echo_table, parse_time, pass_context
+
+if TYPE_CHECKING:
+    from conditions.iov import Resolution
 
 
 @click.command("get")
@@ -29,17 +32,21 @@ def get(
     as_json: bool,
 ) -> None:
     """Look up the constants of a run: per record the payload in force and its IOV."""
-    from conditions import store
-    from conditions.resolve import resolve
-
     if (run is None) == (when is None):
         raise click.UsageError("give exactly one of --run and --time")
-    from conditions.documents import decode_document
-
+    result: Resolution | None = None
     contents: dict[str, Any] = {}
-    if ctx.is_remote():  # --db https://host: the same lookup through the HTTP client
+    if run is not None and at is None and not content and not ctx.is_remote():
+        # the plain lookup: the reader's statement without importing SQLAlchemy (start-up is
+        # the whole cost of this command); None for anything else, which takes the path below
+        from conditions.db.plain import resolve_plain
+
+        result = resolve_plain(ctx.resolved_url(), gt_name, run, record=record)
+    if result is None and ctx.is_remote():  # --db https://host: the lookup by the HTTP client
         if run is None:
             raise click.UsageError("--time needs the database itself (the run registry)")
+        from conditions.documents import decode_document
+
         remote = ctx.remote()
         result = remote.resolve(gt_name, run, record=record, as_of=parse_time(at))
         if content:
@@ -47,7 +54,11 @@ def get(
                 r.record: decode_document(r.payload_type, remote.payload_bytes(r.payload_hash))
                 for r in result.records.values()
             }
-    else:
+    elif result is None:
+        from conditions import store
+        from conditions.documents import decode_document
+        from conditions.resolve import resolve
+
         with ctx.reading() as s:
             if run is None:
                 moment = parse_time(when)

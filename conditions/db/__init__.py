@@ -12,7 +12,11 @@ The database URL comes from ``--db``, else ``$CONDDB_URL``, else the embedded SQ
 Every session made here (:func:`session`, :func:`write_session`, :func:`read_session`) carries
 the ORM immutability guard (:mod:`conditions.db.guards`); nothing is installed on import.
 Package layout: this module (engines and sessions), :mod:`.model` (ORM), :mod:`.guards`,
-:mod:`.migrate` (Alembic).
+:mod:`.migrate` (Alembic), :mod:`.revision` (the schema head check without Alembic),
+:mod:`.plain` (a read-only DB-API connection without SQLAlchemy, for ``conddb get``).
+
+SQLAlchemy is imported by the functions that make engines and sessions, not by this module:
+:func:`default_url` and :func:`normalise_url` cost nothing (``conddb --help``, TAB, ``get``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.orm import Session
 
 #: Execution option that marks a connection as a writer (SQLite: ``BEGIN IMMEDIATE``).
 WRITE_OPTION = "conddb_write"
@@ -59,6 +63,8 @@ def normalise_url(url: str) -> str:
 
 
 def _sqlite_setup(engine: Engine) -> None:
+    from sqlalchemy import event
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
@@ -82,6 +88,8 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 def _postgres_setup(engine: Engine) -> None:
+    from sqlalchemy import event
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # psycopg prepares a statement after 5 executions; PostgreSQL's default plan-cache mode
@@ -95,6 +103,9 @@ def _postgres_setup(engine: Engine) -> None:
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` (default: :func:`default_url`) with the backend set up."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
     url = normalise_url(url or default_url())
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -116,6 +127,8 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
 def session(engine: Engine, **kwargs: Any) -> Session:
     """A new :class:`~sqlalchemy.orm.Session` on ``engine`` with the immutability guard."""
+    from sqlalchemy.orm import Session
+
     from .guards import install
 
     return install(Session(engine, **kwargs))

@@ -6,7 +6,9 @@ full statement of the semantics).  Here they are written as SQL so that one look
 statement: correlated, index-backed subqueries per record; the index
 ``(tag_id, since, insertion_time, id)`` makes each a single backward index probe, so the cost does
 not grow with the size of the tag.  ``tests/integration/test_iov_oracle.py`` checks these
-statements against :mod:`conditions.iov` on both backends.
+statements against :mod:`conditions.iov` on both backends.  :mod:`conditions.db.plain` sends
+the lookup statement precompiled, without SQLAlchemy (``conddb get``): after changing it, run
+``python -m conditions.db.plain`` (a unit test fails until then).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .. import iov, times
 from ..db.model import IOV, GlobalTag, GlobalTagMap, GlobalTagState, Payload, Tag, UTCDateTime
+from ..db.plain import records_of
 from ..errors import GlobalTagNotFound, PayloadNotFound, RecordNotFound, RunNotCovered
 from ..iov import Resolution, ResolvedIOV
 from .common import check_run
@@ -203,17 +206,7 @@ def resolve(
     as_of = times.as_utc(as_of, "as-of time")
     stmt = _resolve_statement(record is not None, as_of is not None)
     params = {"gt_name": global_tag, "run": run, "record": record, "as_of": as_of}
-    rows = _fetch(source, stmt, params)
-    records: dict[str, ResolvedIOV] = {}
-    uncovered: list[tuple[str, str]] = []
-    frozen = False
-    for state, rec, tag, ptype, since, phash, inserted, nxt in rows:
-        frozen = state == GlobalTagState.FROZEN
-        if since is None:
-            uncovered.append((rec, tag))
-            continue
-        until = None if nxt is None else int(nxt) - 1
-        records[rec] = ResolvedIOV(rec, tag, ptype, phash, int(since), until, inserted)
+    frozen, records, uncovered = records_of(_fetch(source, stmt, params))
     if uncovered:
         raise explain_uncovered(source, global_tag, run, *min(uncovered), as_of=as_of)
     return Resolution(global_tag, run, as_of, frozen, records)
