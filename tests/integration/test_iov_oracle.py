@@ -4,7 +4,9 @@ Random histories of appends (superseding rows at the same since included) are wr
 the repository; then, for as-of times around every insertion, for an open global tag and for
 frozen ones with snapshots at those times, and for runs at every segment boundary (since - 1,
 since, since + 1) and random runs, the one-statement lookup (:func:`resolve`), the range lookup
-(:func:`resolve_many`) and the listing (:func:`store.list_iovs`) must equal
+(:func:`resolve_many`), the listing (:func:`store.list_iovs`) and, without as-of time, the same
+lookup statement sent on a bare driver connection (:func:`resolve_plain`, ``conddb get``; None
+where the run is not covered) must equal
 ``iov.locate(iov.in_force(rows, as_of, snapshot), run)`` over the raw stored rows.
 """
 
@@ -20,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from conditions import iov, store
 from conditions.db import read_session, write_session
+from conditions.db.plain import resolve_plain
 from conditions.errors import RunNotCovered
 from conditions.resolve import resolve, resolve_many
 
@@ -68,6 +71,7 @@ def test_sql_reader_agrees_with_the_iov_oracle(
     snapshot_picks: list[int],
 ) -> None:
     name = f"o{next(_names)}"
+    url = engine.url.render_as_string(hide_password=False)
     with write_session(engine) as s:
         store.register_payload_type(s, "json")
         hashes = [store.put_payload(s, "json", f'{{"o":{k}}}'.encode()).hash for k in range(3)]
@@ -101,6 +105,15 @@ def test_sql_reader_agrees_with_the_iov_oracle(
         want = {run: _expected(rows, as_of, snapshot, run) for run in runs}
         for run in runs:
             assert _got(engine, gt_name, run, as_of) == want[run], (gt_name, as_of, run)
+            if as_of is None:  # the same statement on a bare driver connection (`conddb get`)
+                plain = resolve_plain(url, gt_name, run)
+                got = None if plain is None else plain["r"]
+                assert want[run] == (
+                    None
+                    if got is None
+                    else iov.Interval(got.since, got.until, got.payload_hash, got.insertion_time)
+                ), ("plain", gt_name, run)
+                assert plain is None or plain.frozen == (snapshot is not None)
         covered = [run for run in runs if want[run] is not None]
         if covered:
             many = resolve_many(engine, gt_name, covered, as_of=as_of)
