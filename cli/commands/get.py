@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli.complete import global_tag_names
 from cli.context import JSON_OPTION, Context, echo_json, echo_table, parse_time, pass_context
 
 if TYPE_CHECKING:
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @click.command("get")
-@click.option("--gt", "gt_name", required=True, help="Global tag.")
+@click.option("--gt", "gt_name", required=True, help="Global tag.", shell_complete=global_tag_names)
 @click.option("--run", "run", type=click.IntRange(min=0), default=None, help="Run number.")
 @click.option("--time", "when", default=None, help="Look the run up by time in the run registry.")
 @click.option("--record", default=None, help="Only this record.")

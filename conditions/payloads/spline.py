@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.interpolate import BSpline
 
 
 def _taylor_table(t: np.ndarray, c: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,6 +25,8 @@ def _taylor_table(t: np.ndarray, c: np.ndarray, k: int) -> tuple[np.ndarray, np.
     Returns ``(breaks, coef)`` with ``breaks`` the distinct knots of the base interval and
     ``coef[m, a, ...] = S^(m)(breaks[a]) * width_a**m / m!`` for cell ``a``.
     """
+    from scipy.interpolate import BSpline  # here: importing scipy costs every HTTP worker ~1 s
+
     breaks = np.unique(t[k : len(t) - k])
     left = breaks[:-1]
     width = np.diff(breaks)
