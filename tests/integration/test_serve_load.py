@@ -4,12 +4,13 @@ uvicorn's supervisor kills a worker that does not answer its health check within
 worker first re-runs the ``conddb`` script, so when that imported the whole CLI (~2 s of CPU) a
 busy machine lost its workers one after the other ("Child process [...] died").  Here every core
 runs a CPU-burning process while requests go to the service for 15 s: both original workers must
-answer and none may die.
+answer, none may die ("Child process [...] died") and no other worker may ever start.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -63,4 +64,7 @@ def test_two_workers_survive_a_loaded_machine(tmp_path: Path) -> None:
     text = log.read_text()
     assert "died" not in text, text
     assert len(pids) == 2, (pids, errors, text)  # the two first workers, none replaced
+    # ...and no worker was ever started in place of another, not even one that never answered
+    started = {int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", text)}
+    assert started == set(pids), (started, pids, text)
     assert errors == 0, (errors, text)
