@@ -1,6 +1,6 @@
 """Start-up cost of the ``conddb`` command against the floor ``python -c "import click"``.
 
-    python benchmarks/bench_cli.py [--runs 15] [--importtime]
+    python benchmarks/bench_cli.py [--runs 15] [--importtime] [--db EMPTY_DATABASE_URL]
 
 In one run, on a small SQLite database made here (one tag, one global tag, 3 IOVs): the floor,
 ``conddb --help``, ``conddb get --help``, a TAB completion of a command name
@@ -66,9 +66,10 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def make_db(folder: Path) -> str:
-    """A small SQLite conditions database: tag ly (3 IOVs) in global tag GT."""
-    url = f"sqlite:///{folder / 'bench.sqlite'}"
+def make_db(folder: Path, url: str | None = None) -> str:
+    """A small conditions database: tag ly (3 IOVs) in global tag GT; in the SQLite file
+    ``bench.sqlite`` of ``folder``, or in the empty database ``url``."""
+    url = url or f"sqlite:///{folder / 'bench.sqlite'}"
     doc = folder / "y0.json"
     doc.write_text(json.dumps({"y0": 1345.0, "sigma": 0.2}))
 
@@ -109,10 +110,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument(
+        "--db", default=None, metavar="URL", help="an EMPTY database to use (default: SQLite)"
+    )
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("_CONDDB", "COMP_"))}
     with tempfile.TemporaryDirectory() as tmp:
-        url = make_db(Path(tmp))
+        url = make_db(Path(tmp), args.db)
         complete = {**env, "_CONDDB_COMPLETE": "bash_complete", "COMP_WORDS": "conddb g",
                     "COMP_CWORD": "1"}
         complete_gt = {**env, "_CONDDB_COMPLETE": "bash_complete",
