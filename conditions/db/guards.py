@@ -95,7 +95,9 @@ def _check_new(session: Session, obj: Any) -> None:
         if tag_state is TagState.LOCKED:
             raise TagLocked("the tag of this IOV is locked", "append to an open tag")
     if isinstance(obj, GlobalTagMap):
-        gt_state = session.scalar(select(GlobalTag.state).where(GlobalTag.id == obj.global_tag_id))
+        gt_state = session.scalar(
+            select(GlobalTag.state).where(GlobalTag.id == obj.global_tag_id)
+        )
         if gt_state in _IMMUTABLE:
             raise GlobalTagFrozen("the global tag of this map row is frozen", "clone it first")
 

@@ -137,7 +137,7 @@ def resolve_plain(
 
 
 def render() -> str:
-    """The text of :mod:`conditions.store._lookup_sql`: the reader's lookup statement (no
+    """The text of :mod:`conditions.db._lookup_sql`: the reader's lookup statement (no
     ``as_of``; without and with a record) compiled for SQLite (``sqlite3``, named parameters)
     and PostgreSQL (``psycopg``), with the values of the parameters SQLAlchemy adds itself."""
     from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
