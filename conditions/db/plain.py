@@ -119,13 +119,11 @@ def resolve_plain(
         return None
     sql, fixed = STATEMENTS[plain.dialect, record is not None]
     params = {**fixed, "gt_name": global_tag, "run": run, "record": record}
+    fetch = fetch_all(plain.connection)
     try:
-        if current_revision(fetch_all(plain.connection), plain.dialect) != HEAD:
+        if current_revision(fetch, plain.dialect) != HEAD:
             return None
-        cursor = plain.connection.cursor()
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-        cursor.close()
+        rows = fetch(sql, params)
     except plain.errors:
         return None
     finally:

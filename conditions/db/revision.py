@@ -45,13 +45,14 @@ def current_revision(fetch: Callable[[str], Sequence[Any]], dialect: str) -> str
     return str(rows[0][0]) if rows else None
 
 
-def fetch_all(dbapi_connection: Any) -> Callable[[str], list[Any]]:
-    """``fetch`` for :func:`current_revision` on a DB-API connection (``sqlite3``, ``psycopg``)."""
+def fetch_all(dbapi_connection: Any) -> Callable[..., list[Any]]:
+    """``fetch(sql, params=None)`` -> all rows, on a DB-API connection (``sqlite3``,
+    ``psycopg``): the ``fetch`` of :func:`current_revision`."""
 
-    def fetch(sql: str) -> list[Any]:
+    def fetch(sql: str, params: Any = None) -> list[Any]:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(sql)
+            cursor.execute(sql, params or ())
             return list(cursor.fetchall())
         finally:
             cursor.close()

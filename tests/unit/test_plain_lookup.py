@@ -31,3 +31,24 @@ def test_precompiled_statements_cover_both_backends_with_and_without_record() ->
             assert mark.format(name) in sql, (dialect, name)
         assert (mark.format("record") in sql) == with_record
         assert all(mark.format(name) in sql for name in fixed)
+
+
+def test_plain_rows_read_the_published_state_as_the_model_stores_it() -> None:
+    from conditions.db.model import GlobalTagState
+
+    row = (
+        GlobalTagState.FROZEN.value,
+        "r",
+        "t",
+        "json",
+        5,
+        "ab" * 32,
+        "2026-01-02 03:04:05.000006",
+        9,
+    )
+    frozen, records, uncovered = plain.records_of([row], plain._utc)
+    assert frozen and not uncovered
+    assert (records["r"].since, records["r"].until) == (5, 8)
+    assert records["r"].insertion_time.isoformat() == "2026-01-02T03:04:05.000006+00:00"
+    open_row = ("open", *row[1:])
+    assert not plain.records_of([open_row], plain._utc)[0]
