@@ -17,17 +17,25 @@ its ratio to the floor's median.  Target (issue 12): every ratio <= 3 for the fi
 ``--importtime`` prints the 15 slowest imports of ``conddb get`` (``python -X importtime``),
 cumulative, in ms.
 
-Measured on the shared 2-core machine (load average 7-16), CPU ms and ratio to the floor:
+Measured on the shared 2-core machine, CPU ms and ratio to the floor of the same run ("before":
+the tree at b870cf2, 7 runs, load average 7; "after": this branch, 15 runs, load average 11):
 
-==================================  ==================  =================
-command                             before (b870cf2)    after (start12)
-==================================  ==================  =================
-``python -c "import click"``        75 (1.00)           77 (1.00)
-``conddb --help``                   108 (1.44)          89 (1.16)
-``conddb get --help``               109 (1.46)          90 (1.17)
-TAB completion (``conddb g``)       95 (1.26)           82 (1.07)
-``conddb get --gt GT --run 250``    1095 (14.6)         101 (1.31)
-==================================  ==================  =================
+=======================================  ===============  ===============
+command                                  before           after
+=======================================  ===============  ===============
+``python -c "import click"``             75 (1.00)        90 (1.00)
+``conddb --help``                        108 (1.44)       122 (1.35)
+``conddb get --help``                    109 (1.46)       113 (1.25)
+TAB completion (``conddb g``)            95 (1.26)        100 (1.10)
+TAB completion (``get --gt G``)          (none)           109 (1.20)
+``conddb get --gt GT --run 250``         1095 (14.6)      123 (1.36)
+ref: ``get ... --at T``                  (as get)         995 (11.0)
+ref: ``import conditions.service.app``   2552 (31.8)      1725 (21.5)
+=======================================  ===============  ===============
+
+(The worker import was compared separately, both trees in one run of 7: scipy is no longer
+imported by ``conditions.payloads.spline`` at import time.)  On PostgreSQL (``--db``), ``get``
+is ~4.6x and the global-tag completion ~4.1x: ``import psycopg`` alone costs ~150 ms of CPU.
 
 The ``get`` figure fell by the imports it no longer makes: SQLAlchemy (~3x the floor on its
 own), the store and Alembic (``require_head`` read every migration script: ~120 ms; the head is
