@@ -177,8 +177,9 @@ def fit_dual_calorimetry(
     Vectorised over channels: the design matrix (powers of the SPMT total) is shared, so
     the weighted normal equations of all channels are two GEMMs and one batched inverse.
     The degree (``min_degree`` .. ``min(degree, n_steps - 2)``) minimises the AICc summed over
-    channels; a channel not monotonic or out of range there steps down to the highest degree
-    where it is, so any number and spacing of laser steps works.  The
+    channels; a channel it does not fit (chi2 p-value < ``min_pvalue``) steps up to the lowest
+    degree (<= ``max_degree``) that fits it, one not monotonic or out of range there steps down
+    to the highest degree where it is, so any number and spacing of laser steps works.  The
     correction curve is the exact (bisection) inverse of the fitted response and is checked
     to increase on the grid.  Bad channels are flagged with a :class:`ChannelStatus` reason
     and given the identity curve; the fit never fails because of a channel.
@@ -216,11 +217,16 @@ def fit_dual_calorimetry(
     # The degree is the one of smallest AICc = chi2 + 2 k + 2 k (k + 1) / (n - k - 1) summed
     # over the channels (they share the response's shape, so the population decides: a
     # per-channel choice would pick too low a degree wherever noise hides the curvature and
-    # bias the curves); a channel whose fit at that degree is not monotonic or out of range
-    # steps down to the highest degree where it is.  Any number and spacing of steps works.
+    # bias the curves).  A channel whose fit there is a bad fit (p < min_pvalue: its curve
+    # is further from a polynomial of that degree than the population's, e.g. a strong
+    # non-analytic onset seen with 10^5 flashes) steps up to the lowest degree <= max_degree
+    # that fits it and is monotonic; one not monotonic or out of range steps down to the
+    # highest degree where it is.  Any number and spacing of steps works.
     spmt_ref = float(np.max(s))
     x = s / spmt_ref
-    d_max = max(cfg.min_degree, min(cfg.degree, int(np.max(n_use, initial=0)) - off - 2))
+    n_most = int(np.max(n_use, initial=0)) - off - 2
+    d_aic = max(cfg.min_degree, min(cfg.degree, n_most))
+    d_max = max(d_aic, min(max(cfg.max_degree, cfg.degree), n_most))
     xpow = _x_powers(scan, d_max, spmt_ref)
     fit_coeffs = np.zeros((n_ch, d_max))
     fit_cov = np.zeros((n_ch, d_max, d_max))
@@ -235,7 +241,7 @@ def fit_dual_calorimetry(
     last_flags = np.zeros(n_ch, dtype=np.uint16)
     median_gain: float | None = None
     rows_all = np.flatnonzero(~unfit)
-    fits: dict[int, tuple[IntArray, _DegreeFit, NDArray[np.bool_]]] = {}
+    fits: dict[int, tuple[IntArray, _DegreeFit, NDArray[np.bool_], NDArray[np.bool_]]] = {}
     total: dict[int, float] = {}
     for d in range(cfg.min_degree, d_max + 1):
         n_par = d + off
@@ -252,18 +258,21 @@ def fit_dual_calorimetry(
         denom = np.maximum(n_pts - n_par - 1.0, 1e-9)
         aicc = fit.chi2 + 2.0 * n_par + 2.0 * n_par * (n_par + 1.0) / denom
         ok = (fit.flags == 0) & np.isfinite(aicc) & np.all(np.isfinite(fit.beta), axis=1)
-        fits[d] = (rows, fit, ok)
-        # compare the degrees on the same channels: those with points for every degree
-        common = n_use[rows] >= d_max + off + 1
-        total[d] = float(np.sum(np.where(common & np.isfinite(aicc), aicc, 0.0)))
+        p_ok = stats.chi2.sf(fit.chi2, np.maximum(fit.ndf, 1)) >= cfg.min_pvalue
+        fits[d] = (rows, fit, ok, ok & (p_ok | (fit.ndf <= 0)))
+        if d <= d_aic:
+            # compare the degrees on the same channels: those with points for every degree
+            common = n_use[rows] >= d_aic + off + 1
+            total[d] = float(np.sum(np.where(common & np.isfinite(aicc), aicc, 0.0)))
     d_best = min(total, key=total.__getitem__) if total else cfg.min_degree
     assigned = np.zeros(n_ch, dtype=bool)
-    for d in sorted(fits, reverse=True):
-        rows, fit, ok = fits[d]
-        if d > d_best:
-            continue
-        last = d == min(fits)
-        take = ~assigned[rows] & (ok | last)
+    # up from d_best for channels it does not fit, then down from d_best (monotone fallback)
+    ladder = [(d, True) for d in sorted(fits) if d >= d_best]
+    ladder += [(d, False) for d in sorted(fits, reverse=True) if d <= d_best]
+    for d, up in ladder:
+        rows, fit, ok, fits_well = fits[d]
+        last = not up and d == min(fits)
+        take = ~assigned[rows] & (fits_well if up else (ok | last))
         sel = rows[take]
         fit_coeffs[sel, :d] = fit.fit_coeffs[take]
         fit_cov[sel, :d, :d] = fit.fit_cov[take]

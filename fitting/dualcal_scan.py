@@ -149,6 +149,9 @@ class DualCalConfig:
         saturation to better than 0.1 % over 0-130 PE.
     min_degree : int
         Lowest degree of the ladder (channels not monotonic at higher degree step down).
+    max_degree : int
+        Highest degree a channel badly fitted (p < ``min_pvalue``) at the population's degree
+        may step up to (never above ``n_steps - 2``).
     fit_offset : bool
         Fit a constant LPMT charge per channel (dark noise in the readout window, PE); it
         is reported as ``dark_offset`` and not part of the response.  Off by default: the
@@ -185,6 +188,7 @@ class DualCalConfig:
 
     degree: int = 6
     min_degree: int = 2
+    max_degree: int = 9
     fit_offset: bool = False
     subtract_dark: bool = True
     spe_resolution: float = 0.0
