@@ -311,17 +311,18 @@ def fit_dual_calorimetry(
         status[idx[~rising]] |= np.uint16(ChannelStatus.NON_MONOTONIC)
         curves[idx[rising]] = tab[rising]
 
+    dk = max(int(np.max(degree_used, initial=0)), min(d_aic, d_max))  # trim the zero padding
     return ChannelNonlinearityResult(
         channel_ids=np.asarray(scan.channel_ids, dtype=np.int64),
         status=status,
         charge_grid=charge_grid,
         linearised_charge=curves,
         valid_max_charge=q_max,
-        response_coeffs=beta,
-        mean_coeffs=alpha,
+        response_coeffs=beta[:, :dk],
+        mean_coeffs=alpha[:, :dk],
         gain=gain1 / spmt_ref,
-        fit_coeffs=fit_coeffs,
-        fit_cov=fit_cov,
+        fit_coeffs=fit_coeffs[:, :dk],
+        fit_cov=fit_cov[:, :dk, :dk],
         chi2=chi2,
         ndf=ndf,
         dark_offset=dark_offset,
