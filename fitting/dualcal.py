@@ -37,385 +37,41 @@ flash in PE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import IntFlag
-from math import comb
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-from fitting.physics.detector import N_LPMT
-from fitting.physics.lpmt import interpolate_curves, invert_monotone
+from fitting.dualcal_model import (
+    correction_curves,
+    design,
+    invert_response,
+    legendre_design,
+    moment_matrix,
+    poly_deriv,
+    poly_eval,
+    spe_moments,
+)
+from fitting.dualcal_scan import (
+    N_LPMT_NOMINAL,
+    STATUS_REASONS,
+    ChannelNonlinearityResult,
+    ChannelStatus,
+    DualCalConfig,
+    FloatArray,
+    IntArray,
+    LaserScan,
+    linearise_charge,
+    status_reasons,
+)
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-
-#: nominal number of LPMT channels in the JUNO central detector
-N_LPMT_NOMINAL = N_LPMT
-
-
-class ChannelStatus(IntFlag):
-    """Status bits of one LPMT channel in the dual-calorimetry fit (0 = good)."""
-
-    GOOD = 0
-    DEAD = 1  #: no (or far too little) charge at the highest laser intensity
-    NOISY = 2  #: dark charge (laser off) far above the population
-    FEW_POINTS = 4  #: fewer usable laser steps than free parameters + 1
-    BAD_FIT = 8  #: chi2 p-value below the threshold
-    NON_MONOTONIC = 16  #: response not strictly increasing in the scanned range
-    OUT_OF_RANGE = 32  #: gain or non-linearity outside plausible bounds
-
-
-STATUS_REASONS: dict[ChannelStatus, str] = {
-    ChannelStatus.DEAD: "dead: no charge at highest laser intensity",
-    ChannelStatus.NOISY: "noisy: dark charge far above the channel population",
-    ChannelStatus.FEW_POINTS: "too few usable laser steps for the fit",
-    ChannelStatus.BAD_FIT: "bad fit: chi2 p-value below threshold",
-    ChannelStatus.NON_MONOTONIC: "response not monotonic: cannot be inverted",
-    ChannelStatus.OUT_OF_RANGE: "gain or non-linearity outside plausible bounds",
-}
-
-
-def status_reasons(status: int) -> list[str]:
-    """Human-readable reasons for a channel status bitmask (empty list when good)."""
-    return [text for bit, text in STATUS_REASONS.items() if int(status) & int(bit)]
-
-
-@dataclass(frozen=True)
-class LaserScan:
-    """Input of the dual-calorimetry fit: one laser intensity scan at the CD centre.
-
-    Attributes
-    ----------
-    channel_ids : ndarray of int, shape (C,)
-        LPMT channel ids.
-    spmt_total : ndarray, shape (K,)
-        Mean total SPMT charge per flash at each laser step [PE], dark noise subtracted.
-        This is the linear reference (paper section 2.2).
-    lpmt_charge : ndarray, shape (C, K)
-        Mean LPMT charge per flash for each channel and step [PE, gain-calibrated].
-    lpmt_charge_err : ndarray, shape (C, K)
-        Standard error of ``lpmt_charge`` [PE] (RMS over flashes / sqrt(n_flashes)).
-    dark_charge : ndarray, shape (C,), optional
-        Mean LPMT charge per readout window with the laser off [PE] (noisy-channel check).
-    spmt_moments : ndarray, shape (K, m), optional
-        Flash-averaged moments ``<S**j>``, j = 1..m, of the dark-subtracted SPMT signal
-        [PE**j].  With them the fit accounts for the flash-to-flash laser jitter (the LPMT
-        mean charge is the flash average of a non-linear function); without them
-        ``spmt_total**j`` is used.  See :meth:`from_flashes`.
-    """
-
-    channel_ids: IntArray
-    spmt_total: FloatArray
-    lpmt_charge: FloatArray
-    lpmt_charge_err: FloatArray
-    dark_charge: FloatArray | None = None
-    spmt_moments: FloatArray | None = None
-
-    def __post_init__(self) -> None:
-        c, k = len(self.channel_ids), len(self.spmt_total)
-        if self.lpmt_charge.shape != (c, k) or self.lpmt_charge_err.shape != (c, k):
-            raise ValueError(
-                f"lpmt_charge and lpmt_charge_err must have shape ({c}, {k}), got "
-                f"{self.lpmt_charge.shape} and {self.lpmt_charge_err.shape}"
-            )
-        if self.dark_charge is not None and self.dark_charge.shape != (c,):
-            raise ValueError(f"dark_charge must have shape ({c},), got {self.dark_charge.shape}")
-        if self.spmt_moments is not None and (
-            self.spmt_moments.ndim != 2 or self.spmt_moments.shape[0] != k
-        ):
-            raise ValueError(f"spmt_moments must have shape ({k}, m)")
-        if np.any(~np.isfinite(self.spmt_total)) or np.any(self.spmt_total <= 0):
-            raise ValueError("spmt_total must be finite and > 0 at every laser step")
-
-    @classmethod
-    def from_flashes(
-        cls,
-        channel_ids: IntArray,
-        spmt_flashes: FloatArray,
-        spmt_dark_pe: float,
-        lpmt_charge: FloatArray,
-        lpmt_charge_err: FloatArray,
-        dark_charge: FloatArray | None = None,
-        max_moment: int = 10,
-    ) -> LaserScan:
-        """Build a scan from the per-flash SPMT totals (shape (K, F)) [PE].
-
-        The SPMT total of a flash is Poisson(signal + dark) in photon counting, so the
-        flash average of the falling factorial ``S (S-1) ... (S-j+1)`` is an unbiased
-        estimate of ``<(signal + dark)**j>``; the binomial expansion with the known mean
-        dark noise ``spmt_dark_pe`` [PE] (section 2.3.3) gives ``<signal**j>``.
-        """
-        sf = np.asarray(spmt_flashes, dtype=np.float64)
-        n_steps = sf.shape[0]
-        fact = np.ones((n_steps, max_moment + 1))
-        ff = np.ones_like(sf)
-        for i in range(1, max_moment + 1):
-            ff = ff * (sf - (i - 1))
-            fact[:, i] = ff.mean(axis=1)
-        mom = np.zeros((n_steps, max_moment))
-        for j in range(1, max_moment + 1):
-            mom[:, j - 1] = sum(
-                comb(j, i) * (-spmt_dark_pe) ** (j - i) * fact[:, i] for i in range(j + 1)
-            )
-        return cls(
-            channel_ids=np.asarray(channel_ids, dtype=np.int64),
-            spmt_total=mom[:, 0].copy(),
-            lpmt_charge=np.asarray(lpmt_charge, dtype=np.float64),
-            lpmt_charge_err=np.asarray(lpmt_charge_err, dtype=np.float64),
-            dark_charge=dark_charge,
-            spmt_moments=mom,
-        )
-
-
-@dataclass(frozen=True)
-class DualCalConfig:
-    """Settings of the dual-calorimetry fit.
-
-    Attributes
-    ----------
-    degree : int
-        Highest degree ``d`` of the response polynomial (R1); 6 describes a 50 %-at-100-PE
-        saturation to better than 0.1 % over 0-130 PE.
-    min_degree : int
-        Lowest degree of the ladder (channels not monotonic at higher degree step down).
-    fit_offset : bool
-        Fit a constant LPMT charge per channel (dark noise in the readout window, PE); it
-        is reported as ``dark_offset`` and not part of the response.  Off by default: the
-        offset is degenerate with the low-light slope (costs ~0.1 % bias on the gain);
-        prefer a measured ``dark_charge``.
-    subtract_dark : bool
-        Subtract the measured ``dark_charge`` (laser off) of the scan from every step.
-    spe_resolution : float
-        Relative width of the single-PE charge (0 = the response acts on the PE count).
-    pe_ref : float
-        Charge scale [PE] used to make the polynomial coefficients O(1).
-    grid_max : float or None
-        Upper end of the common measured-charge grid [PE]; None = 1.1 x the largest
-        measured charge of a good channel.
-    grid_points : int
-        Number of points of the common measured-charge grid.
-    grid_power : float
-        Nodes ``q_k = grid_max (k / (G-1))**grid_power``: denser at low charge, where most
-        hits are (1 = uniform).  With 64 nodes and power 1.5, linear interpolation of a
-        50 %-at-100-PE curve is exact to 0.06 % below 5 PE and ~0.1 % everywhere (uniform
-        nodes: 0.7 %); the payload is then 17,612 x 64 x 4 B = 4.5 MB in float32.
-    min_pvalue : float
-        Channels whose chi2 p-value is below this are flagged BAD_FIT.
-    dead_fraction : float
-        A channel whose charge at the top step is below this fraction of the median
-        channel is flagged DEAD.
-    noisy_factor, noisy_floor : float
-        A channel is NOISY if ``dark_charge > noisy_factor * median + noisy_floor`` [PE].
-    gain_bounds : (float, float)
-        Plausible range of ``s_i`` relative to the median channel.
-    min_ratio_at_top : float
-        Flag OUT_OF_RANGE if ``f(q0)/q0`` at the top of the scan is below this.
-    """
-
-    degree: int = 6
-    min_degree: int = 2
-    fit_offset: bool = False
-    subtract_dark: bool = True
-    spe_resolution: float = 0.0
-    pe_ref: float = 100.0
-    grid_max: float | None = None
-    grid_points: int = 64
-    grid_power: float = 1.5
-    min_pvalue: float = 1e-6
-    dead_fraction: float = 0.05
-    noisy_factor: float = 5.0
-    noisy_floor: float = 0.05
-    gain_bounds: tuple[float, float] = (0.2, 5.0)
-    min_ratio_at_top: float = 0.1
-
-
-@dataclass(frozen=True)
-class ChannelNonlinearityResult:
-    """Per-channel LPMT non-linearity fit result (the payload adapter is the job's).
-
-    Attributes
-    ----------
-    channel_ids : ndarray of int64, shape (C,)
-    status : ndarray of uint16, shape (C,)
-        :class:`ChannelStatus` bitmask, 0 = good.  Flagged channels get the identity curve.
-    charge_grid : ndarray, shape (G,)
-        Common grid of measured charge ``q`` [PE].
-    linearised_charge : ndarray, shape (C, G)
-        Correction curves ``q0 = f_i^{-1}(q)`` [PE] on ``charge_grid``.
-    valid_max_charge : ndarray, shape (C,)
-        Largest measured mean charge in the scan [PE]; the curve above it is extrapolated.
-    response_coeffs : ndarray, shape (C, d)
-        ``beta_ij`` of the single-event response in reduced units:
-        ``f_i(q0)/pe_ref = sum_j beta_ij (q0/pe_ref)**j`` (R1).
-    mean_coeffs : ndarray, shape (C, d)
-        ``alpha_ik`` of the mean response ``<q>/pe_ref = sum_k alpha_ik (mu/pe_ref)**k`` (R2).
-    gain : ndarray, shape (C,)
-        ``s_i``: LPMT PE per SPMT-total PE.
-    fit_coeffs, fit_cov : ndarray, shape (C, d) and (C, d, d)
-        Raw least-squares coefficients (power basis in ``S / spmt_ref``) and covariance.
-    chi2 : ndarray, shape (C,)
-    ndf : ndarray of int64, shape (C,)
-    dark_offset : ndarray, shape (C,)
-        Fitted constant charge per flash (LPMT dark noise in the window) [PE]; 0 if not fitted.
-    degree : ndarray of int64, shape (C,)
-        Polynomial degree used for each channel (0 = not fitted); coefficient arrays are
-        zero-padded to the largest degree.
-    pe_ref, spmt_ref : float
-        Scale constants of the reduced units [PE].
-    spe_resolution : float
-        Relative SPE width assumed in the Poisson deconvolution.
-    model : str
-        Name of the response model.
-    """
-
-    channel_ids: IntArray
-    status: NDArray[np.uint16]
-    charge_grid: FloatArray
-    linearised_charge: FloatArray
-    valid_max_charge: FloatArray
-    response_coeffs: FloatArray
-    mean_coeffs: FloatArray
-    gain: FloatArray
-    fit_coeffs: FloatArray
-    fit_cov: FloatArray
-    chi2: FloatArray
-    ndf: IntArray
-    dark_offset: FloatArray
-    degree: IntArray
-    pe_ref: float
-    spmt_ref: float
-    spe_resolution: float
-    model: str = field(default="poly-response-poisson-deconvolved")
-
-    @property
-    def n_good(self) -> int:
-        """Number of channels with status 0."""
-        return int(np.count_nonzero(self.status == 0))
-
-    def reasons(self) -> dict[int, list[str]]:
-        """Mapping channel id -> list of reasons, for flagged channels only."""
-        bad = np.flatnonzero(self.status)
-        return {int(self.channel_ids[i]): status_reasons(int(self.status[i])) for i in bad}
-
-    def linearise(self, channel_index: IntArray, charge: FloatArray) -> FloatArray:
-        """Apply the tabulated correction curves, see :func:`linearise_charge`."""
-        return linearise_charge(self.charge_grid, self.linearised_charge, channel_index, charge)
-
-
-# ---------------------------------------------------------------------------------------
-# pure model functions
-# ---------------------------------------------------------------------------------------
-
-
-def spe_moments(max_order: int, spe_resolution: float) -> FloatArray:
-    """Raw moments ``E[X**j]``, j = 0..max_order, of a Gaussian SPE charge N(1, sigma²)."""
-    s2 = spe_resolution**2
-    out = np.zeros(max_order + 1)
-    for j in range(max_order + 1):
-        # E[(1 + sigma Z)^j] = sum over even k of C(j,k) sigma^k (k-1)!!
-        tot = 0.0
-        for k in range(0, j + 1, 2):
-            dfact = float(np.prod(np.arange(k - 1, 0, -2))) if k > 0 else 1.0
-            tot += comb(j, k) * s2 ** (k // 2) * dfact
-        out[j] = tot
-    return out
-
-
-def moment_matrix(degree: int, spe_resolution: float = 0.0, pe_ref: float = 1.0) -> FloatArray:
-    """Matrix ``M'`` of Eq. (R2) in reduced units: ``alpha = M' @ beta``.
-
-    ``E[q0**j]`` for a compound Poisson ``q0`` (Poisson mean ``mu``, SPE moments ``nu``) is
-    built from its cumulants ``kappa_j = mu nu_j`` with the moment-cumulant recursion
-    ``m_n = sum_k C(n-1,k) kappa_{k+1} m_{n-1-k}``.  With ``u = mu/pe_ref`` the element is
-    ``M'[k, j] = [mu**k] E[q0**j] * pe_ref**(k - j)`` (rows/cols 1..degree, returned 0-based).
-
-    For ``spe_resolution = 0`` the columns are Stirling numbers of the second kind
-    (Touchard polynomials).
-    """
-    nu = spe_moments(degree, spe_resolution)
-    # m[n] is a polynomial in mu: coefficient array of length degree+1
-    m = [np.zeros(degree + 1) for _ in range(degree + 1)]
-    m[0][0] = 1.0
-    for n in range(1, degree + 1):
-        acc = np.zeros(degree + 1)
-        for k in range(n):
-            kappa = np.zeros(degree + 1)
-            kappa[1] = nu[k + 1]  # kappa_{k+1} = nu_{k+1} * mu
-            prod = np.convolve(kappa, m[n - 1 - k])[: degree + 1]
-            acc += comb(n - 1, k) * prod
-        m[n] = acc
-    out = np.zeros((degree, degree))
-    for j in range(1, degree + 1):
-        for k in range(1, degree + 1):
-            out[k - 1, j - 1] = m[j][k] * pe_ref ** (k - j)
-    return out
-
-
-def poly_eval(coeffs: FloatArray, x: FloatArray) -> FloatArray:
-    """Evaluate ``sum_{j=1..d} coeffs[..., j-1] * x**j`` (no constant term), broadcasting.
-
-    ``coeffs`` has shape (..., d); ``x`` broadcasts against ``coeffs[..., 0]``.
-    """
-    out = np.zeros(np.broadcast_shapes(coeffs.shape[:-1], np.shape(x)))
-    for j in range(coeffs.shape[-1] - 1, -1, -1):  # Horner
-        out = (out + coeffs[..., j]) * x
-    return out
-
-
-def poly_deriv(coeffs: FloatArray, x: FloatArray) -> FloatArray:
-    """Derivative of :func:`poly_eval` with respect to ``x``."""
-    d = coeffs.shape[-1]
-    out = np.zeros(np.broadcast_shapes(coeffs.shape[:-1], np.shape(x)))
-    for j in range(d - 1, -1, -1):
-        out = out * x + (j + 1) * coeffs[..., j]
-    return out
-
-
-def invert_response(
-    coeffs: FloatArray, y: FloatArray, n_iter: int = 30, tol: float = 1e-12
-) -> FloatArray:
-    """Solve ``poly_eval(coeffs, x) = y`` for ``x`` (vectorised safeguarded Newton).
-
-    ``coeffs`` shape (..., d) broadcasting against ``y``; the polynomial is assumed
-    increasing on the relevant range (status NON_MONOTONIC otherwise).  Starts from
-    ``x = y / coeffs[..., 0]`` and keeps ``x >= 0``.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    x = np.maximum(y / coeffs[..., 0], 0.0)
-    for _ in range(n_iter):
-        fx = poly_eval(coeffs, x) - y
-        dfx = poly_deriv(coeffs, x)
-        step = np.where(dfx > 0, fx / np.where(dfx > 0, dfx, 1.0), 0.0)
-        x_new = np.maximum(x - step, 0.5 * x)
-        if np.all(np.abs(x_new - x) <= tol * (1.0 + np.abs(x))):
-            return x_new
-        x = x_new
-    return x
-
-
-def linearise_charge(
-    charge_grid: FloatArray,
-    curves: FloatArray,
-    channel_index: IntArray,
-    charge: FloatArray,
-) -> FloatArray:
-    """Apply tabulated correction curves to hits (:func:`fitting.physics.lpmt.interpolate_curves`).
-
-    ``channel_index`` is the row of ``curves`` of each hit (0-based index, not id); charges in PE.
-    """
-    return interpolate_curves(charge_grid, curves, channel_index, charge)
-
-
-# ---------------------------------------------------------------------------------------
-# the fit
-# ---------------------------------------------------------------------------------------
-
-
-def _design(x: FloatArray, degree: int) -> FloatArray:
-    """Power basis through the origin, shape (K, d): ``x**j``, j = 1..d."""
-    return np.stack([x**j for j in range(1, degree + 1)], axis=1)
+__all__ = [
+    "N_LPMT_NOMINAL", "STATUS_REASONS", "ChannelNonlinearityResult", "ChannelStatus",
+    "DualCalConfig", "LaserScan", "fit_dual_calorimetry", "invert_response",
+    "linearise_charge", "moment_matrix", "poly_deriv", "poly_eval", "spe_moments",
+    "status_reasons",
+]
 
 
 def _x_powers(scan: LaserScan, degree: int, spmt_ref: float) -> FloatArray:
@@ -423,49 +79,8 @@ def _x_powers(scan: LaserScan, degree: int, spmt_ref: float) -> FloatArray:
     if scan.spmt_moments is not None and scan.spmt_moments.shape[1] >= degree:
         j = np.arange(1, degree + 1)
         return np.asarray(scan.spmt_moments[:, :degree] / spmt_ref**j, dtype=np.float64)
-    return _design(np.asarray(scan.spmt_total, dtype=np.float64) / spmt_ref, degree)
+    return design(np.asarray(scan.spmt_total, dtype=np.float64) / spmt_ref, degree)
 
-
-def _legendre_design(x: FloatArray, degree: int) -> tuple[FloatArray, FloatArray]:
-    """Well-conditioned basis ``x * P_j(2x-1)`` (j = 0..d-1) and its map to the power basis.
-
-    Returns ``(B, T)`` with ``B`` shape (K, d) and ``T`` shape (d, d) such that
-    ``B @ c = X_power @ (T @ c)``.
-    """
-    leg = np.polynomial.legendre
-    basis = np.empty((len(x), degree))
-    to_power = np.zeros((degree, degree))
-    for j in range(degree):
-        unit = np.zeros(j + 1)
-        unit[j] = 1.0
-        # Legendre P_j(2x - 1) as a power series in x
-        pj = np.polynomial.Polynomial(leg.leg2poly(unit))(np.polynomial.Polynomial([-1.0, 2.0]))
-        coef = np.zeros(degree)
-        coef[: len(pj.coef)] = pj.coef  # coefficient of x**i in P_j(2x-1)
-        basis[:, j] = x * pj(x)
-        # x * P_j(2x-1) = sum_i coef[i] x**(i+1): power-basis index i (for x**(i+1))
-        to_power[:, j] = coef
-    return basis, to_power
-
-
-def _correction_curves(
-    beta: FloatArray, v_top: FloatArray, charge_grid: FloatArray, pe_ref: float
-) -> FloatArray:
-    """Tabulate ``q0 = f^{-1}(q)`` [PE] on ``charge_grid`` for each row of ``beta``.
-
-    Inside the scanned range (true reduced PE ``v <= v_top``, where the response was checked
-    to increase) the polynomial (R1) is inverted exactly by bisection
-    (:func:`fitting.physics.lpmt.invert_monotone`: converges for any increasing response, no
-    Newton overshoot on flat stretches); above it the response is continued linearly with the
-    slope at ``v_top`` instead of trusting the polynomial's extrapolation.
-    """
-    y = charge_grid[None, :] / pe_ref
-    y_top = poly_eval(beta, v_top)[:, None]
-    s_top = poly_deriv(beta, v_top)[:, None]
-    b3 = beta[:, None, :]
-    inside = invert_monotone(lambda v: poly_eval(b3, v), np.minimum(y, y_top), v_top)
-    above = v_top[:, None] + (y - y_top) / s_top
-    return np.asarray(pe_ref * np.where(y <= y_top, inside, above), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -501,7 +116,7 @@ def _fit_degree(
     """
     n_ch, n_step = q.shape
     d = xpow.shape[1]
-    _, to_power = _legendre_design(x, d)
+    _, to_power = legendre_design(x, d)
     basis = xpow @ to_power  # x P_j(2x - 1) (flash-averaged), shape (K, d)
     if cfg.fit_offset:
         basis = np.concatenate([basis, np.ones((n_step, 1))], axis=1)
@@ -562,8 +177,9 @@ def fit_dual_calorimetry(
     Vectorised over channels: the design matrix (powers of the SPMT total) is shared, so
     the weighted normal equations of all channels are two GEMMs and one batched inverse.
     The degree (``min_degree`` .. ``min(degree, n_steps - 2)``) minimises the AICc summed over
-    channels; a channel not monotonic or out of range there steps down to the highest degree
-    where it is, so any number and spacing of laser steps works.  The
+    channels; a channel it does not fit (chi2 p-value < ``min_pvalue``) steps up to the lowest
+    degree (<= ``max_degree``) that fits it, one not monotonic or out of range there steps down
+    to the highest degree where it is, so any number and spacing of laser steps works.  The
     correction curve is the exact (bisection) inverse of the fitted response and is checked
     to increase on the grid.  Bad channels are flagged with a :class:`ChannelStatus` reason
     and given the identity curve; the fit never fails because of a channel.
@@ -601,11 +217,16 @@ def fit_dual_calorimetry(
     # The degree is the one of smallest AICc = chi2 + 2 k + 2 k (k + 1) / (n - k - 1) summed
     # over the channels (they share the response's shape, so the population decides: a
     # per-channel choice would pick too low a degree wherever noise hides the curvature and
-    # bias the curves); a channel whose fit at that degree is not monotonic or out of range
-    # steps down to the highest degree where it is.  Any number and spacing of steps works.
+    # bias the curves).  A channel whose fit there is a bad fit (p < min_pvalue: its curve
+    # is further from a polynomial of that degree than the population's, e.g. a strong
+    # non-analytic onset seen with 10^5 flashes) steps up to the lowest degree <= max_degree
+    # that fits it and is monotonic; one not monotonic or out of range steps down to the
+    # highest degree where it is.  Any number and spacing of steps works.
     spmt_ref = float(np.max(s))
     x = s / spmt_ref
-    d_max = max(cfg.min_degree, min(cfg.degree, int(np.max(n_use, initial=0)) - off - 2))
+    n_most = int(np.max(n_use, initial=0)) - off - 2
+    d_aic = max(cfg.min_degree, min(cfg.degree, n_most))
+    d_max = max(d_aic, min(max(cfg.max_degree, cfg.degree), n_most))
     xpow = _x_powers(scan, d_max, spmt_ref)
     fit_coeffs = np.zeros((n_ch, d_max))
     fit_cov = np.zeros((n_ch, d_max, d_max))
@@ -620,7 +241,7 @@ def fit_dual_calorimetry(
     last_flags = np.zeros(n_ch, dtype=np.uint16)
     median_gain: float | None = None
     rows_all = np.flatnonzero(~unfit)
-    fits: dict[int, tuple[IntArray, _DegreeFit, NDArray[np.bool_]]] = {}
+    fits: dict[int, tuple[IntArray, _DegreeFit, NDArray[np.bool_], NDArray[np.bool_]]] = {}
     total: dict[int, float] = {}
     for d in range(cfg.min_degree, d_max + 1):
         n_par = d + off
@@ -637,18 +258,21 @@ def fit_dual_calorimetry(
         denom = np.maximum(n_pts - n_par - 1.0, 1e-9)
         aicc = fit.chi2 + 2.0 * n_par + 2.0 * n_par * (n_par + 1.0) / denom
         ok = (fit.flags == 0) & np.isfinite(aicc) & np.all(np.isfinite(fit.beta), axis=1)
-        fits[d] = (rows, fit, ok)
-        # compare the degrees on the same channels: those with points for every degree
-        common = n_use[rows] >= d_max + off + 1
-        total[d] = float(np.sum(np.where(common & np.isfinite(aicc), aicc, 0.0)))
+        p_ok = stats.chi2.sf(fit.chi2, np.maximum(fit.ndf, 1)) >= cfg.min_pvalue
+        fits[d] = (rows, fit, ok, ok & (p_ok | (fit.ndf <= 0)))
+        if d <= d_aic:
+            # compare the degrees on the same channels: those with points for every degree
+            common = n_use[rows] >= d_aic + off + 1
+            total[d] = float(np.sum(np.where(common & np.isfinite(aicc), aicc, 0.0)))
     d_best = min(total, key=total.__getitem__) if total else cfg.min_degree
     assigned = np.zeros(n_ch, dtype=bool)
-    for d in sorted(fits, reverse=True):
-        rows, fit, ok = fits[d]
-        if d > d_best:
-            continue
-        last = d == min(fits)
-        take = ~assigned[rows] & (ok | last)
+    # up from d_best for channels it does not fit, then down from d_best (monotone fallback)
+    ladder = [(d, True) for d in sorted(fits) if d >= d_best]
+    ladder += [(d, False) for d in sorted(fits, reverse=True) if d <= d_best]
+    for d, up in ladder:
+        rows, fit, ok, fits_well = fits[d]
+        last = not up and d == min(fits)
+        take = ~assigned[rows] & (fits_well if up else (ok | last))
         sel = rows[take]
         fit_coeffs[sel, :d] = fit.fit_coeffs[take]
         fit_cov[sel, :d, :d] = fit.fit_cov[take]
@@ -680,24 +304,25 @@ def fit_dual_calorimetry(
     curves = np.broadcast_to(charge_grid, (n_ch, len(charge_grid))).copy()  # identity
     if np.any(good):
         with np.errstate(all="ignore"):
-            tab = _correction_curves(beta[good], v_top[good], charge_grid, cfg.pe_ref)
+            tab = correction_curves(beta[good], v_top[good], charge_grid, cfg.pe_ref)
         steps = np.diff(tab.astype(np.float32).astype(np.float64), axis=1)
         rising = np.all(np.isfinite(tab), axis=1) & np.all(steps > 0, axis=1)
         idx = np.flatnonzero(good)
         status[idx[~rising]] |= np.uint16(ChannelStatus.NON_MONOTONIC)
         curves[idx[rising]] = tab[rising]
 
+    dk = max(int(np.max(degree_used, initial=0)), min(d_aic, d_max))  # trim the zero padding
     return ChannelNonlinearityResult(
         channel_ids=np.asarray(scan.channel_ids, dtype=np.int64),
         status=status,
         charge_grid=charge_grid,
         linearised_charge=curves,
         valid_max_charge=q_max,
-        response_coeffs=beta,
-        mean_coeffs=alpha,
+        response_coeffs=beta[:, :dk],
+        mean_coeffs=alpha[:, :dk],
         gain=gain1 / spmt_ref,
-        fit_coeffs=fit_coeffs,
-        fit_cov=fit_cov,
+        fit_coeffs=fit_coeffs[:, :dk],
+        fit_cov=fit_cov[:, :dk, :dk],
         chi2=chi2,
         ndf=ndf,
         dark_offset=dark_offset,
@@ -706,3 +331,4 @@ def fit_dual_calorimetry(
         spmt_ref=spmt_ref,
         spe_resolution=cfg.spe_resolution,
     )
+

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -202,3 +202,30 @@ def campaign_show(ctx: Context, name: str, as_json: bool) -> None:
         [(k.record, k.tag, k.since, k.payload_hash[:16]) for k in links],
     )
     click.echo(f"{len(c.info.get('runs', []))} input runs (files and SHA-256 with --json)")
+    for line in _report_lines(c.info.get("report") or {}):
+        click.echo(line)
+
+
+#: flagged channels listed by ``campaign show`` (all stored ones with --json)
+SHOWN_CHANNELS = 20
+
+
+def _report_lines(report: dict[str, Any]) -> list[str]:
+    """Text of a campaign's job report: skipped jobs and the broken-LPMT-channel report
+    (count, count per reason, the first :data:`SHOWN_CHANNELS` flagged channels)."""
+    lines = [f"skipped {record}: {why}" for record, why in (report.get("skipped") or {}).items()]
+    broken = report.get("broken_lpmt_channels")
+    if broken is None:
+        return lines
+    count = int(broken.get("count", 0))
+    lines.append(f"broken LPMT channels: {count} flagged (identity curve in the payload)")
+    for reason, n in sorted((broken.get("by_reason") or {}).items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {n:6d}  {reason}")
+    channels = broken.get("channels") or {}
+    shown = list(channels.items())[:SHOWN_CHANNELS]
+    for ch, reasons in shown:
+        lines.append(f"  channel {ch}: {'; '.join(reasons)}")
+    if count > len(shown):
+        lines.append(f"  ... {count - len(shown)} more (stored ones with --json, all flags in "
+                     "the lpmt_nonlinearity payload's status)")
+    return lines

@@ -44,8 +44,9 @@ def simulate() -> None:
               help="Days since detector start: applies the Y0 and gain drifts.")
 @click.option("--scale", type=click.FloatRange(min=1e-6, max=10.0), default=1.0,
               show_default=True, help="Multiply every event count (e.g. 0.01 for a quick look).")
-@click.option("--flashes", type=click.IntRange(min=2), default=500, show_default=True,
-              help="Simulated laser flashes stored per intensity step.")
+@click.option("--flashes", type=click.IntRange(min=2), default=None,
+              help="Laser flashes stored per intensity step [default: the program's nominal "
+                   "count x --scale: 100,000 comprehensive, 6,000 weekly/monthly].")
 @click.option("--realistic", is_flag=True,
               help="Section 3.8 detector: 1% dead LPMTs, 30% SPE resolution, shadowing, "
                    "enclosure energy loss.")
@@ -57,7 +58,7 @@ def simulate() -> None:
                    "differs between variants.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (runs, minutes) and write nothing.")
 def campaign(kind: str, first_run: int, out_dir: Path, seed: int, day: float, scale: float,
-             flashes: int, realistic: bool, extreme_nonlin: bool, truth_name: str,
+             flashes: int | None, realistic: bool, extreme_nonlin: bool, truth_name: str,
              dry_run: bool) -> None:
     """Write a calibration campaign: manifest.json, run files and the truth file."""
     from fitting.toymc.campaign import plan_campaign, write_campaign

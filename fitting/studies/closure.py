@@ -30,7 +30,9 @@ POSITRON_ENERGIES_MEV = (1.0, 2.0, 4.0, 6.0, 8.0)
 
 def lpmt_residuals(truth: DetectorTruth, payload: Any) -> dict[str, float]:
     """Per-channel residual (corrected / true - 1) of the good channels' curves at each charge
-    of :data:`LPMT_CHARGES_PE` (noise-free response of the truth; gain 1): worst median and p95
+    of :data:`LPMT_CHARGES_PE` (noise-free response of the truth in the SPE-calibrated PE unit
+    the laser files hold, :meth:`~fitting.toymc.pmts.LpmtChannels.calibrated_response`; gain 1):
+    worst median and p95
     over the charges, and the event-level residual (sum over channels of a uniform
     illumination, efficiency-weighted) at 1-100 PE per channel."""
     ch = lpmt_channels(truth)
@@ -39,7 +41,7 @@ def lpmt_residuals(truth: DetectorTruth, payload: Any) -> dict[str, float]:
     table = np.asarray(payload.true_charge)
     worst_med = worst_p95 = worst_event = 0.0
     for n in LPMT_CHARGES_PE:
-        measured = ch.response(np.full(ch.n, n))[good]
+        measured = ch.calibrated_response(np.full(ch.n, n))[good]
         corrected = interpolate_curves(grid, table, good, measured)
         rel = corrected / n - 1.0
         worst_med = max(worst_med, abs(float(np.median(rel))))
@@ -51,7 +53,7 @@ def lpmt_residuals(truth: DetectorTruth, payload: Any) -> dict[str, float]:
     row_of[good] = good
     for n in (1.0, 10.0, 50.0, 100.0):
         n_k = n * eff[alive]
-        meas = ch.response(np.where(eff > 0, n * eff, 0.0))[alive]
+        meas = ch.calibrated_response(np.where(eff > 0, n * eff, 0.0))[alive]
         corr = np.where(is_good, interpolate_curves(grid, table, row_of[alive], meas), meas)
         worst_event = max(worst_event, abs(float(corr.sum() / n_k.sum() - 1.0)))
     return {"lpmt_median": worst_med, "lpmt_p95": worst_p95, "lpmt_event": worst_event}

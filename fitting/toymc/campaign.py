@@ -20,8 +20,9 @@ Programs (rates 100 decays/s, K40 1/s, laser 50 Hz; travel model in :mod:`.layou
 * monthly (Table 7, 673 min): AmC at the 27 ACU, 40 CLS and 23 GT points (1 min each), laser
   at the 27 ACU points (one 20 PE step, 2 min each); plus 5,000 random triggers.
 
-``scale`` multiplies every event count (tests use small values); the laser stores
-``n_flashes`` simulated flashes per step whatever the nominal count.
+``scale`` multiplies every event count (tests use small values), laser flashes included (the
+nominal scan has 100,000 flashes per step, comprehensive, or 6,000); ``n_flashes`` overrides the
+number of flashes stored per step.
 
 Manifest fields (JSON):
 
@@ -233,7 +234,7 @@ def write_campaign(
     day: float = 0.0,
     truth: DetectorTruth | None = None,
     scale: float = 1.0,
-    n_flashes: int = 500,
+    n_flashes: int | None = None,
     progress: ProgressFn | None = None,
 ) -> Path:
     """Simulate a campaign and write manifest, data and truth files; return the manifest path.
@@ -241,7 +242,9 @@ def write_campaign(
     Deterministic for (kind, first_run, seed, day, truth, scale, n_flashes): each run uses
     ``numpy.random.default_rng([seed, run])``. ``truth`` defaults to
     :meth:`DetectorTruth.default`; drifts are applied for ``day`` (days since detector start).
-    ``progress(i, n, label)`` is called before each run.
+    ``progress(i, n, label)`` is called before each run.  ``n_flashes`` (flashes stored per
+    laser step) defaults to the program's nominal count x ``scale`` (Tables 5-7 at 50 Hz:
+    100,000 per step in a comprehensive scan, 6,000 weekly and monthly).
     """
     base = truth if truth is not None else DetectorTruth.default()
     now_truth = base.at_day(day)
@@ -264,10 +267,10 @@ def write_campaign(
         run_start = clock
         q = 1.0
         if rp.data_kind == "laser":
-            scan = simulate_laser_scan(now_truth, rng, rp.intensities_pe, n_flashes, pos, gain)
+            n_rows = max(rp.n_decays if n_flashes is None else n_flashes, 2)
+            scan = simulate_laser_scan(now_truth, rng, rp.intensities_pe, n_rows, pos, gain)
             path = out / "runs" / f"run_{rp.run:06d}_laser.npz"
             scan.save(path)
-            n_rows = n_flashes
             fmt = "npz"
         else:
             if rp.source == "random":

@@ -18,6 +18,7 @@ Positions in mm, charges in PE.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -43,6 +44,8 @@ class LpmtChannels:
     nonlin_gamma: FloatArray
     nonlin_form: str = "power"
     """"power": Q = n / (1 + b (n/100)^gamma); "exp": Q = n_s (1 - exp(-n / n_s)), n_s = b."""
+    spe_charge: FloatArray | None = None
+    """m1_k = E[Q_k(X)], X ~ N(1, s^2): mean raw charge of one PE (None = 1, linear channels)."""
 
     @property
     def n(self) -> int:
@@ -61,18 +64,32 @@ class LpmtChannels:
         """Relative detection efficiency q_k (0 for dead channels)."""
         return np.asarray(np.where(self.dead, 0.0, self.qe_rel))
 
-    def response(self, n_pe: ArrayLike, gain: ArrayLike | None = None) -> FloatArray:
-        """Measured charge Q_k(n) [PE] for true PE n (broadcast over channels, last axis)."""
+    def response(self, n_pe: ArrayLike, gain: ArrayLike | None = None,
+                 rows: ArrayLike | None = None) -> FloatArray:
+        """Measured charge Q_k(n) [PE] of the linear charge n [PE] (broadcast over channels,
+        last axis; ``rows`` selects a subset of channels for that axis).  Odd in n, so a
+        (rare) negative SPE-smeared charge stays on the linear low-charge branch."""
         n = np.asarray(n_pe, dtype=np.float64)
+        sel = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
+        b = self.nonlin_b[sel]
         if self.nonlin_form == "exp":
-            ns = self.nonlin_b
-            q = np.where(np.isfinite(ns), ns * -np.expm1(-n / np.where(np.isfinite(ns), ns, 1.0)),
-                         n)
+            fin = np.isfinite(b)
+            q = np.where(fin, b * -np.expm1(-n / np.where(fin, b, 1.0)), n)
         else:
-            q = n / (1.0 + self.nonlin_b * (n / 100.0) ** self.nonlin_gamma)
+            q = n / (1.0 + b * (np.abs(n) / 100.0) ** self.nonlin_gamma[sel])
         if gain is not None:
             q = q * np.asarray(gain, dtype=np.float64)
         return np.asarray(q)
+
+    def calibrated_response(self, n_pe: ArrayLike, gain: ArrayLike | None = None,
+                            rows: ArrayLike | None = None) -> FloatArray:
+        """Q_k(n) / m1_k: the charge in the PE unit of an SPE gain calibration (the mean
+        charge of one PE reads 1 PE), which is what the laser files hold (docs/INPUTS.md)."""
+        q = self.response(n_pe, gain, rows)
+        if self.spe_charge is None:
+            return q
+        sel = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
+        return np.asarray(q / self.spe_charge[sel])
 
     def collection_factor(self, xyz_mm: ArrayLike, chunk: int = 1024) -> FloatArray:
         """Q(x) for positions (m, 3) [mm] -> (m,), solid-angle weighted mean efficiency.
@@ -125,6 +142,7 @@ def _saturation_pe(deficit: FloatArray) -> FloatArray:
 def _channels_cached(
     n: int, seed: int, qe_spread: float, dead_fraction: float, nonlin_max: float,
     form: str = "power", gamma_range: tuple[float, float] = (0.8, 1.0),
+    spe_resolution: float = 0.0,
 ) -> LpmtChannels:
     rng = np.random.default_rng(seed)
     qe = np.clip(rng.normal(1.0, qe_spread, n), 0.5, 1.5)
@@ -145,7 +163,11 @@ def _channels_cached(
         nonlin_gamma=gamma,
         nonlin_form=form,
     )
-    for a in (ch.position_mm, ch.qe_rel, ch.dead, ch.nonlin_b, ch.nonlin_gamma):
+    # mean raw charge of one PE (Gauss-Hermite over the SPE charge X ~ N(1, s^2))
+    z, w = np.polynomial.hermite_e.hermegauss(24)
+    m1 = np.asarray((w / w.sum()) @ ch.response(1.0 + spe_resolution * z[:, None]))
+    ch = dataclasses.replace(ch, spe_charge=m1)
+    for a in (ch.position_mm, ch.qe_rel, ch.dead, ch.nonlin_b, ch.nonlin_gamma, m1):
         a.setflags(write=False)
     return ch
 
@@ -162,4 +184,5 @@ def lpmt_channels(truth: DetectorTruth) -> LpmtChannels:
         truth.lpmt_nonlin_max,
         truth.lpmt_nonlin_form,
         tuple(truth.lpmt_nonlin_gamma_range),
+        truth.spe_resolution,
     )

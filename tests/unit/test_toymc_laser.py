@@ -73,3 +73,36 @@ def test_nonlinear_channels_show_the_truth_deficit() -> None:
     rel = measured / expected
     assert np.mean(rel) == pytest.approx(1.0, abs=0.01)
     assert np.mean(measured / mu) < 0.85  # a clear non-linearity is visible
+
+
+def test_moment_sampling_matches_the_flash_by_flash_simulation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above EXACT_MAX_FLASHES the per-channel mean and variance are drawn from their sampling
+    distribution; at 2,000 flashes both paths must agree within the statistics.  The laser
+    jitter differs between the two runs, so the means are compared as ratios to the SPMT
+    signal (the common jitter cancels, the SPMT counting error enters the tolerance)."""
+    from fitting.toymc import laser
+
+    t = dataclasses.replace(SMALL, spe_resolution=0.3, lpmt_nonlin_max=0.5)
+    levels, n_f = [0.05, 1.0, 20.0, 100.0], 2_000
+    exact = laser.simulate_laser_scan(t, np.random.default_rng(1), levels, n_flashes=n_f)
+    monkeypatch.setattr(laser, "EXACT_MAX_FLASHES", 1)
+    moment = laser.simulate_laser_scan(t, np.random.default_rng(2), levels, n_flashes=n_f)
+    alive = lpmt_channels(t).efficiency > 0
+    for k in range(len(levels)):
+        sa = exact.spmt_total[k].mean() - t.spmt_dark_noise_pe
+        sb = moment.spmt_total[k].mean() - t.spmt_dark_noise_pe
+        pull = ((exact.lpmt_mean[k] / sa - moment.lpmt_mean[k] / sb)
+                / np.hypot(exact.lpmt_sem[k] / sa, moment.lpmt_sem[k] / sb))[alive]
+        # the SPMT counting error of each run's mean (Poisson: total / F / signal^2) shifts
+        # all channels' pulls together; with 1 / n_channels it sets the mean pull's sd
+        rel_s = np.sqrt((sa + sb + 2 * t.spmt_dark_noise_pe) / n_f) / np.sqrt(sa * sb)
+        rel_l = np.median(np.hypot(exact.lpmt_sem[k] / exact.lpmt_mean[k],
+                                   moment.lpmt_sem[k] / moment.lpmt_mean[k])[alive])
+        sd_mean = np.sqrt(1.0 / alive.sum() + (rel_s / rel_l) ** 2)
+        assert abs(pull.mean()) < 5 * sd_mean, (levels[k], pull.mean(), sd_mean)
+        assert 0.9 < pull.std() < 1.1, (levels[k], pull.std())
+        # sample variance: each ratio scatters by sqrt(2 / F + kurtosis) ~ 0.05-0.1
+        ratio = (exact.lpmt_sem[k] / moment.lpmt_sem[k])[alive] ** 2
+        assert abs(np.median(ratio) - 1.0) < 0.02, (levels[k], np.median(ratio))
+        assert np.std(ratio) < 0.2

@@ -119,7 +119,8 @@ def run_campaign_jobs(
     broken = ctx.memo.get("broken_channels")
     if broken is not None and "lpmt_nonlinearity" in payloads:
         report["broken_lpmt_channels"] = {"count": broken["count"],
-                                          "by_reason": broken["by_reason"]}
+                                          "by_reason": broken["by_reason"],
+                                          "channels": broken["channels"]}
     return CampaignConstants(
         name=str(manifest["campaign_id"]),
         kind=str(manifest["kind"]),

@@ -19,6 +19,30 @@ class LaserFit:
     result: dualcal.ChannelNonlinearityResult
 
 
+def fit_scan_arrays(
+    scan: dict[str, np.ndarray], spmt_dark_pe: float, lpmt_dark_pe: float,
+    spe_resolution: float | None,
+) -> tuple[GainResult, dualcal.ChannelNonlinearityResult]:
+    """SPE resolution + gains, then the curves, of the laser-scan arrays of docs/INPUTS.md.
+
+    ``spmt_dark_pe`` / ``lpmt_dark_pe``: mean SPMT / LPMT-total dark charge in the window [PE];
+    ``spe_resolution`` None = measured from the low steps.
+    """
+    n_channels = scan["lpmt_mean"].shape[1]
+    gain = fit_channel_gain(scan["lpmt_mean"], scan["lpmt_sem"], scan["spmt_total"],
+                            spmt_dark_pe, spe_resolution)
+    laser = dualcal.LaserScan.from_flashes(
+        np.arange(n_channels),
+        scan["spmt_total"],
+        spmt_dark_pe,
+        scan["lpmt_mean"].T,
+        scan["lpmt_sem"].T,
+        np.full(n_channels, lpmt_dark_pe / n_channels),
+    )
+    config = dualcal.DualCalConfig(spe_resolution=gain.spe_resolution)
+    return gain, dualcal.fit_dual_calorimetry(laser, config)
+
+
 def laser_fit(ctx: JobContext) -> LaserFit | None:
     """Fit the first central laser scan (memoised): SPE resolution + gains, then the curves."""
     if "laser" in ctx.memo:
@@ -32,18 +56,8 @@ def laser_fit(ctx: JobContext) -> LaserFit | None:
     scan = io.read_laser_scan(run.path)
     n_channels = scan["lpmt_mean"].shape[1]
     ctx.progress(f"laser scan: {scan['lpmt_mean'].shape[0]} steps x {n_channels} channels")
-    gain = fit_channel_gain(scan["lpmt_mean"], scan["lpmt_sem"], scan["spmt_total"],
-                            dark.offset_spmt, ctx.settings.spe_resolution)
-    laser = dualcal.LaserScan.from_flashes(
-        np.arange(n_channels),
-        scan["spmt_total"],
-        dark.offset_spmt,
-        scan["lpmt_mean"].T,
-        scan["lpmt_sem"].T,
-        np.full(n_channels, dark.offset_lpmt / n_channels),
-    )
-    config = dualcal.DualCalConfig(spe_resolution=gain.spe_resolution)
-    result = dualcal.fit_dual_calorimetry(laser, config)
+    gain, result = fit_scan_arrays(scan, dark.offset_spmt, dark.offset_lpmt,
+                                   ctx.settings.spe_resolution)
     out = LaserFit(run, scan, gain, result)
     ctx.memo["laser"] = out
     return out
