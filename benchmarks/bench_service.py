@@ -87,13 +87,14 @@ def seed(url: str) -> tuple[str, bytes]:
 
 
 RECORDS = 8
-#: runs between two IOVs of a tag; record k starts at run k, so the records' bounds interleave
+#: runs between two IOVs of a tag (every record changes at the same runs: one segment per IOV)
 STEP = 10
 
 
 def seed_lookups(url: str, n_iovs: int) -> tuple[int, int]:
-    """8 records of ``n_iovs`` IOVs each (16 distinct payloads per record) in the open global
-    tag ``L-open`` and its frozen clone ``L``; returns the range of runs every record covers."""
+    """8 records of ``n_iovs`` IOVs each, one every :data:`STEP` runs from run 0 (16 distinct
+    payloads per record), in the open global tag ``L-open`` and its frozen clone ``L``; returns
+    the range of runs asked (first, last)."""
     engine = make_engine(url)
     migrate.upgrade(engine)
     with write_session(engine) as s:
@@ -103,13 +104,13 @@ def seed_lookups(url: str, n_iovs: int) -> tuple[int, int]:
             blobs = [f'{{"k":{k},"v":{v}}}'.encode() for v in range(16)]
             hashes = [r.hash for r in store.put_payloads(s, "json", blobs)]
             store.create_tag(s, f"bench{k}-v1", "json")
-            iovs = [(i * STEP + k, hashes[i % 16]) for i in range(n_iovs)]
+            iovs = [(i * STEP, hashes[(i + k) % 16]) for i in range(n_iovs)]
             store.append_iovs(s, f"bench{k}-v1", iovs)
             store.set_record(s, "L-open", f"rec{k}", f"bench{k}-v1")
         store.clone_global_tag(s, "L-open", "L")
         store.freeze_global_tag(s, "L")
     engine.dispose()
-    return RECORDS - 1, (n_iovs - 1) * STEP + RECORDS + STEP
+    return 0, n_iovs * STEP - 1
 
 
 #: The bytes the floor app answers (set from the environment: a lookup body of the same size).
@@ -340,7 +341,11 @@ def run_python(url: str, duration: float, connections: int) -> Result:
 
 
 def lookup_rows(args: argparse.Namespace, load: Any) -> None:
-    """Random-run lookups (open, frozen) against the framework floor, same stack, same run."""
+    """Random-run lookups (open, frozen) against the framework floor, same stack, same run.
+
+    The app and the floor run side by side; the targets are measured in turn, ``--rounds``
+    times, so a shared machine's changing load hits all of them alike; the figures are the
+    medians over the rounds, the ratio the median of the per-round ratios."""
     global RUNS
     workers = int(args.workers.split(",")[-1])
     with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
@@ -351,33 +356,43 @@ def lookup_rows(args: argparse.Namespace, load: Any) -> None:
             f"seeded {RECORDS} records x {args.iovs:,} IOVs in {time.perf_counter() - t0:.1f} s"
             f" ({url.split('://')[0]}); random runs {RUNS[0]}..{RUNS[1]}"
         )
-        rows: list[tuple[str, Result]] = []
-        app_port = free_port()
+        app_port, floor_port = free_port(), free_port()
         app = start_app(url, workers, app_port)
+        floor = None
         try:
             direct = f"http://127.0.0.1:{app_port}"
             body = httpx.get(f"{direct}/v1/resolve/L/{RUNS[0] + 1}").content
-            for name, gt in (("frozen", "L"), ("open", "L-open")):
-                target = f"{direct}/v1/resolve/{gt}/{RANDOM_RUN}"
-                load(target, min(args.duration, 2.0), args.connections)  # warm both workers
-                rows.append((f"lookup {name}", load(target, args.duration, args.connections)))
+            floor = start_floor(workers, floor_port, body)
+            targets = {
+                "floor (minimal ASGI)": f"http://127.0.0.1:{floor_port}/v1/resolve/L/{RANDOM_RUN}",
+                "lookup frozen": f"{direct}/v1/resolve/L/{RANDOM_RUN}",
+                "lookup open": f"{direct}/v1/resolve/L-open/{RANDOM_RUN}",
+            }
+            for target in targets.values():  # warm: every worker loads its index
+                load(target, min(args.duration, 3.0), args.connections)
+            rounds: dict[str, list[Result]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, target in targets.items():
+                    rounds[name].append(load(target, args.duration, args.connections))
         finally:
+            if floor is not None:
+                stop(floor)
             stop(app)
-        floor_port = free_port()
-        floor = start_floor(workers, floor_port, body)
-        try:
-            target = f"http://127.0.0.1:{floor_port}/v1/resolve/L/{RANDOM_RUN}"
-            load(target, min(args.duration, 2.0), args.connections)
-            base = load(target, args.duration, args.connections)
-        finally:
-            stop(floor)
-    print(f"\n{workers} workers, {args.connections} connections, {len(body)}-byte answers")
+    print(
+        f"\n{workers} workers, {args.connections} connections, {len(body)}-byte answers, "
+        f"medians of {args.rounds} rounds of {args.duration:g} s"
+    )
     print(f"{'target':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
           f"{'x floor':>8} {'p99/p50':>8}")  # fmt: skip
-    for name, r in [("floor (minimal ASGI)", base), *rows]:
+    base = rounds["floor (minimal ASGI)"]
+    for name, results in rounds.items():
+        ratio = statistics.median(r.rps / b.rps for r, b in zip(results, base, strict=True))
+        p50 = statistics.median(r.p50_ms for r in results)
+        p99 = statistics.median(r.p99_ms for r in results)
         print(
-            f"{name:22} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:6d} "
-            f"{r.rps / base.rps:8.2f} {r.p99_ms / max(r.p50_ms, 1e-6):8.1f}"
+            f"{name:22} {statistics.median(r.rps for r in results):9.0f} {p50:8.2f} "
+            f"{p99:8.2f} {sum(r.errors for r in results):6d} {ratio:8.2f} "
+            f"{statistics.median(r.p99_ms / max(r.p50_ms, 1e-6) for r in results):8.1f}"
         )
     print("x floor: req/s divided by the floor's (target >= 0.5); p99/p50 (target <= 10)")
 
@@ -480,12 +495,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--workers", default="2", help="uvicorn worker counts (all: 1,2)")
     parser.add_argument("--iovs", type=int, default=1000, help="IOVs per tag (lookups)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the lookup rows")
     parser.add_argument("--suite", choices=("lookups", "all"), default="lookups")
     args = parser.parse_args()
     if not 0 < args.duration <= 30 or not 0 < args.connections <= 256:
         raise SystemExit("keep --duration <= 30 s and --connections <= 256")
-    if not 0 < args.iovs <= 1_000_000:
-        raise SystemExit("keep 0 < --iovs <= 1000000")
+    if not 0 < args.iovs <= 1_000_000 or not 0 < args.rounds <= 20:
+        raise SystemExit("keep 0 < --iovs <= 1000000 and 0 < --rounds <= 20")
     load = run_wrk if shutil.which("wrk") else run_python
     have_nginx = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
     print(
