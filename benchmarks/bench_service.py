@@ -361,7 +361,8 @@ def lookup_rows(args: argparse.Namespace, load: Any) -> None:
         floor = None
         try:
             direct = f"http://127.0.0.1:{app_port}"
-            body = httpx.get(f"{direct}/v1/resolve/L/{RUNS[0] + 1}").content
+            # the first lookup builds the index of the global tag (seconds for 1M IOVs)
+            body = httpx.get(f"{direct}/v1/resolve/L/{RUNS[0] + 1}", timeout=300).content
             floor = start_floor(workers, floor_port, body)
             targets = {
                 "floor (minimal ASGI)": f"http://127.0.0.1:{floor_port}/v1/resolve/L/{RANDOM_RUN}",
