@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,7 @@ class Lookups:
         self._meta: LRU[PayloadMeta] = LRU(100_000)
         #: open global tags whose index the resolver has built (the fast path may check them)
         self._open: dict[str, bool] = {}  # insertion-ordered set
+        self._open_lock = threading.Lock()
 
     def fast_resolution(self, global_tag: str, run: int, record: str | None) -> Body | None:
         """The body of a lookup without ``as_of`` answered on the event loop, or None.
@@ -111,9 +113,10 @@ class Lookups:
         if index is None or index.frozen:
             self._open.pop(global_tag, None)
         elif global_tag not in self._open:
-            while len(self._open) >= 64:  # as many as the resolver keeps
-                self._open.pop(next(iter(self._open)))
-            self._open[global_tag] = True
+            with self._open_lock:  # threads of the pool and the event loop
+                while len(self._open) >= 64:  # as many as the resolver keeps
+                    self._open.pop(next(iter(self._open)), None)
+                self._open[global_tag] = True
         return index
 
     def cached_resolution(
