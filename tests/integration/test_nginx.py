@@ -6,7 +6,8 @@
 * an open one is revalidated once its ``max-age`` (``CONDDB_OPEN_MAX_AGE``) has passed: nginx
   sends ``If-None-Match``, the service answers ``304`` (its access log says so) and nginx
   reports ``REVALIDATED``;
-* an IOV appended under the open global tag is visible through nginx within that max-age;
+* an IOV appended under the open global tag is visible through nginx within that max-age
+  (plus the second nginx rounds it to);
 * 2,000 clients asking at once for a run nobody asked before (and again once the answer has
   expired) make at most a handful of requests to the service, counted in its access log;
 * the HSF API's lookups and payload bytes are cached by the same rules.
@@ -41,6 +42,9 @@ REPO = Path(__file__).resolve().parents[2]
 LOCATIONS = REPO / "deploy" / "nginx" / "conddb-locations.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 OPEN_MAX_AGE = 2  # [s] CONDDB_OPEN_MAX_AGE of the service under test
+#: nginx keeps time in whole seconds: an entry is fresh until the end of the second in which
+#: max-age runs out, i.e. for up to max-age + 1 s [s]
+EXPIRED = OPEN_MAX_AGE + 1.2
 CLIENTS = 2000
 HANDFUL = 5  # most requests that may reach the service for one URL asked by CLIENTS at once
 
@@ -196,16 +200,20 @@ def test_frozen_lookups_are_cache_hits(tier: Tier) -> None:
 
 def test_open_lookups_revalidate_with_304(tier: Tier) -> None:
     path = "/v1/resolve/nx-open/160"
+    t0 = time.monotonic()
     first = tier.get(path)
     assert first.headers["x-cache-status"] == "MISS"
-    assert tier.get(path).headers["x-cache-status"] == "HIT"  # fresh for OPEN_MAX_AGE
+    second = tier.get(path)
+    if time.monotonic() - t0 < OPEN_MAX_AGE:  # (a stalled machine may take longer)
+        assert second.headers["x-cache-status"] == "HIT"  # fresh for OPEN_MAX_AGE
     assert f"max-age={OPEN_MAX_AGE}" in first.headers["cache-control"]
-    time.sleep(OPEN_MAX_AGE + 0.5)
+    time.sleep(EXPIRED)
     again = tier.get(path)
-    assert again.headers["x-cache-status"] == "REVALIDATED"
+    log = tier.log.read_text()[-2000:]
+    assert again.headers["x-cache-status"] == "REVALIDATED", (again.headers, log)
     assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
-    assert tier.upstream(path, 200) == 1
-    assert tier.upstream(path, 304) == 1  # nginx sent If-None-Match, the service said 304
+    assert tier.upstream(path, 200) == 1, log
+    assert tier.upstream(path, 304) >= 1, log  # nginx sent If-None-Match, the service said 304
 
 
 def test_new_iov_is_visible_within_the_open_max_age(tier: Tier) -> None:
@@ -222,7 +230,7 @@ def test_new_iov_is_visible_within_the_open_max_age(tier: Tier) -> None:
         elapsed = time.monotonic() - committed
         if seen["payload_hash"] == tier.hashes[7]:
             break
-        assert elapsed <= OPEN_MAX_AGE + 1.0, f"still {seen} {elapsed:.1f} s after the commit"
+        assert elapsed <= EXPIRED + 0.5, f"still {seen} {elapsed:.1f} s after the commit"
         time.sleep(0.05)
     assert seen["since"] == 200
     # the frozen global tag resolves as of its snapshot: the append is not part of it
@@ -262,7 +270,7 @@ def test_thousands_of_clients_make_a_handful_of_upstream_requests(tier: Tier, gt
     assert 1 <= tier.upstream(path) <= HANDFUL, tier.upstream(path)
     if gt == "nx-open":  # once expired, the herd again: one revalidation, not thousands
         before = tier.upstream(path)
-        time.sleep(OPEN_MAX_AGE + 0.5)
+        time.sleep(EXPIRED)
         answers = asyncio.run(_ask_at_once(tier.url, path, CLIENTS))
         assert [s for s, _ in answers] == [200] * CLIENTS
         assert 1 <= tier.upstream(path) - before <= HANDFUL, tier.upstream(path) - before
