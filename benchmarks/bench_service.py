@@ -1,28 +1,35 @@
-"""Benchmark of the HTTP conditions service on loopback: lookups and a 2 MB payload, with and
-without the nginx cache, against nginx serving a static file of the same size (the floor).
+"""Benchmark of the HTTP conditions service on loopback: lookups at random runs against the
+framework floor, and (``--suite all``) a 2 MB payload with and without the nginx cache.
 
-    python benchmarks/bench_service.py [--db URL] [--duration 4] [--connections 16]
+    python benchmarks/bench_service.py [--db URL] [--duration 4] [--connections 32]
+                                       [--iovs 1000] [--workers 2] [--suite lookups|all]
 
-Fills a database (default: a temporary SQLite file) with the six energy payloads of
-``conditions.payloads.examples`` (the LPMT channel non-linearity is the 2.3 MB one) in a frozen
-global tag ``E`` and an open one ``E-open``.  Then, for 1 and 2 uvicorn workers:
+``lookups`` (issue 15): 8 records with ``--iovs`` IOVs per tag (loaded through the public write
+path), an open global tag ``L-open`` and a frozen clone ``L``.  With ``--workers`` uvicorn
+workers (the ``conddb serve`` stack: uvloop, httptools, :mod:`conditions.service.protocol`):
 
-* direct: ``GET /v1/resolve/E/150`` (frozen: served from the in-process cache),
-  ``GET /v1/resolve/E-open/150`` (open: one SQL query per request) and ``GET /v1/payloads/<2 MB>``;
-* through nginx (``deploy/nginx/conddb-locations.conf``, warm cache): the same URLs;
-* floor: nginx serving ``static/resolve.json`` (the bytes of the frozen lookup) and
-  ``static/payload.bin`` (the bytes of the 2 MB payload) from disk.
+* floor: a minimal ASGI app (:func:`floor_app`, no framework) on the same uvicorn stack that
+  answers every ``/v1/resolve/L/<run>`` with fixed bytes of a lookup's size;
+* ``GET /v1/resolve/L/<random run>`` (frozen: a bisection and a dict hit) and
+  ``GET /v1/resolve/L-open/<random run>`` (open: plus one change-counter query);
 
-The load generator is ``wrk`` (``--latency``; every run bounded by ``--duration`` seconds and
-``--connections`` connections, loopback only); without wrk a bounded Python/httpx generator is used
-(slower, so its figures are a lower bound).  Without nginx the cache and floor rows are skipped
-(``apt-get install -y nginx`` adds them).  Loopback only; every process started here is stopped.
+printing req/s, p50, p99, the ratio to the floor (target >= 0.5) and p99/p50 (target <= 10).
+
+``all`` adds the former rows: a frozen and an open lookup at one run, the 2 MB payload and the
+HSF routes, direct and through nginx (``deploy/nginx/conddb-locations.conf``, warm cache), against
+nginx serving the same bytes as static files.
+
+The load generator is ``wrk`` (``--latency``; random runs by a Lua script; every run bounded by
+``--duration`` seconds and ``--connections`` connections, loopback only); without wrk a bounded
+Python/httpx generator is used (slower, so its figures are a lower bound).  Without nginx the
+cache and floor rows of ``all`` are skipped.  Every process started here is stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shutil
 import signal
@@ -34,6 +41,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -77,6 +86,71 @@ def seed(url: str) -> tuple[str, bytes]:
     return big, data
 
 
+RECORDS = 8
+#: runs between two IOVs of a tag (every record changes at the same runs: one segment per IOV)
+STEP = 10
+
+
+def seed_lookups(url: str, n_iovs: int) -> tuple[int, int]:
+    """8 records of ``n_iovs`` IOVs each, one every :data:`STEP` runs from run 0 (16 distinct
+    payloads per record), in the open global tag ``L-open`` and its frozen clone ``L``; returns
+    the range of runs asked (first, last)."""
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with write_session(engine) as s:
+        store.ensure_payload_type(s, "json")
+        store.create_global_tag(s, "L-open")
+        for k in range(RECORDS):
+            blobs = [f'{{"k":{k},"v":{v}}}'.encode() for v in range(16)]
+            hashes = [r.hash for r in store.put_payloads(s, "json", blobs)]
+            store.create_tag(s, f"bench{k}-v1", "json")
+            iovs = [(i * STEP, hashes[(i + k) % 16]) for i in range(n_iovs)]
+            store.append_iovs(s, f"bench{k}-v1", iovs)
+            store.set_record(s, "L-open", f"rec{k}", f"bench{k}-v1")
+        store.clone_global_tag(s, "L-open", "L")
+        store.freeze_global_tag(s, "L")
+    engine.dispose()
+    return 0, n_iovs * STEP - 1
+
+
+#: The bytes the floor app answers (set from the environment: a lookup body of the same size).
+_FLOOR_BYTES = os.environ.get("BENCH_FLOOR_BYTES", "{}").encode()
+_FLOOR_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_FLOOR_BYTES)).encode()),
+        (b"cache-control", b"public, max-age=86400"),
+        (b"etag", b'"0123456789abcdef0123456789abcdef"'),
+    ],
+}
+_FLOOR_BODY = {"type": "http.response.body", "body": _FLOOR_BYTES}
+
+
+async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The framework floor: a plain ASGI app answering fixed bytes (no routing, no framework)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await send(_FLOOR_START)
+    await send(_FLOOR_BODY)
+
+
+def start_floor(workers: int, port: int, body: bytes) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BENCH_FLOOR_BYTES": body.decode()}
+    cmd = [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(REPO / "benchmarks"),
+        "bench_service:floor_app", *_STACK, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env)
+    wait_http(f"http://127.0.0.1:{port}/v1/resolve/L/1", proc, "the floor app")
+    return proc
+
+
 def free_port() -> int:
     sock = free_socket()
     port = int(sock.getsockname()[1])
@@ -97,13 +171,18 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float
         time.sleep(0.05)
 
 
+#: The uvicorn stack of ``conddb serve`` (uvloop + httptools, TCP_NODELAY), for app and floor.
+_STACK = [
+    "--loop", "uvloop", "--log-level", "warning", "--no-access-log",
+    "--http", "conditions.service.protocol:NoDelayHTTPProtocol",
+]  # fmt: skip
+
+
 def start_app(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CONDDB_URL": url}
     cmd = [
         sys.executable, "-m", "uvicorn", "--factory", "conditions.service.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
-        "--http", "conditions.service.protocol:NoDelayHTTPProtocol",  # as `conddb serve` does
+        *_STACK, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env)
     wait_http(f"http://127.0.0.1:{port}/healthz", proc, "the conditions service")
@@ -181,10 +260,38 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+#: A ``url`` ending in ``{run}`` asks for uniformly random runs ``RUNS`` = (first, last).
+RANDOM_RUN = "{run}"
+RUNS = (0, 0)
+
+_WRK_RANDOM = """
+local prefix, lo, hi = "%s", %d, %d
+local n = 0
+setup = function(thread) n = n + 1; thread:set("seed", n) end
+init = function(args) math.randomseed(seed * 7919 + os.time()) end
+request = function() return wrk.format("GET", prefix .. math.random(lo, hi)) end
+"""
+
+
 def run_wrk(url: str, duration: float, connections: int) -> Result:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s"]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=duration + 60).stdout
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    script = None
+    if url.endswith(RANDOM_RUN):
+        prefix = urlsplit(url.removesuffix(RANDOM_RUN)).path
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
+        script.write(_WRK_RANDOM % (prefix, *RUNS))
+        script.close()
+        cmd += ["-s", script.name]
+        url = url.removesuffix(RANDOM_RUN)
+    try:
+        run = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=duration + 60)
+    finally:
+        if script is not None:
+            os.unlink(script.name)
+    out = run.stdout
+    if "Latency Distribution" not in out:
+        raise SystemExit(f"wrk failed on {url}:\n{out}\n{run.stderr}")
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -206,10 +313,12 @@ def run_python(url: str, duration: float, connections: int) -> Result:
 
     def worker() -> None:
         local: list[float] = []
+        rng = random.Random(threading.get_ident())
         with httpx.Client(timeout=10) as http:
             while time.monotonic() < deadline and len(samples) + len(local) < 200_000:
+                target = url.replace(RANDOM_RUN, str(rng.randint(*RUNS)))
                 t0 = time.perf_counter()
-                r = http.get(url)
+                r = http.get(target)
                 local.append(time.perf_counter() - t0)
                 if r.status_code >= 400:
                     with lock:
@@ -231,24 +340,66 @@ def run_python(url: str, duration: float, connections: int) -> Result:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default=None, help="database URL (default: temporary SQLite)")
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
-    parser.add_argument("--workers", default="1,2", help="uvicorn worker counts to measure")
-    args = parser.parse_args()
-    if not 0 < args.duration <= 30 or not 0 < args.connections <= 256:
-        raise SystemExit("keep --duration <= 30 s and --connections <= 256")
-    load = run_wrk if shutil.which("wrk") else run_python
-    have_nginx = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
-    print(
-        f"load generator: {'wrk' if load is run_wrk else 'python/httpx (no wrk found)'}; "
-        f"{args.connections} connections, {args.duration:g} s per row; cores: {os.cpu_count()}"
-    )
-    if not have_nginx:
-        print("nginx not found: through-cache and floor rows skipped (apt-get install -y nginx)")
+def lookup_rows(args: argparse.Namespace, load: Any) -> None:
+    """Random-run lookups (open, frozen) against the framework floor, same stack, same run.
 
+    The app and the floor run side by side; the targets are measured in turn, ``--rounds``
+    times, so a shared machine's changing load hits all of them alike; the figures are the
+    medians over the rounds, the ratio the median of the per-round ratios."""
+    global RUNS
+    workers = int(args.workers.split(",")[-1])
+    with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
+        url = args.db or f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
+        t0 = time.perf_counter()
+        RUNS = seed_lookups(url, args.iovs)
+        print(
+            f"seeded {RECORDS} records x {args.iovs:,} IOVs in {time.perf_counter() - t0:.1f} s"
+            f" ({url.split('://')[0]}); random runs {RUNS[0]}..{RUNS[1]}"
+        )
+        app_port, floor_port = free_port(), free_port()
+        app = start_app(url, workers, app_port)
+        floor = None
+        try:
+            direct = f"http://127.0.0.1:{app_port}"
+            # the first lookup builds the index of the global tag (seconds for 1M IOVs)
+            body = httpx.get(f"{direct}/v1/resolve/L/{RUNS[0] + 1}", timeout=300).content
+            floor = start_floor(workers, floor_port, body)
+            targets = {
+                "floor (minimal ASGI)": f"http://127.0.0.1:{floor_port}/v1/resolve/L/{RANDOM_RUN}",
+                "lookup frozen": f"{direct}/v1/resolve/L/{RANDOM_RUN}",
+                "lookup open": f"{direct}/v1/resolve/L-open/{RANDOM_RUN}",
+            }
+            for target in targets.values():  # warm: every worker loads its index
+                load(target, min(args.duration, 3.0), args.connections)
+            rounds: dict[str, list[Result]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, target in targets.items():
+                    rounds[name].append(load(target, args.duration, args.connections))
+        finally:
+            if floor is not None:
+                stop(floor)
+            stop(app)
+    print(
+        f"\n{workers} workers, {args.connections} connections, {len(body)}-byte answers, "
+        f"medians of {args.rounds} rounds of {args.duration:g} s"
+    )
+    print(f"{'target':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+          f"{'x floor':>8} {'p99/p50':>8}")  # fmt: skip
+    base = rounds["floor (minimal ASGI)"]
+    for name, results in rounds.items():
+        ratio = statistics.median(r.rps / b.rps for r, b in zip(results, base, strict=True))
+        p50 = statistics.median(r.p50_ms for r in results)
+        p99 = statistics.median(r.p99_ms for r in results)
+        print(
+            f"{name:22} {statistics.median(r.rps for r in results):9.0f} {p50:8.2f} "
+            f"{p99:8.2f} {sum(r.errors for r in results):6d} {ratio:8.2f} "
+            f"{statistics.median(r.p99_ms / max(r.p50_ms, 1e-6) for r in results):8.1f}"
+        )
+    print("x floor: req/s divided by the floor's (target >= 0.5); p99/p50 (target <= 10)")
+
+
+def legacy_rows(args: argparse.Namespace, load: Any, have_nginx: bool) -> None:
+    """One-run lookups, the 2 MB payload and the HSF routes, direct and through nginx."""
     with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
         work = Path(tmp)
         url = args.db or f"sqlite:///{work / 'bench.sqlite'}"
@@ -336,6 +487,33 @@ def main() -> None:
         "\nfloor/rps: requests/s of nginx serving the same bytes as a static file, divided by the"
         " row's requests/s (1.0 = as fast as the floor)."
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", default=None, help="database URL (default: temporary SQLite)")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
+    parser.add_argument("--workers", default="2", help="uvicorn worker counts (all: 1,2)")
+    parser.add_argument("--iovs", type=int, default=1000, help="IOVs per tag (lookups)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the lookup rows")
+    parser.add_argument("--suite", choices=("lookups", "all"), default="lookups")
+    args = parser.parse_args()
+    if not 0 < args.duration <= 30 or not 0 < args.connections <= 256:
+        raise SystemExit("keep --duration <= 30 s and --connections <= 256")
+    if not 0 < args.iovs <= 1_000_000 or not 0 < args.rounds <= 20:
+        raise SystemExit("keep 0 < --iovs <= 1000000 and 0 < --rounds <= 20")
+    load = run_wrk if shutil.which("wrk") else run_python
+    have_nginx = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
+    print(
+        f"load generator: {'wrk' if load is run_wrk else 'python/httpx (no wrk found)'}; "
+        f"{args.connections} connections, {args.duration:g} s per row; cores: {os.cpu_count()}"
+    )
+    lookup_rows(args, load)
+    if args.suite == "all":
+        if not have_nginx:
+            print("nginx not found: through-cache and floor rows skipped (apt-get install nginx)")
+        legacy_rows(args, load, have_nginx)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from .gate import Gate
 from .hsf import ERROR_SHAPES as HSF_ERROR_SHAPES
 from .hsf import router as hsf_router
 from .lifecycle_api import router as lifecycle_router
+from .read_api import LookupApp
 from .read_api import router as read_router
 from .responses import error_body, error_response
 from .settings import ServiceSettings
@@ -114,7 +115,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         yield
         state.dispose()
 
-    app = FastAPI(
+    app = LookupApp(  # FastAPI + the lean lookup path in front of it (see .read_api)
         title="JUNO conditions service",
         version="1",
         summary="Calibration constants by run: cacheable lookups, token-protected writes.",

@@ -30,7 +30,11 @@ def public(max_age: int) -> str:
 
 def etag_matches(request: Request, etag: str) -> bool:
     """True if the request's ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110)."""
-    header = request.headers.get("if-none-match")
+    return if_none_match(request.headers.get("if-none-match"), etag)
+
+
+def if_none_match(header: str | None, etag: str) -> bool:
+    """True if an ``If-None-Match`` header value names ``etag`` (weak comparison, RFC 9110)."""
     if not header:
         return False
     if header.strip() == "*":

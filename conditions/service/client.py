@@ -13,6 +13,17 @@ On-disk cache (``cache_dir``):
   answer never changes and is reused without any request; under an open one it is revalidated
   with ``If-None-Match`` (``304 Not Modified`` costs no body).
 
+Segments in memory: every answer holds, per record, the bounds of its IOV, so it holds for the
+whole *segment* where all of them overlap (first = the greatest ``since``, last = the smallest
+``until``).  :meth:`ConditionsClient.resolve` answers a run inside a known segment from memory,
+and ``client.prefetch(gt, runs=range(a, b + 1))`` learns every segment of a run range with one
+batch request (``GET /v1/resolve/{gt}?first=a&last=b``): a job that resolves thousands of runs,
+or thousands of jobs behind one HTTP cache, send one request, not thousands.  Segments of a
+frozen global tag are kept for good (learnt from any answer); those of an open one only when
+prefetched, and only while the batch answer's ``max-age`` lasts (the staleness an HTTP cache
+allows): a plain ``resolve`` under an open global tag still revalidates, so it sees a new IOV
+at once.
+
 Errors come back as the same typed errors as the library's (:mod:`conditions.errors`), built
 from the service's JSON error body; a service that cannot be reached after ``retries`` attempts
 raises :class:`ServiceUnavailable`.
@@ -20,20 +31,24 @@ raises :class:`ServiceUnavailable`.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from conditions import errors
-from conditions.iov import Resolution
+from conditions.iov import Resolution, ResolvedIOV
 from conditions.lru import LRU
 from conditions.states import check_required_state
 
@@ -88,6 +103,77 @@ def raise_for_error(response: httpx.Response) -> None:
     raise exc
 
 
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age=(\d+)")
+
+#: Runs per batch request of :meth:`ConditionsClient.prefetch` (the service's default
+#: ``CONDDB_MAX_BATCH_RUNS``).
+PREFETCH_CHUNK = 10_000
+
+
+def fresh_for(response: httpx.Response, frozen: bool) -> float:
+    """Seconds an answer may be reused without asking: forever under a frozen global tag, else
+    the response's ``max-age`` (0 without one, ``no-cache`` or ``no-store``)."""
+    if frozen:
+        return math.inf
+    control = response.headers.get("cache-control", "")
+    found = _MAX_AGE.search(control)
+    if found is None or "no-cache" in control or "no-store" in control:
+        return 0.0
+    return float(found.group(1))
+
+
+@dataclass(frozen=True)
+class KnownSegment:
+    """Runs ``first``..``last`` (None: open-ended) resolve to ``records`` until ``expires``
+    (``time.monotonic()`` seconds; inf: frozen global tag)."""
+
+    first: int
+    last: int | None
+    records: Mapping[str, ResolvedIOV]
+    frozen: bool
+    expires: float
+
+    def covers(self, run: int) -> bool:
+        return self.first <= run and (self.last is None or run <= self.last)
+
+
+def segment_of(records: Mapping[str, ResolvedIOV]) -> tuple[int, int | None]:
+    """The runs over which every record keeps its IOV: (greatest since, smallest until)."""
+    first = max(r.since for r in records.values())
+    untils = [r.until for r in records.values() if r.until is not None]
+    return first, min(untils) if untils else None
+
+
+class Segments:
+    """Known segments of one (global tag, record filter), sorted by first run, never overlapping
+    (a newer answer replaces the segments it overlaps)."""
+
+    def __init__(self) -> None:
+        self._firsts: list[int] = []
+        self._segments: list[KnownSegment] = []
+
+    def __len__(self) -> int:
+        return len(self._segments)
+
+    def find(self, run: int, now: float) -> KnownSegment | None:
+        k = bisect.bisect_right(self._firsts, run) - 1
+        if k < 0 or not self._segments[k].covers(run):
+            return None
+        seg = self._segments[k]
+        if now >= seg.expires:
+            del self._firsts[k], self._segments[k]
+            return None
+        return seg
+
+    def add(self, seg: KnownSegment) -> None:
+        lo = bisect.bisect_right(self._firsts, seg.first) - 1
+        if lo < 0 or not self._segments[lo].covers(seg.first):
+            lo += 1  # the segment before does not reach into the new one
+        hi = len(self._firsts) if seg.last is None else bisect.bisect_right(self._firsts, seg.last)
+        self._firsts[lo:hi] = [seg.first]
+        self._segments[lo:hi] = [seg]
+
+
 class ConditionsClient:
     """Resolve and fetch conditions over HTTP with an on-disk cache by payload hash.
 
@@ -130,6 +216,8 @@ class ConditionsClient:
         #: HTTP requests sent, and how many of them came back 304 (for tests and monitoring)
         self.requests = 0
         self.not_modified = 0
+        #: (global tag, record) -> segments learnt from answers (see the module docstring)
+        self._segments: dict[tuple[str, str | None], Segments] = {}
 
     # -- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -209,8 +297,9 @@ class ConditionsClient:
         return self._send("GET", f"/v1/payloads/{payload_hash}/json").json()
 
     # -- lookups -------------------------------------------------------------------------------
-    def _cached_get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """GET a lookup, reusing frozen answers and revalidating open ones by ETag."""
+    def _cached_get(self, path: str, params: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """GET a lookup, reusing frozen answers and revalidating open ones by ETag; returns the
+        body and the seconds it may be reused (:func:`fresh_for`)."""
         params = {k: v for k, v in params.items() if v is not None}
         key = hashlib.sha256(wire.dumps([path, params])).hexdigest()
         file = None if self.cache_dir is None else self.cache_dir / "resolutions" / f"{key}.json"
@@ -221,16 +310,95 @@ class ConditionsClient:
             except ValueError:
                 entry = None
         if entry is not None and entry["body"].get("frozen"):
-            return dict(entry["body"])
+            return dict(entry["body"]), math.inf
         headers = {"If-None-Match": entry["etag"]} if entry is not None else None
         response = self._send("GET", path, params=params, headers=headers)
         if response.status_code == 304 and entry is not None:
             self.not_modified += 1
-            return dict(entry["body"])
-        body = response.json()
-        if file is not None and response.headers.get("etag"):
-            _atomic_write(file, wire.dumps({"etag": response.headers["etag"], "body": body}))
-        return dict(body)
+            body = dict(entry["body"])
+        else:
+            body = dict(response.json())
+            if file is not None and response.headers.get("etag"):
+                _atomic_write(file, wire.dumps({"etag": response.headers["etag"], "body": body}))
+        return body, fresh_for(response, bool(body.get("frozen")))
+
+    def _learn(self, global_tag: str, record: str | None, res: Resolution, seconds: float) -> None:
+        """Remember the segment of an answer (as long as it may be reused)."""
+        if seconds <= 0 or not res.records or res.as_of is not None:
+            return
+        first, last = segment_of(res.records)
+        seg = KnownSegment(first, last, res.records, res.frozen, time.monotonic() + seconds)
+        self._segments.setdefault((global_tag, record), Segments()).add(seg)
+
+    def known(self, global_tag: str, run: int, record: str | None = None) -> Resolution | None:
+        """The resolution of ``run`` from a known, still fresh segment (no request), or None."""
+        now = time.monotonic()
+        for key in ((global_tag, record), (global_tag, None)):
+            segments = self._segments.get(key)
+            seg = None if segments is None else segments.find(run, now)
+            if seg is None or (record is not None and record not in seg.records):
+                continue
+            recs = seg.records if record is None else {record: seg.records[record]}
+            return Resolution(global_tag, run, None, seg.frozen, recs)
+        return None
+
+    def prefetch(
+        self,
+        global_tag: str,
+        runs: range | tuple[int, int],
+        *,
+        record: str | None = None,
+    ) -> int:
+        """Learn the segments covering a run range with one batch request (one per
+        :data:`PREFETCH_CHUNK` runs); later :meth:`resolve` calls inside them send nothing.
+
+        ``runs``: a ``range`` (step 1) or ``(first, last)``, both inclusive.  Returns the number
+        of segments known for the global tag afterwards.  A run not covered by every record
+        raises the service's error (``RunNotCovered``), like :meth:`resolve_many`.
+        """
+        if isinstance(runs, range):
+            if runs.step != 1:
+                raise errors.InvalidInput("prefetch takes a range of step 1", "e.g. range(a, b)")
+            if not runs:
+                return len(self._segments.get((global_tag, record), ()))
+            first, last = runs.start, runs.stop - 1
+        else:
+            first, last = (int(r) for r in runs)
+        if last < first:
+            raise errors.InvalidInput(f"last run {last} is before first run {first}", "swap them")
+        start = first
+        while start <= last:
+            stop = min(last, start + PREFETCH_CHUNK - 1)
+            params = {"first": start, "last": stop, "record": record}
+            self._batch(global_tag, params, None, keep_open=True)
+            start = stop + 1
+        return len(self._segments.get((global_tag, record), ()))
+
+    def _batch(
+        self,
+        global_tag: str,
+        params: dict[str, Any],
+        wanted: list[int] | None,
+        *,
+        keep_open: bool = False,
+    ) -> dict[int, Resolution]:
+        """One batch lookup; its segments are learnt (open global tag: if ``keep_open``);
+        returns the resolutions of the runs ``wanted``."""
+        body, seconds = self._cached_get(f"/v1/resolve/{global_tag}", params)
+        as_of = wire.parse_time(body.get("as_of"))
+        frozen = bool(body["frozen"])
+        if not (frozen or keep_open):
+            seconds = 0.0
+        segments = body["segments"]
+        record = params.get("record")
+        if as_of is None and seconds > 0:
+            for seg in segments:
+                first = int(seg["first_run"])
+                res = wire.segments_from_json(global_tag, None, frozen, [seg], [first])
+                self._learn(global_tag, record, res[first], seconds)
+        if wanted is None:
+            return {}
+        return wire.segments_from_json(body["global_tag"], as_of, frozen, segments, wanted)
 
     def resolve(
         self,
@@ -242,12 +410,16 @@ class ConditionsClient:
         require: str | None = None,
     ) -> Resolution:
         """The payload of each record of ``global_tag`` for ``run`` (see conditions.resolve);
-        ``require="published"`` refuses any other global tag (issue 18)."""
-        body = self._cached_get(
-            f"/v1/resolve/{global_tag}/{int(run)}",
-            {"record": record, "as_of": wire.fmt_time(as_of)},
-        )
-        result = wire.resolution_from_json(body)
+        ``require="published"`` refuses any other global tag (issue 18).  A run inside a known
+        segment (module docstring) is answered from memory."""
+        result = None if as_of is not None else self.known(global_tag, int(run), record)
+        if result is None:
+            body, seconds = self._cached_get(
+                f"/v1/resolve/{global_tag}/{int(run)}",
+                {"record": record, "as_of": wire.fmt_time(as_of)},
+            )
+            result = wire.resolution_from_json(body)
+            self._learn(global_tag, record, result, seconds if result.frozen else 0.0)
         check_required_state(result.frozen, require, global_tag)
         return result
 
@@ -269,14 +441,7 @@ class ConditionsClient:
             params.update(first=wanted[0], last=wanted[-1])
         else:
             params["runs"] = ",".join(map(str, wanted))
-        body = self._cached_get(f"/v1/resolve/{global_tag}", params)
-        return wire.segments_from_json(
-            body["global_tag"],
-            wire.parse_time(body.get("as_of")),
-            bool(body["frozen"]),
-            body["segments"],
-            wanted,
-        )
+        return self._batch(global_tag, params, wanted)
 
     def energy_scale(
         self,

@@ -4,17 +4,24 @@ Single-run lookups without ``as_of`` go through the :class:`conditions.resolve.R
 in-memory IOV index (exact: change counters, see :mod:`conditions.store.index`); the response
 bytes are rendered once per IOV *segment* (kept in the segment's memo, dropped with the index)
 and only the run number is spliced in per request, so a lookup in a known segment costs no
-serialisation, and under a frozen global tag no database query either.  Batch and ``as_of``
-lookups use the reader statements (:mod:`conditions.store.reader`), their bodies cached only
-under *frozen* global tags.  Payload bytes are cached by hash.  Every cache is
-a :class:`conditions.lru.LRU` (thread-safe: the sync endpoints run in a thread pool).
+serialisation, and under a frozen global tag no database query either.
+:meth:`Lookups.fast_resolution` is the event-loop path of :mod:`.read_api`'s lean route: memory
+only under a frozen global tag, one change-counter query under an open one whose index is
+loaded and current (never a rebuild on the event loop).  Batch lookups without ``as_of`` are
+cut from the same index segments (:meth:`Lookups.resolve_batch`); ``as_of`` lookups use the
+reader statements (:mod:`conditions.store.reader`), their bodies cached only under *frozen*
+global tags.  Payload bytes are cached by hash.  Every cache is a :class:`conditions.lru.LRU`
+(thread-safe: the sync endpoints run in a thread pool).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -74,6 +81,43 @@ class Lookups:
         self.resolver = Resolver(engine, payload_cache_bytes=payload_cache_bytes, index=True)
         self._bodies: LRU[Body] = LRU(100_000, 512 * 1024 * 1024)
         self._meta: LRU[PayloadMeta] = LRU(100_000)
+        #: open global tags whose index the resolver has built (the fast path may check them)
+        self._open: dict[str, bool] = {}  # insertion-ordered set
+        self._open_lock = threading.Lock()
+
+    def fast_resolution(self, global_tag: str, run: int, record: str | None) -> Body | None:
+        """The body of a lookup without ``as_of`` answered on the event loop, or None.
+
+        Frozen global tag with a loaded index: memory only.  Open global tag whose index was
+        built before: the resolver's change check (one tiny statement; after a write the index
+        is brought up to date incrementally).  None (a global tag not loaded yet, a segment the
+        index does not cover): the caller takes the thread-pool path (:meth:`resolve`), so a
+        first, full build never runs on the event loop.
+        """
+        index = self.resolver.frozen_index(global_tag)
+        if index is None:
+            if global_tag not in self._open:
+                return None
+            index = self._current(global_tag)
+            if index is None:
+                return None
+        seg = index.segment(run)
+        if seg is None or (record is not None and record not in seg.records):
+            return None
+        return self._segment_body(index, seg, run, record)
+
+    def _current(self, global_tag: str) -> GlobalTagIndex | None:
+        """The resolver's current index of ``global_tag`` (an open one: checked, rebuilt if a
+        counter moved, and remembered for :meth:`fast_resolution`)."""
+        index = self.resolver.index(global_tag)
+        if index is None or index.frozen:
+            self._open.pop(global_tag, None)
+        elif global_tag not in self._open:
+            with self._open_lock:  # threads of the pool and the event loop
+                while len(self._open) >= 64:  # as many as the resolver keeps
+                    self._open.pop(next(iter(self._open)), None)
+                self._open[global_tag] = True
+        return index
 
     def cached_resolution(
         self, global_tag: str, run: int, record: str | None, as_of: dt.datetime | None
@@ -111,9 +155,10 @@ class Lookups:
     ) -> Body:
         """The resolution body of ``(global_tag, run[, record][, as_of])``."""
         if as_of is None:
-            found = self.resolver.segment(global_tag, run)
-            if found is not None and (record is None or record in found[1].records):
-                return self._segment_body(*found, run, record)
+            index = self._current(global_tag)
+            seg = None if index is None else index.segment(run)
+            if index is not None and seg is not None and (record is None or record in seg.records):
+                return self._segment_body(index, seg, run, record)
             # not covered, no such global tag or record: the reader raises the right error
         key = ("one", global_tag, run, record, as_of)
         cached: Body | None = self._bodies.get(key)
@@ -146,20 +191,53 @@ class Lookups:
         cached: Body | None = self._bodies.get(key)
         if cached is not None:
             return cached
-        with self.reader.connect() as conn:
-            many = resolve_many(conn, global_tag, runs, record=record, as_of=as_of)
-        frozen = any(r.frozen for r in many.values())
+        cut = None if as_of is not None else self._index_segments(global_tag, runs, record)
+        if cut is not None:
+            frozen, segments = cut
+        else:  # as_of, or a run not covered: the reader answers (or raises the right error)
+            with self.reader.connect() as conn:
+                many = resolve_many(conn, global_tag, runs, record=record, as_of=as_of)
+            frozen = any(r.frozen for r in many.values())
+            segments = serializers.segments_json(many)
         doc = {
             "global_tag": global_tag,
             "as_of": wire.fmt_time(as_of),
             "frozen": frozen,
-            "segments": serializers.segments_json(many),
+            "segments": segments,
         }
         content = wire.dumps(doc)
         body = Body(content, wire.body_etag(content), frozen)
         if frozen:
             self._bodies.put(key, body, len(content))
         return body
+
+    def _index_segments(
+        self, global_tag: str, runs: list[int], record: str | None
+    ) -> tuple[bool, list[dict[str, Any]]] | None:
+        """``(frozen, segments)`` of the sorted ``runs`` cut from the index segments, in the shape
+        and grouping of :func:`serializers.segments_json` (consecutive asked runs with equal
+        records form one segment; tests compare both); None if a run or record is not covered.
+        One change check for the whole batch, then one bisection per index segment."""
+        index = self._current(global_tag)
+        if index is None:
+            return None
+        out: list[dict[str, Any]] = []
+        last_recs: object = None
+        i = 0
+        while i < len(runs):
+            seg = index.segment(runs[i])
+            if seg is None or (record is not None and record not in seg.records):
+                return None
+            j = len(runs) if seg.last is None else bisect.bisect_right(runs, seg.last, lo=i)
+            recs = seg.records if record is None else {record: seg.records[record]}
+            if recs == last_recs:
+                out[-1]["last_run"] = runs[j - 1]
+            else:
+                rendered = {r: serializers.resolved_iov_json(recs[r]) for r in sorted(recs)}
+                out.append({"first_run": runs[i], "last_run": runs[j - 1], "records": rendered})
+                last_recs = recs
+            i = j
+        return index.frozen, out
 
     def payload(self, payload_hash: str) -> bytes:
         """Canonical bytes of a payload (immutable: cached by hash)."""
