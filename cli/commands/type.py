@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cli.context import JSON_OPTION, Context, echo_json, echo_table, pass_context
+from cli.context import Context, echo_json, echo_table, pass_context
+from cli.options import DESCRIPTION, JSON_OPTION
 
 
 @click.group("type")
@@ -14,7 +15,7 @@ def type_group() -> None:
 
 @type_group.command("add")
 @click.argument("name")
-@click.option("--description", default="")
+@DESCRIPTION
 @pass_context
 def type_add(ctx: Context, name: str, description: str) -> None:
     """Register a payload type (plain-JSON payloads unless it has a typed schema)."""

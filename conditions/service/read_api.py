@@ -243,10 +243,7 @@ def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = 
         g = store.get_global_tag(s, global_tag)
         doc = serializers.global_tag_json(g)
         mapping = store.global_tag_map(s, g, as_of=wire.parse_time(as_of))
-        doc["records"] = {
-            r: {"tag": t.name, "type": t.type_name, "tag_state": t.state.value}
-            for r, t in sorted(mapping.items())
-        }
+        doc["records"] = serializers.gt_records_json(mapping)
     # A frozen map never changes, but the states of its tags do (open -> locked): the body is
     # fixed only once every tag is locked too; until then it is cached like a listing.
     fixed = g.state.value == "published" and all(
@@ -254,6 +251,22 @@ def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = 
     )
     max_age = st.settings.frozen_max_age if fixed else st.settings.list_max_age
     return _json(request, doc, max_age)
+
+
+@router.get("/campaigns", summary="uploaded calibration campaigns, by first run")
+def list_campaigns(request: Request, st: State) -> Response:
+    with read_session(st.read_engine) as s:
+        doc = [serializers.campaign_json(c) for c in store.list_campaigns(s)]
+    return _json(request, doc, st.settings.list_max_age)
+
+
+@router.get("/campaigns/{campaign}", summary="a campaign, its constants and input files")
+def show_campaign(request: Request, st: State, campaign: str) -> Response:
+    """``records``: record, tag, since and payload hash of every constant it uploaded; ``info``:
+    its manifest summary (input runs with files and SHA-256)."""
+    with read_session(st.read_engine) as s:
+        doc = serializers.campaign_json(store.get_campaign(s, campaign), links=True)
+    return _json(request, doc, st.settings.list_max_age)
 
 
 # --- trend series ---------------------------------------------------------------------------------
