@@ -33,14 +33,13 @@ def type_list(ctx: Context, as_json: bool) -> None:
     """List the registered payload types."""
     from conditions import store
     from conditions.documents import typed_types
+    from conditions.service.serializers import payload_type_json
 
     typed = typed_types()
     with ctx.reading() as s:
-        rows = [
-            (p.name, "typed" if p.name in typed else "json", p.description)
-            for p in store.list_payload_types(s)
-        ]
-    if as_json:
-        echo_json([{"name": n, "kind": k, "description": d} for n, k, d in rows])
+        docs = [payload_type_json(p, typed) for p in store.list_payload_types(s)]
+    if as_json:  # the read API's shape: GET /v1/types
+        echo_json(docs)
     else:
+        rows = [(d["name"], d["kind"], d["description"]) for d in docs]
         echo_table(["type", "kind", "description"], rows)

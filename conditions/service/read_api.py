@@ -171,16 +171,7 @@ def payload_meta(request: Request, st: State, payload_hash: Hash) -> Response:
 def list_types(request: Request, st: State) -> Response:
     typed = typed_types()
     with read_session(st.read_engine) as s:
-        rows = store.list_payload_types(s)
-        doc = [
-            {
-                "name": p.name,
-                "kind": "typed" if p.name in typed else "json",
-                "schema_versions": sorted(typed.get(p.name, {1: None})),
-                "description": p.description,
-            }
-            for p in rows
-        ]
+        doc = [serializers.payload_type_json(p, typed) for p in store.list_payload_types(s)]
     return _json(request, doc, st.settings.list_max_age)
 
 

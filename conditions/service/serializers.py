@@ -10,6 +10,7 @@ so ORM rows and the library's dataclasses serialise alike; nothing here imports 
 function            shape
 ==================  ==========================================================================
 payload_meta_json   {hash, type, schema_version, size, created_at, provenance}
+payload_type_json   {name, kind, schema_versions, description}
 tag_json            {name, type, state, description, created_at, locked_at[, iovs]}
 iov_row_json        {since, until, payload_hash, insertion_time, superseded}
 global_tag_json     {name, state, snapshot_time, description, created_at, frozen_at}
@@ -48,6 +49,18 @@ def payload_meta_json(meta: Any) -> dict[str, Any]:
         "size": int(meta.size),
         "created_at": format_utc(meta.created_at),
         "provenance": dict(meta.provenance or {}),
+    }
+
+
+def payload_type_json(ptype: Any, typed: Mapping[str, Any]) -> dict[str, Any]:
+    """A registered payload type; ``typed``: type name -> its schema versions
+    (:func:`conditions.services.documents.typed_types`).  ``kind``: ``typed`` (a schema) or
+    ``json`` (any JSON document, schema version 1)."""
+    return {
+        "name": ptype.name,
+        "kind": "typed" if ptype.name in typed else "json",
+        "schema_versions": sorted(typed.get(ptype.name, {1: None})),
+        "description": ptype.description,
     }
 
 

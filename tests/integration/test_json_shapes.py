@@ -123,6 +123,8 @@ def same(cli: Any, http: Any) -> None:
 
 def test_cli_and_http_give_one_shape_per_object(fronts: Fronts) -> None:
     f, h = fronts, fronts.hashes
+    # payload types
+    same(f.cli("type", "list"), f.get("/v1/types"))
     # payload
     meta = f.get(f"/v1/payloads/{h[0]}/meta")
     assert set(meta) == {"hash", "type", "schema_version", "size", "created_at", "provenance"}
