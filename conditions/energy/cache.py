@@ -1,48 +1,44 @@
 """The caches of :meth:`conditions.energy.EnergyScale.from_resolved`, as objects: built scales,
-decoded payloads and tables derived from one payload (thread-safe LRUs with hit counts)."""
+decoded payloads and tables derived from one payload (the one LRU, :mod:`conditions.lru`, with
+hit counts).  Entries are immutable: a derived entry holds its payload, so the payload's id
+cannot be reused while the entry lives, and ``put`` of an existing key keeping the first value
+(the LRU's rule) changes nothing."""
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from pydantic import BaseModel
 
 from conditions.errors import InvalidPayload
+from conditions.lru import LRU
 from conditions.payloads import decode_payload, payload_hash
 
 
-class _LRU:
-    """A small thread-safe least-recently-used cache."""
+class _CountingLRU(LRU[Any]):
+    """The one LRU (:class:`conditions.lru.LRU`, bounded by entry count) that also counts its
+    hits and misses, for :func:`cache_stats`."""
 
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, max_items: int) -> None:
+        super().__init__(max_items)
+        self._count_lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, key: Hashable) -> Any:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
+        value = super().get(key)
+        with self._count_lock:
+            if value is None:
+                self.misses += 1
+            else:
                 self.hits += 1
-                return self._data[key]
-            self.misses += 1
-            return None
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
+        return value
 
     def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
+        super().clear()
+        with self._count_lock:
             self.hits = self.misses = 0
 
 
@@ -52,9 +48,9 @@ class ScaleCache:
     derived from one payload (inverse tables, LPMT tables)."""
 
     def __init__(self, scales: int = 32, payloads: int = 128, derived: int = 64) -> None:
-        self.scales = _LRU(scales)
-        self.payloads = _LRU(payloads)
-        self._derived = _LRU(derived)
+        self.scales = _CountingLRU(scales)
+        self.payloads = _CountingLRU(payloads)
+        self._derived = _CountingLRU(derived)
 
     def derived(self, payload: BaseModel, what: Hashable, build: Callable[[], Any]) -> Any:
         """``build()``, memoised per payload object and ``what``; the entry holds the payload
