@@ -7,9 +7,11 @@ front (nginx, Squid, Varnish) can serve thousands of batch jobs that ask for the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -221,11 +223,18 @@ def show_tag(
     return _json(request, doc, max_age or st.settings.list_max_age)
 
 
+def _listing(request: Request, st: ServiceState, read: Callable[[Session], Any]) -> Response:
+    """``read(session)``'s document, cached like a listing (``list_max_age``)."""
+    with read_session(st.read_engine) as s:
+        doc = read(s)
+    return _json(request, doc, st.settings.list_max_age)
+
+
 @router.get("/globaltags", summary="global tags")
 def list_global_tags(request: Request, st: State) -> Response:
-    with read_session(st.read_engine) as s:
-        doc = [serializers.global_tag_json(g) for g in store.list_global_tags(s)]
-    return _json(request, doc, st.settings.list_max_age)
+    return _listing(
+        request, st, lambda s: [serializers.global_tag_json(g) for g in store.list_global_tags(s)]
+    )
 
 
 @router.get("/globaltags/{global_tag}", summary="a global tag and its record -> tag map")
@@ -246,18 +255,19 @@ def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = 
 
 @router.get("/campaigns", summary="uploaded calibration campaigns, by first run")
 def list_campaigns(request: Request, st: State) -> Response:
-    with read_session(st.read_engine) as s:
-        doc = [serializers.campaign_json(c) for c in store.list_campaigns(s)]
-    return _json(request, doc, st.settings.list_max_age)
+    return _listing(
+        request, st, lambda s: [serializers.campaign_json(c) for c in store.list_campaigns(s)]
+    )
 
 
 @router.get("/campaigns/{campaign}", summary="a campaign, its constants and input files")
 def show_campaign(request: Request, st: State, campaign: str) -> Response:
     """``records``: record, tag, since and payload hash of every constant it uploaded; ``info``:
     its manifest summary (input runs with files and SHA-256)."""
-    with read_session(st.read_engine) as s:
-        doc = serializers.campaign_json(store.get_campaign(s, campaign), links=True)
-    return _json(request, doc, st.settings.list_max_age)
+    def read(s: Session) -> dict[str, Any]:
+        return serializers.campaign_json(store.get_campaign(s, campaign), links=True)
+
+    return _listing(request, st, read)
 
 
 # --- trend series ---------------------------------------------------------------------------------
