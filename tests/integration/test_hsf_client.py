@@ -363,7 +363,8 @@ def test_write_workflow(world: World, tmp_path: Path) -> None:
             )
         for record, q in got.items():  # our CLI agrees
             ours = cli_get(world.db_url, "W", run, record)
-            assert ours is not None and q["payload_url"] == f"{ours['payload_type']}/{ours['payload_hash']}"
+            assert ours is not None
+            assert q["payload_url"] == f"{ours['payload_type']}/{ours['payload_hash']}"
 
     clone = w.clone_global_tag("W", "W-2027")
     assert (clone["status"], clone["payload_lists_count"]) == ("unlocked", 2)
