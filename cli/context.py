@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli import options
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
     from conditions.service.remote import RemoteSource
 
-#: The ``--json`` flag every read command takes.
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+#: The ``--json`` flag every read command takes (declared in :mod:`cli.options`).
+JSON_OPTION = options.JSON_OPTION
 
 
 #: The ``--db`` forms ``conddb`` accepts, as said in every "bad --db" error.

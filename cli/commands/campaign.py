@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.context import JSON_OPTION, Context, echo_json, echo_table, fmt_time, pass_context
+from cli.context import Context, echo_json, echo_table, fmt_time, pass_context
+from cli.options import JSON_OPTION, QUIET, band_toys
 from cli.progress import Progress
 
 if TYPE_CHECKING:
@@ -45,15 +46,9 @@ def campaign() -> None:
     show_default=True,
     help="Tags are <prefix><record>, created when missing.",
 )
-@click.option(
-    "--band-toys",
-    type=click.IntRange(min=0),
-    default=200,
-    show_default=True,
-    help="Toy refits of the f_nonlin systematics band (comprehensive campaigns).",
-)
-@click.option("--quiet", is_flag=True, help="No progress lines.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@band_toys(200)
+@QUIET
+@JSON_OPTION
 @pass_context
 def campaign_run(
     ctx: Context,
@@ -91,7 +86,7 @@ def campaign_run(
                     "campaign": constants.name,
                     "dry_run": True,
                     "records": [
-                        {"record": r, "type": t, "tag": tag, "since": int(s), "payload": h}
+                        {"record": r, "type": t, "tag": tag, "since": int(s), "payload_hash": h}
                         for r, t, tag, s, h in rows
                     ],
                 }
@@ -107,7 +102,9 @@ def campaign_run(
     with ctx.writing() as s:
         report = upload_campaign(s, constants, tag_prefix=tag_prefix)
     elapsed = progress.elapsed()
-    if as_json:
+    if as_json:  # the records are campaign links (serializers.campaign_link_json) + new_iov
+        from conditions.service.serializers import campaign_link_json
+
         echo_json(
             {
                 "campaign": report.campaign,
@@ -116,14 +113,7 @@ def campaign_run(
                 "payloads_added": report.payloads_added,
                 "seconds": round(elapsed, 2),
                 "records": [
-                    {
-                        "record": r.record,
-                        "tag": r.tag,
-                        "payload": r.payload_hash,
-                        "since": r.since,
-                        "new_iov": r.new_iov,
-                    }
-                    for r in report.records
+                    {**campaign_link_json(r), "new_iov": r.new_iov} for r in report.records
                 ],
             }
         )
@@ -150,19 +140,16 @@ def campaign_list(ctx: Context, as_json: bool) -> None:
     from conditions import store
 
     with ctx.reading() as s:
-        rows = [
-            (c.name, c.kind, c.first_run, c.last_run, fmt_time(c.created_at))
-            for c in store.list_campaigns(s)
-        ]
-    if as_json:
-        echo_json(
-            [
-                dict(zip(["name", "kind", "first_run", "last_run", "uploaded"], r, strict=True))
-                for r in rows
-            ]
-        )
+        campaigns = store.list_campaigns(s)
+    if as_json:  # the read API's shape: GET /v1/campaigns
+        from conditions.service.serializers import campaign_json
+
+        echo_json([campaign_json(c) for c in campaigns])
     else:
-        echo_table(["campaign", "kind", "first run", "last run", "uploaded"], rows)
+        echo_table(
+            ["campaign", "kind", "first run", "last run", "uploaded"],
+            [(c.name, c.kind, c.first_run, c.last_run, fmt_time(c.created_at)) for c in campaigns],
+        )
 
 
 @campaign.command("show")
@@ -176,22 +163,10 @@ def campaign_show(ctx: Context, name: str, as_json: bool) -> None:
     with ctx.reading() as s:
         c = store.get_campaign(s, name)
     links = c.links
-    if as_json:
-        echo_json(
-            {
-                "name": c.name,
-                "kind": c.kind,
-                "first_run": c.first_run,
-                "last_run": c.last_run,
-                "manifest_sha256": c.manifest_sha256,
-                "uploaded": c.created_at,
-                "info": c.info,
-                "records": [
-                    {"record": k.record, "tag": k.tag, "since": k.since, "payload": k.payload_hash}
-                    for k in links
-                ],
-            }
-        )
+    if as_json:  # the read API's shape: GET /v1/campaigns/{name}
+        from conditions.service.serializers import campaign_json
+
+        echo_json(campaign_json(c, links=True))
         return
     click.echo(
         f"campaign {c.name}: {c.kind}, runs {c.first_run}-{c.last_run}, "

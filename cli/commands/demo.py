@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli.context import Context, echo_json, pass_context
+from cli.options import JSON_OPTION, band_toys
 
 
 @click.command("demo")
@@ -31,8 +32,8 @@ from cli.context import Context, echo_json, pass_context
     show_default=True,
     help="Event-count scale of the comprehensive campaign.",
 )
-@click.option("--band-toys", type=click.IntRange(min=0), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@band_toys(100)
+@JSON_OPTION
 @pass_context
 def demo(ctx: Context, out: Path, weeks: int, scale: float, band_toys: int, as_json: bool) -> None:
     """Simulate campaigns, fit them, store the constants, look up a run, write a trend report.

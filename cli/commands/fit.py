@@ -10,6 +10,7 @@ import click
 
 from cli.context import Context, pass_context
 from cli.lazy import LazyChoice
+from cli.options import QUIET, band_toys
 from cli.progress import Progress
 
 from .campaign import MANIFEST
@@ -41,8 +42,8 @@ def _records() -> Sequence[str]:
     default=None,
     help="IOV start run (default: the campaign's first run).",
 )
-@click.option("--band-toys", type=click.IntRange(min=0), default=200, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress lines.")
+@band_toys(200)
+@QUIET
 @pass_context
 def fit(
     ctx: Context,

@@ -73,25 +73,14 @@ def get(
                     )
                     for r in result.records.values()
                 }
-    if as_json:
-        echo_json(
-            {
-                "global_tag": gt_name,
-                "run": run,
-                "as_of": result.as_of,
-                "records": {
-                    r.record: {
-                        "tag": r.tag,
-                        "type": r.payload_type,
-                        "payload": r.payload_hash,
-                        "since": r.since,
-                        "until": r.until,
-                        **({"content": contents[r.record]} if content else {}),
-                    }
-                    for r in result.records.values()
-                },
-            }
-        )
+    if as_json:  # the read API's shape (GET /v1/resolve/{gt}/{run}), + content with --content
+        from conditions.service.serializers import resolution_json
+
+        doc = resolution_json(result)
+        if content:
+            for name, rec in doc["records"].items():
+                rec["content"] = contents[name]
+        echo_json(doc)
         return
     echo_table(
         ["record", "type", "payload", "since", "until", "tag"],

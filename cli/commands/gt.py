@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from cli.complete import global_tag_names
 from cli.context import (
     JSON_OPTION,
     Context,
@@ -18,6 +17,7 @@ from cli.context import (
     parse_time,
     pass_context,
 )
+from cli.options import DESCRIPTION, as_of, global_tag_argument
 
 from . import gt_remote
 
@@ -29,7 +29,7 @@ def gt() -> None:
 
 @gt.command("create")
 @click.argument("name")
-@click.option("--description", default="")
+@DESCRIPTION
 @pass_context
 def gt_create(ctx: Context, name: str, description: str) -> None:
     """Create an open, empty global tag."""
@@ -70,7 +70,7 @@ def gt_freeze(ctx: Context, name: str, snapshot: str | None) -> None:
 @gt.command("clone")
 @click.argument("source")
 @click.argument("destination")
-@click.option("--description", default="")
+@DESCRIPTION
 @pass_context
 def gt_clone(ctx: Context, source: str, destination: str, description: str) -> None:
     """Create DESTINATION (open) with the map of SOURCE."""
@@ -82,8 +82,8 @@ def gt_clone(ctx: Context, source: str, destination: str, description: str) -> N
 
 
 @gt.command("show")
-@click.argument("name", shell_complete=global_tag_names)
-@click.option("--at", "at", default=None, help="The map as it was at this time.")
+@global_tag_argument()
+@as_of("The map as it was")
 @JSON_OPTION
 @pass_context
 def gt_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
@@ -91,21 +91,14 @@ def gt_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
     if ctx.is_remote():  # --db https://host (cli17)
         return gt_remote.show(ctx, name, at, as_json)
     from conditions import store
+    from conditions.service.serializers import global_tag_json, gt_records_json
 
     with ctx.reading() as s:
         g = store.get_global_tag(s, name)
         mapping = store.global_tag_map(s, g, as_of=parse_time(at))
         rows = [(r, t.name, t.type_name, t.state.value) for r, t in sorted(mapping.items())]
-        info: dict[str, Any] = {
-            "name": g.name,
-            "state": g.state,
-            "snapshot_time": g.snapshot_time,
-            "description": g.description,
-            "created_at": g.created_at,
-            "frozen_at": g.frozen_at,
-        }
-    if as_json:
-        info["records"] = {r: {"tag": t, "type": ty, "tag_state": st} for r, t, ty, st in rows}
+        info: dict[str, Any] = {**global_tag_json(g), "records": gt_records_json(mapping)}
+    if as_json:  # the read API's shape: GET /v1/globaltags/{name}
         echo_json(info)
         return
     snap = f", snapshot {fmt_time(g.snapshot_time)}" if g.snapshot_time else ""
@@ -121,22 +114,20 @@ def gt_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
 def gt_list(ctx: Context, as_json: bool) -> None:
     """List global tags."""
     from conditions import store
+    from conditions.service.serializers import global_tag_json
 
-    if ctx.is_remote():  # --db https://host (cli17)
-        rows = gt_remote.list_rows(ctx)
+    if ctx.is_remote():  # --db https://host (cli17): the read API's shape already
+        docs = ctx.remote().global_tags()
     else:
         with ctx.reading() as s:
-            gts = store.list_global_tags(s)
-            rows = [(g.name, g.state.value, fmt_time(g.snapshot_time), g.description) for g in gts]
-    if as_json:
-        echo_json(
-            [
-                {"name": n, "state": st, "snapshot_time": sn, "description": d}
-                for n, st, sn, d in rows
-            ]
-        )
+            docs = [global_tag_json(g) for g in store.list_global_tags(s)]
+    if as_json:  # the read API's shape: GET /v1/globaltags
+        echo_json(docs)
     else:
-        echo_table(["global tag", "state", "snapshot", "description"], rows)
+        echo_table(
+            ["global tag", "state", "snapshot", "description"],
+            [(d["name"], d["state"], d["snapshot_time"] or "-", d["description"]) for d in docs],
+        )
 
 
 # --- diff (conditions.drift) ---------------------------------------------------------------------

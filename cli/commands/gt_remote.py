@@ -1,4 +1,4 @@
-"""``conddb gt show|list`` against a remote service (``--db https://host``): the same output as
+"""``conddb gt show`` against a remote service (``--db https://host``): the same output as
 on a database, from the read API through :class:`conditions.service.remote.RemoteSource`."""
 
 from __future__ import annotations
@@ -23,10 +23,3 @@ def show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
         [(r, x["tag"], x["type"], x["tag_state"]) for r, x in sorted(info["records"].items())],
     )
 
-
-def list_rows(ctx: Context) -> list[tuple[str, str, str, str]]:
-    """``gt list``'s rows (name, state, snapshot time or "-", description) from the service."""
-    return [
-        (g["name"], g["state"], g["snapshot_time"] or "-", g["description"])
-        for g in ctx.remote().global_tags()
-    ]

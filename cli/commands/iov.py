@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.context import (
-    JSON_OPTION,
     Context,
     echo_json,
     echo_table,
@@ -18,19 +17,10 @@ from cli.context import (
     parse_time,
     pass_context,
 )
+from cli.options import JSON_OPTION, as_of, tag_argument
 
 if TYPE_CHECKING:
     from conditions.store import IOVRow
-
-
-def iov_json(i: IOVRow) -> dict[str, Any]:
-    return {
-        "since": i.since,
-        "until": i.until,
-        "payload": i.payload_hash,
-        "insertion_time": i.insertion_time,
-        "superseded": i.superseded,
-    }
 
 
 def print_iovs(iovs: list[IOVRow]) -> None:
@@ -70,7 +60,7 @@ def iov() -> None:
 
 
 @iov.command("add")
-@click.argument("tag_name", metavar="TAG")
+@tag_argument("tag_name", "TAG")
 @click.option("--since", type=click.IntRange(min=0), help="First valid run (inclusive).")
 @click.option("--payload", "payload_hash", help="Payload hash (or unique prefix).")
 @click.option(
@@ -98,8 +88,8 @@ def iov_add(
 
 
 @iov.command("list")
-@click.argument("tag_name", metavar="TAG")
-@click.option("--at", "at", default=None, help="As they were at this time (ISO 8601).")
+@tag_argument("tag_name", "TAG")
+@as_of("The IOVs as they were")
 @click.option("--history", is_flag=True, help="Include superseded rows.")
 @JSON_OPTION
 @pass_context
@@ -110,6 +100,8 @@ def iov_list(ctx: Context, tag_name: str, at: str | None, history: bool, as_json
     with ctx.reading() as s:
         iovs = store.list_iovs(s, tag_name, as_of=parse_time(at), history=history)
     if as_json:
-        echo_json([iov_json(i) for i in iovs])
+        from conditions.service.serializers import iov_row_json
+
+        echo_json([iov_row_json(i) for i in iovs])
     else:
         print_iovs(iovs)

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from cli.context import JSON_OPTION, Context, echo_json, echo_table, fmt_time, pass_context
+from cli.context import Context, echo_json, echo_table, fmt_time, pass_context
+from cli.options import JSON_OPTION, PAYLOAD_HASH
 
 
 @click.group()
@@ -43,7 +44,7 @@ def payload_put(ctx: Context, type_name: str, file: Path, provenance: Path | Non
 
 
 @payload.command("show")
-@click.argument("payload_hash", metavar="HASH")
+@PAYLOAD_HASH
 @click.option("--content/--no-content", default=True, help="Include the decoded content.")
 @JSON_OPTION
 @pass_context
@@ -59,8 +60,7 @@ def payload_show(ctx: Context, payload_hash: str, content: bool, as_json: bool) 
         return
     for key in ("hash", "type", "schema_version", "size"):
         click.echo(f"{key:15} {info[key]}")
-    created = info["created_at"]
-    click.echo(f"{'created_at':15} {created if isinstance(created, str) else fmt_time(created)}")
+    click.echo(f"{'created_at':15} {info['created_at']}")
     click.echo(f"{'provenance':15} {json.dumps(info['provenance'], sort_keys=True)}")
     if content:
         click.echo(json.dumps(info["content"], indent=2, sort_keys=True))
@@ -76,22 +76,16 @@ def _meta_and_bytes(
         meta = remote.payload_meta(payload_hash)
         return meta, remote.payload_bytes(meta["hash"]) if with_bytes else b""
     from conditions import store
+    from conditions.service.serializers import payload_meta_json
 
     with ctx.reading() as s:
         row = store.find_payload(s, payload_hash)
-        info = {
-            "hash": row.hash,
-            "type": row.type_name,
-            "schema_version": row.schema_version,
-            "size": row.size,
-            "created_at": row.created_at,
-            "provenance": row.provenance,
-        }
+        info = payload_meta_json(row)
         return info, store.payload_bytes(s, row.hash) if with_bytes else b""
 
 
 @payload.command("dump")
-@click.argument("payload_hash", metavar="HASH")
+@PAYLOAD_HASH
 @click.option(
     "--out",
     "out",
@@ -124,7 +118,7 @@ def payload_dump(ctx: Context, payload_hash: str, out: Path) -> None:
 
 
 @payload.command("where")
-@click.argument("payload_hash", metavar="HASH")
+@PAYLOAD_HASH
 @JSON_OPTION
 @pass_context
 def payload_where(ctx: Context, payload_hash: str, as_json: bool) -> None:

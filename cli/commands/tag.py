@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.complete import tag_names
 from cli.context import (
-    JSON_OPTION,
     Context,
     echo_json,
     echo_table,
@@ -14,8 +12,9 @@ from cli.context import (
     parse_time,
     pass_context,
 )
+from cli.options import DESCRIPTION, JSON_OPTION, as_of, payload_type, tag_argument
 
-from .iov import iov_json, print_iovs
+from .iov import print_iovs
 
 
 @click.group()
@@ -25,8 +24,8 @@ def tag() -> None:
 
 @tag.command("create")
 @click.argument("name")
-@click.option("--type", "type_name", required=True, help="Payload type of the tag.")
-@click.option("--description", default="")
+@payload_type("Payload type of the tag.", required=True)
+@DESCRIPTION
 @pass_context
 def tag_create(ctx: Context, name: str, type_name: str, description: str) -> None:
     """Create an open tag."""
@@ -38,7 +37,7 @@ def tag_create(ctx: Context, name: str, type_name: str, description: str) -> Non
 
 
 @tag.command("list")
-@click.option("--type", "type_name", default=None, help="Only tags of this payload type.")
+@payload_type("Only tags of this payload type.")
 @JSON_OPTION
 @pass_context
 def tag_list(ctx: Context, type_name: str | None, as_json: bool) -> None:
@@ -58,20 +57,9 @@ def tag_list(ctx: Context, type_name: str | None, as_json: bool) -> None:
     with ctx.reading() as s:
         rows = store.list_tags(s, type_name)
     if as_json:
-        echo_json(
-            [
-                {
-                    "name": t.name,
-                    "type": t.type_name,
-                    "state": t.state,
-                    "iovs": n,
-                    "description": t.description,
-                    "created_at": t.created_at,
-                    "locked_at": t.locked_at,
-                }
-                for t, n in rows
-            ]
-        )
+        from conditions.service.serializers import tag_json
+
+        echo_json([tag_json(t, n) for t, n in rows])
     else:
         echo_table(
             ["tag", "type", "state", "iovs", "description"],
@@ -80,20 +68,16 @@ def tag_list(ctx: Context, type_name: str | None, as_json: bool) -> None:
 
 
 @tag.command("show")
-@click.argument("name", shell_complete=tag_names)
-@click.option("--at", "at", default=None, help="Show the IOVs as they were at this time.")
+@tag_argument()
+@as_of("Show the IOVs as they were")
 @JSON_OPTION
 @pass_context
 def tag_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
     """Show a tag and its IOVs in force."""
     from conditions import store
 
-    if ctx.is_remote():  # the read API's shape, IOVs renamed as `iov_json` prints them
+    if ctx.is_remote():  # the read API's shape (conditions/service/serializers.py)
         info = ctx.remote().tag(name, as_of=parse_time(at))
-        info["iovs"] = [
-            {**{k: v for k, v in i.items() if k != "payload_hash"}, "payload": i["payload_hash"]}
-            for i in info["iovs"]
-        ]
         if as_json:
             echo_json(info)
             return
@@ -104,7 +88,7 @@ def tag_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
                 (
                     i["since"],
                     "-" if i["until"] is None else i["until"],
-                    i["payload"][:16],
+                    i["payload_hash"][:16],
                     i["insertion_time"],
                 )
                 for i in info["iovs"]
@@ -114,17 +98,10 @@ def tag_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
     with ctx.reading() as s:
         t = store.get_tag(s, name)
         iovs = store.list_iovs(s, name, as_of=parse_time(at))
-        info = {
-            "name": t.name,
-            "type": t.type_name,
-            "state": t.state,
-            "description": t.description,
-            "created_at": t.created_at,
-            "locked_at": t.locked_at,
-        }
-    if as_json:
-        info["iovs"] = [iov_json(i) for i in iovs]
-        echo_json(info)
+    if as_json:  # the read API's shape: GET /v1/tags/{name}
+        from conditions.service.serializers import iov_row_json, tag_json
+
+        echo_json({**tag_json(t), "iovs": [iov_row_json(i) for i in iovs]})
         return
     click.echo(f"tag {t.name}: {t.type_name}, {t.state.value}, created {fmt_time(t.created_at)}")
     if t.description:
@@ -133,7 +110,7 @@ def tag_show(ctx: Context, name: str, at: str | None, as_json: bool) -> None:
 
 
 @tag.command("lock")
-@click.argument("name", shell_complete=tag_names)
+@tag_argument()
 @pass_context
 def tag_lock(ctx: Context, name: str) -> None:
     """Lock a tag for good: no IOV can be added to it afterwards."""
@@ -145,9 +122,9 @@ def tag_lock(ctx: Context, name: str) -> None:
 
 
 @tag.command("diff")
-@click.argument("a", shell_complete=tag_names)
-@click.argument("b", shell_complete=tag_names)
-@click.option("--at", "at", default=None, help="Compare the tags as they were at this time.")
+@tag_argument("a")
+@tag_argument("b")
+@as_of("Compare the tags as they were")
 @click.option("--all", "show_all", is_flag=True, help="Also list the run ranges that agree.")
 @JSON_OPTION
 @pass_context
@@ -201,7 +178,7 @@ def tag_diff(ctx: Context, a: str, b: str, at: str | None, show_all: bool, as_js
 
 
 @tag.command("where")
-@click.argument("name", shell_complete=tag_names)
+@tag_argument()
 @JSON_OPTION
 @pass_context
 def tag_where(ctx: Context, name: str, as_json: bool) -> None:

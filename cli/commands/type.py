@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cli.context import JSON_OPTION, Context, echo_json, echo_table, pass_context
+from cli.context import Context, echo_json, echo_table, pass_context
+from cli.options import DESCRIPTION, JSON_OPTION
 
 
 @click.group("type")
@@ -14,7 +15,7 @@ def type_group() -> None:
 
 @type_group.command("add")
 @click.argument("name")
-@click.option("--description", default="")
+@DESCRIPTION
 @pass_context
 def type_add(ctx: Context, name: str, description: str) -> None:
     """Register a payload type (plain-JSON payloads unless it has a typed schema)."""
@@ -32,14 +33,13 @@ def type_list(ctx: Context, as_json: bool) -> None:
     """List the registered payload types."""
     from conditions import store
     from conditions.documents import typed_types
+    from conditions.service.serializers import payload_type_json
 
     typed = typed_types()
     with ctx.reading() as s:
-        rows = [
-            (p.name, "typed" if p.name in typed else "json", p.description)
-            for p in store.list_payload_types(s)
-        ]
-    if as_json:
-        echo_json([{"name": n, "kind": k, "description": d} for n, k, d in rows])
+        docs = [payload_type_json(p, typed) for p in store.list_payload_types(s)]
+    if as_json:  # the read API's shape: GET /v1/types
+        echo_json(docs)
     else:
+        rows = [(d["name"], d["kind"], d["description"]) for d in docs]
         echo_table(["type", "kind", "description"], rows)

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from fitting.physics.lpmt import interpolate_curves
+
 from ..errors import InvalidInput
 from ..payloads import (
     ChannelStatus,
@@ -172,14 +174,12 @@ class ChannelCorrections:
 def channel_corrections(
     m: LpmtNonlinearityV1, q_ref: float = LPMT_REFERENCE_CHARGE
 ) -> ChannelCorrections:
-    """Correction factor true/measured charge of every channel at ``q_ref`` [PE] (section 2.2),
-    linear between the curve's nodes as in :class:`conditions.energy` (end segments outside)."""
-    grid = m.charge_grid
-    k = int(np.clip(np.searchsorted(grid, q_ref, side="right") - 1, 0, grid.size - 2))
-    t = (q_ref - grid[k]) / (grid[k + 1] - grid[k])
-    y0 = m.true_charge[:, k].astype(np.float64)
-    y1 = m.true_charge[:, k + 1].astype(np.float64)
-    corr = (y0 + t * (y1 - y0)) / q_ref
+    """Correction factor true/measured charge of every channel at ``q_ref`` [PE] (section 2.2):
+    each channel's curve at ``q_ref`` by :func:`fitting.physics.lpmt.interpolate_curves` (the
+    energy scale's interpolation: linear between nodes, end segments outside), over ``q_ref``."""
+    n = m.channel_ids.size
+    at_ref = interpolate_curves(m.charge_grid, m.true_charge, np.arange(n), np.full(n, q_ref))
+    corr = at_ref / q_ref
     order = np.argsort(m.channel_ids, kind="stable")
     good = m.status == ChannelStatus.GOOD
     return ChannelCorrections(m.channel_ids[order], corr[order], good[order])

@@ -15,10 +15,12 @@ endpoint, validates, explains errors and rebuilds in a thread - the same answer,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -239,16 +241,7 @@ def payload_meta(request: Request, st: State, payload_hash: Hash) -> Response:
 def list_types(request: Request, st: State) -> Response:
     typed = typed_types()
     with read_session(st.read_engine) as s:
-        rows = store.list_payload_types(s)
-        doc = [
-            {
-                "name": p.name,
-                "kind": "typed" if p.name in typed else "json",
-                "schema_versions": sorted(typed.get(p.name, {1: None})),
-                "description": p.description,
-            }
-            for p in rows
-        ]
+        doc = [serializers.payload_type_json(p, typed) for p in store.list_payload_types(s)]
     return _json(request, doc, st.settings.list_max_age)
 
 
@@ -298,11 +291,18 @@ def show_tag(
     return _json(request, doc, max_age or st.settings.list_max_age)
 
 
+def _listing(request: Request, st: ServiceState, read: Callable[[Session], Any]) -> Response:
+    """``read(session)``'s document, cached like a listing (``list_max_age``)."""
+    with read_session(st.read_engine) as s:
+        doc = read(s)
+    return _json(request, doc, st.settings.list_max_age)
+
+
 @router.get("/globaltags", summary="global tags")
 def list_global_tags(request: Request, st: State) -> Response:
-    with read_session(st.read_engine) as s:
-        doc = [serializers.global_tag_json(g) for g in store.list_global_tags(s)]
-    return _json(request, doc, st.settings.list_max_age)
+    return _listing(
+        request, st, lambda s: [serializers.global_tag_json(g) for g in store.list_global_tags(s)]
+    )
 
 
 @router.get("/globaltags/{global_tag}", summary="a global tag and its record -> tag map")
@@ -311,10 +311,7 @@ def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = 
         g = store.get_global_tag(s, global_tag)
         doc = serializers.global_tag_json(g)
         mapping = store.global_tag_map(s, g, as_of=wire.parse_time(as_of))
-        doc["records"] = {
-            r: {"tag": t.name, "type": t.type_name, "tag_state": t.state.value}
-            for r, t in sorted(mapping.items())
-        }
+        doc["records"] = serializers.gt_records_json(mapping)
     # A frozen map never changes, but the states of its tags do (open -> locked): the body is
     # fixed only once every tag is locked too; until then it is cached like a listing.
     fixed = g.state.value == "published" and all(
@@ -322,6 +319,23 @@ def show_global_tag(request: Request, st: State, global_tag: str, as_of: AsOf = 
     )
     max_age = st.settings.frozen_max_age if fixed else st.settings.list_max_age
     return _json(request, doc, max_age)
+
+
+@router.get("/campaigns", summary="uploaded calibration campaigns, by first run")
+def list_campaigns(request: Request, st: State) -> Response:
+    return _listing(
+        request, st, lambda s: [serializers.campaign_json(c) for c in store.list_campaigns(s)]
+    )
+
+
+@router.get("/campaigns/{campaign}", summary="a campaign, its constants and input files")
+def show_campaign(request: Request, st: State, campaign: str) -> Response:
+    """``records``: record, tag, since and payload hash of every constant it uploaded; ``info``:
+    its manifest summary (input runs with files and SHA-256)."""
+    def read(s: Session) -> dict[str, Any]:
+        return serializers.campaign_json(store.get_campaign(s, campaign), links=True)
+
+    return _listing(request, st, read)
 
 
 # --- trend series ---------------------------------------------------------------------------------

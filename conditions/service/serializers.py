@@ -1,5 +1,6 @@
-"""One JSON shape per domain object, used by the HTTP API (and, at merge, by the CLI ``--json``
-output and export): payload metadata, tag, IOV row, global tag, resolved IOV, resolution.
+"""One JSON shape per domain object, used by the HTTP API and the CLI ``--json`` output (export
+files hold table rows of the same objects, :mod:`conditions.services.transfer.codecs`):
+payload metadata, tag, IOV row, global tag (and its map), resolved IOV, resolution, campaign.
 
 Times are ISO 8601 UTC with microseconds (:func:`conditions.times.format_utc`); ``since`` and
 ``until`` are inclusive run numbers (``until`` null: open-ended).  Objects are read by attribute,
@@ -9,12 +10,17 @@ so ORM rows and the library's dataclasses serialise alike; nothing here imports 
 function            shape
 ==================  ==========================================================================
 payload_meta_json   {hash, type, schema_version, size, created_at, provenance}
+payload_type_json   {name, kind, schema_versions, description}
 tag_json            {name, type, state, description, created_at, locked_at[, iovs]}
 iov_row_json        {since, until, payload_hash, insertion_time, superseded}
 global_tag_json     {name, state, snapshot_time, description, created_at, frozen_at}
+gt_records_json     {record: {tag, type, tag_state}}  (a global tag's record -> tag map)
 resolved_iov_json   {tag, payload_type, payload_hash, since, until, insertion_time}
 resolution_json     {global_tag, run, as_of, frozen, records: {record: resolved_iov_json}}
 segments_json       [{first_run, last_run, records: {record: resolved_iov_json}}]
+campaign_json       {name, kind, first_run, last_run, manifest_sha256, created_at, info
+                    [, records: [campaign_link_json]]}
+campaign_link_json  {record, tag, since, payload_hash}
 ==================  ==========================================================================
 """
 
@@ -43,6 +49,18 @@ def payload_meta_json(meta: Any) -> dict[str, Any]:
         "size": int(meta.size),
         "created_at": format_utc(meta.created_at),
         "provenance": dict(meta.provenance or {}),
+    }
+
+
+def payload_type_json(ptype: Any, typed: Mapping[str, Any]) -> dict[str, Any]:
+    """A registered payload type; ``typed``: type name -> its schema versions
+    (:func:`conditions.services.documents.typed_types`).  ``kind``: ``typed`` (a schema) or
+    ``json`` (any JSON document, schema version 1)."""
+    return {
+        "name": ptype.name,
+        "kind": "typed" if ptype.name in typed else "json",
+        "schema_versions": sorted(typed.get(ptype.name, {1: None})),
+        "description": ptype.description,
     }
 
 
@@ -81,6 +99,15 @@ def global_tag_json(gt: Any) -> dict[str, Any]:
         "description": gt.description,
         "created_at": format_utc(gt.created_at),
         "frozen_at": format_utc(gt.frozen_at),
+    }
+
+
+def gt_records_json(mapping: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A global tag's map (``mapping``: record -> tag object, as
+    :func:`conditions.store.global_tag_map` returns it), by record."""
+    return {
+        r: {"tag": t.name, "type": t.type_name, "tag_state": _state(t.state)}
+        for r, t in sorted(mapping.items())
     }
 
 
@@ -186,3 +213,30 @@ def segments_from_json(
         if k >= 0 and run <= segs[k][1]:
             out[run] = Resolution(global_tag, run, as_of, frozen, segs[k][2])
     return out
+
+
+def campaign_link_json(link: Any) -> dict[str, Any]:
+    """One constant of a campaign (:class:`conditions.store.campaigns.CampaignLink`)."""
+    return {
+        "record": link.record,
+        "tag": link.tag,
+        "since": int(link.since),
+        "payload_hash": link.payload_hash,
+    }
+
+
+def campaign_json(campaign: Any, *, links: bool = False) -> dict[str, Any]:
+    """A campaign (:class:`conditions.store.campaigns.CampaignRecord`); with ``links`` also its
+    constants under ``records`` (in the order the store gives them)."""
+    doc: dict[str, Any] = {
+        "name": campaign.name,
+        "kind": campaign.kind,
+        "first_run": int(campaign.first_run),
+        "last_run": int(campaign.last_run),
+        "manifest_sha256": campaign.manifest_sha256,
+        "created_at": format_utc(campaign.created_at),
+        "info": dict(campaign.info or {}),
+    }
+    if links:
+        doc["records"] = [campaign_link_json(k) for k in campaign.links]
+    return doc

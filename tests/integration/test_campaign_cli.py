@@ -30,7 +30,8 @@ def test_campaign_run_uploads_once_and_constants_close_on_truth(db_url: str, wee
     assert first["created"] and first["iovs_added"] == 4
     again = json.loads(run(db_url, "campaign", "run", str(weekly), "--json", "--quiet").stdout)
     assert not again["created"] and again["iovs_added"] == 0
-    assert [r["payload"] for r in again["records"]] == [r["payload"] for r in first["records"]]
+    hashes = [r["payload_hash"] for r in first["records"]]
+    assert [r["payload_hash"] for r in again["records"]] == hashes
 
     run(db_url, "gt", "create", "G")
     for r in first["records"]:

@@ -41,7 +41,7 @@ def test_cli_story(db_url: str, tmp_path: Path) -> None:
         run(db_url, "get", "--gt", "GT-2026", "--run", "250", "--json", "--content").stdout
     )
     rec = out["records"]["light_yield"]
-    assert (rec["payload"], rec["since"], rec["until"]) == (h, 200, 299)
+    assert (rec["payload_hash"], rec["since"], rec["until"]) == (h, 200, 299)
     assert rec["content"] == {"y0": 1345.0, "sigma": 0.2}
     listed = json.loads(run(db_url, "iov", "list", "ly-v1", "--json").stdout)
     assert [i["since"] for i in listed] == [100, 200, 300]

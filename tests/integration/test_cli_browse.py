@@ -58,7 +58,7 @@ def test_tag_diff_lists_the_runs_that_resolve_differently(seeded: Seeded) -> Non
             got = [
                 _json(seeded.url, "get", "--gt", gt, "--run", str(run_no))["records"][
                     "light_yield"
-                ]["payload"]
+                ]["payload_hash"]
                 for gt in ("GT-A", "GT-B")
             ]
             assert got == [seg["ly-a"], seg["ly-b"]]

@@ -94,7 +94,7 @@ def test_run_not_covered_tells_the_three_cases_apart(seeded: Seeded) -> None:
     assert "`conddb gt clone GT-S NEW`" in ran.stderr
     run(url, "gt", "clone", "GT-S", "GT-S2")  # ... and the hint works
     got = json.loads(run(url, "get", "--gt", "GT-S2", "--run", "20", "--json").stdout)
-    assert got["records"]["light_yield"]["payload"] == seeded.b
+    assert got["records"]["light_yield"]["payload_hash"] == seeded.b
 
     # an IOV inserted after the --at time of a replay
     run(url, "tag", "create", "ly-t", "--type", "json")

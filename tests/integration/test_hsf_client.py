@@ -219,7 +219,7 @@ def test_our_cli_resolves_the_same_constants(world: World) -> None:
                     assert record not in got, (gt, run, record)
                     continue
                 hsf = got[record]
-                assert hsf["payload_url"] == f"{ours['type']}/{ours['payload']}"
+                assert hsf["payload_url"] == f"{ours['payload_type']}/{ours['payload_hash']}"
                 assert hsf["major_iov"] == ours["since"]
                 end = MAX_IOV if ours["until"] is None else ours["until"] + 1
                 assert hsf["major_iov_end"] == end
@@ -234,7 +234,7 @@ def test_our_cli_resolves_the_same_constants(world: World) -> None:
     ours = json.loads(proc.stdout)["records"]
     hsf = {q["payload_type_name"]: q for q in client.query_payloads("F", 250, 0)}
     assert {r: q["checksum"] for r, q in hsf.items()} == {
-        r: f"sha256:{v['payload']}" for r, v in ours.items()
+        r: f"sha256:{v['payload_hash']}" for r, v in ours.items()
     }
 
 
@@ -363,7 +363,8 @@ def test_write_workflow(world: World, tmp_path: Path) -> None:
             )
         for record, q in got.items():  # our CLI agrees
             ours = cli_get(world.db_url, "W", run, record)
-            assert ours is not None and q["payload_url"] == f"{ours['type']}/{ours['payload']}"
+            assert ours is not None
+            assert q["payload_url"] == f"{ours['payload_type']}/{ours['payload_hash']}"
 
     clone = w.clone_global_tag("W", "W-2027")
     assert (clone["status"], clone["payload_lists_count"]) == ("unlocked", 2)

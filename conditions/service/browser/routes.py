@@ -20,10 +20,12 @@ Stable URLs (names as path segments, hashes in full)::
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -50,34 +52,73 @@ AsOf = Annotated[str | None, Query(description="ISO 8601 time (UTC if no zone)")
 SVG = "image/svg+xml"
 
 
+Crumbs = list[tuple[str, str | None]]
+
+
+def _page(
+    st: ServiceState,
+    template: str,
+    view: Callable[[Session], dict[str, Any]],
+    *,
+    title: str,
+    crumbs: Crumbs,
+    json: str | None,
+) -> Response:
+    """Every HTML page: its data from ``view`` in one read session, then the template (with a
+    link to the same object in the read API's JSON, ``json``)."""
+    with read_session(st.read_engine) as s:
+        ctx = view(s)
+    return render(template, title=title, crumbs=crumbs, json=json, **ctx)
+
+
+def _gt_crumbs(name: str, page: str | None = None) -> Crumbs:
+    """Global tags > NAME [> page]."""
+    if page is None:
+        return [("Global tags", "/"), (name, None)]
+    return [("Global tags", "/"), (name, f"/gt/{seg(name)}"), (page, None)]
+
+
+def _tag_crumbs(name: str, page: str | None = None) -> Crumbs:
+    """Global tags > Tags > NAME [> page]."""
+    if page is None:
+        return [("Global tags", "/"), ("Tags", "/tags"), (name, None)]
+    return [("Global tags", "/"), ("Tags", "/tags"), (name, f"/tag/{seg(name)}"), (page, None)]
+
+
 @router.get("/")
 def index(st: State) -> Response:
-    with read_session(st.read_engine) as s:
-        ctx = views.global_tags(s)
-    return render("index.html", title="Global tags", json="/v1/globaltags", **ctx)
+    return _page(
+        st, "index.html", views.global_tags, title="Global tags", crumbs=[], json="/v1/globaltags"
+    )
 
 
 @router.get("/tags")
 def tag_list(st: State, type: Annotated[str | None, Query()] = None) -> Response:
-    with read_session(st.read_engine) as s:
+    def view(s: Session) -> dict[str, Any]:
         if type:
             store.get_payload_type(s, type)
-        ctx = views.tags(s, type or None)
-    crumbs = [("Global tags", "/"), ("Tags", None)]
-    return render("tags.html", title="Tags", crumbs=crumbs, json=url("/v1/tags", type=type), **ctx)
+        return views.tags(s, type or None)
+
+    return _page(
+        st,
+        "tags.html",
+        view,
+        title="Tags",
+        crumbs=[("Global tags", "/"), ("Tags", None)],
+        json=url("/v1/tags", type=type),
+    )
 
 
 @router.get("/gt/{name}")
 def global_tag(st: State, name: str, as_of: AsOf = None) -> Response:
     when = parse_time(as_of)
-    with read_session(st.read_engine) as s:
-        ctx = views.global_tag(s, name, when)
-    return render(
+    return _page(
+        st,
         "global_tag.html",
+        lambda s: views.global_tag(s, name, when),
         title=f"Global tag {name}",
-        crumbs=[("Global tags", "/"), (name, None)],
+        crumbs=_gt_crumbs(name),
         json=url(f"/v1/globaltags/{seg(name)}", as_of=as_of),
-        **ctx,
     )
 
 
@@ -85,27 +126,25 @@ def global_tag(st: State, name: str, as_of: AsOf = None) -> Response:
 def gt_validation(
     st: State, name: str, runs: Annotated[str | None, Query(description="A-B")] = None
 ) -> Response:
-    with read_session(st.read_engine) as s:
-        ctx = lifecycle_views.validation_page(s, name, runs)
-    return render(
+    return _page(
+        st,
         "validation.html",
+        lambda s: lifecycle_views.validation_page(s, name, runs),
         title=f"Validation of {name}",
-        crumbs=[("Global tags", "/"), (name, f"/gt/{seg(name)}"), ("validation", None)],
+        crumbs=_gt_crumbs(name, "validation"),
         json=f"/v1/globaltags/{seg(name)}/validation",
-        **ctx,
     )
 
 
 @router.get("/gt/{name}/diff")
 def gt_diff(st: State, name: str, other: Annotated[str, Query()]) -> Response:
-    with read_session(st.read_engine) as s:
-        ctx = views.gt_diff(s, name, other)
-    return render(
+    return _page(
+        st,
         "gt_diff.html",
+        lambda s: views.gt_diff(s, name, other),
         title=f"{name} vs {other}",
-        crumbs=[("Global tags", "/"), (name, f"/gt/{seg(name)}"), (f"diff {other}", None)],
+        crumbs=_gt_crumbs(name, f"diff {other}"),
         json=f"/v1/globaltags/{seg(other)}",
-        **ctx,
     )
 
 
@@ -119,55 +158,50 @@ def lookup_form(name: str, run: Annotated[int, Query()], as_of: AsOf = None) -> 
 @router.get("/gt/{name}/run/{run}")
 def lookup(st: State, name: str, run: int, as_of: AsOf = None) -> Response:
     when = parse_time(as_of)
-    with read_session(st.read_engine) as s:
-        ctx = views.lookup(s, name, run, when)
-    return render(
+    return _page(
+        st,
         "lookup.html",
+        lambda s: views.lookup(s, name, run, when),
         title=f"{name} at run {run}",
-        crumbs=[("Global tags", "/"), (name, f"/gt/{seg(name)}"), (f"run {run}", None)],
+        crumbs=_gt_crumbs(name, f"run {run}"),
         json=url(f"/v1/resolve/{seg(name)}/{run}", as_of=as_of),
-        **ctx,
     )
 
 
 @router.get("/gt/{name}/trend")
 def gt_trend(st: State, name: str) -> Response:
-    with read_session(st.read_engine) as s:
-        ctx = views.trend(s, drift.SeriesSource(global_tag=name))
-    return render(
+    return _page(
+        st,
         "trend.html",
+        lambda s: views.trend(s, drift.SeriesSource(global_tag=name)),
         title=f"Drift of {name}",
-        crumbs=[("Global tags", "/"), (name, f"/gt/{seg(name)}"), ("trend", None)],
+        crumbs=_gt_crumbs(name, "trend"),
         json=f"/v1/globaltags/{seg(name)}",
-        **ctx,
     )
 
 
 @router.get("/tag/{name}")
 def tag(st: State, name: str, as_of: AsOf = None) -> Response:
     when = parse_time(as_of)
-    with read_session(st.read_engine) as s:
-        ctx = views.tag(s, name, when)
-    return render(
+    return _page(
+        st,
         "tag.html",
+        lambda s: views.tag(s, name, when),
         title=f"Tag {name}",
-        crumbs=[("Global tags", "/"), ("Tags", "/tags"), (name, None)],
+        crumbs=_tag_crumbs(name),
         json=url(f"/v1/tags/{seg(name)}", history="true", as_of=as_of),
-        **ctx,
     )
 
 
 @router.get("/tag/{name}/trend")
 def tag_trend(st: State, name: str) -> Response:
-    with read_session(st.read_engine) as s:
-        ctx = views.trend(s, drift.SeriesSource(tag=name))
-    return render(
+    return _page(
+        st,
         "trend.html",
+        lambda s: views.trend(s, drift.SeriesSource(tag=name)),
         title=f"Drift of {name}",
-        crumbs=[("Global tags", "/"), ("Tags", "/tags"), (name, f"/tag/{seg(name)}"),
-                ("trend", None)],
+        crumbs=_tag_crumbs(name, "trend"),
         json=f"/v1/tags/{seg(name)}",
-        **ctx,
     )
 
 
