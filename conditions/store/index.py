@@ -215,8 +215,8 @@ class TagIndex:
 
     def __post_init__(self) -> None:
         # memoryviews: bisect and item access on them are ~3x faster than on numpy arrays
-        object.__setattr__(self, "_view", memoryview(self.sinces))
-        object.__setattr__(self, "_micro_view", memoryview(self.micros))
+        object.__setattr__(self, "_view", memoryview(self.sinces))  # type: ignore[arg-type]
+        object.__setattr__(self, "_micro_view", memoryview(self.micros))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self.sinces)

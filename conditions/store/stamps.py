@@ -52,6 +52,7 @@ class _Raw:
     def __init__(self, engine: Engine) -> None:
         self.fairy = engine.raw_connection()
         self.dbapi: Any = self.fairy.driver_connection
+        assert self.dbapi is not None
         self.fairy.detach()  # ours now: not counted in (nor returned to) the engine's pool
         self.sqlite = engine.dialect.name == "sqlite"
         if not self.sqlite:
