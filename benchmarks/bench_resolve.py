@@ -22,14 +22,22 @@ COPY / executemany by ``bench_store.fill``, not measured).  Printed, with ratios
 
 from __future__ import annotations
 
-import argparse
 import random
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
-from bench_store import RECORDS, Database, bench_load, fill, percentiles, raw_select, timed
+from bench_store import (
+    RECORDS,
+    bench_load,
+    common_arguments,
+    fill,
+    on_scratch,
+    percentiles,
+    raw_select,
+    run_all,
+    timed,
+)
 
 from conditions import migrate, store
 from conditions.db import make_engine, write_session
@@ -120,45 +128,26 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="both", choices=["sqlite", "postgresql", "both"])
-    parser.add_argument("--sizes", default="1000,100000,1000000")
-    parser.add_argument("--lookups", type=int, default=2000)
-    parser.add_argument("--load", type=int, default=100_000, help="IOVs per record to load")
+    parser = common_arguments(__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a CI smoke run)")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.lookups, args.load = "100,2000", 200, 500
-    sizes = [int(x) for x in args.sizes.split(",")]
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in backends:
-            print(
-                f"{backend}: global tag of {RECORDS} records, tags of N IOVs each "
-                f"({args.lookups} fresh random runs, 1000 known ones)"
-            )
-            results = {}
-            for n in sizes:
-                db = Database(backend, Path(tmp))
-                try:
-                    results[n] = bench_size(backend, db.url, n, args.lookups)
-                finally:
-                    db.drop()
-            if len(sizes) > 1:
-                lo, hi = results[sizes[0]], results[sizes[-1]]
-                flat = ", ".join(f"{k} {hi[k] / lo[k]:.2f}" for k in lo)
-                print(f"  flatness t({sizes[-1]})/t({sizes[0]}) (target <= 1.2): {flat}")
-            db = Database(backend, Path(tmp))
-            try:
-                load_s = bench_load(db.url, args.load)
-                print(
-                    f"  load {args.load}x{RECORDS} IOVs + distinct payloads through the public "
-                    f"write path (put_payloads + append_iovs): {load_s:.1f} s (target < 60 s "
-                    "at 100k)",
-                    flush=True,
-                )
-            finally:
-                db.drop()
+
+    def load(backend: str, workdir: Path) -> None:
+        load_s = on_scratch(backend, workdir, lambda url: bench_load(url, args.load))
+        print(
+            f"  load {args.load}x{RECORDS} IOVs + distinct payloads through the public write "
+            f"path (put_payloads + append_iovs): {load_s:.1f} s (target < 60 s at 100k)",
+            flush=True,
+        )
+
+    run_all(
+        args,
+        f"{args.lookups} fresh random runs, 1000 known ones",
+        lambda b, u, n: bench_size(b, u, n, args.lookups),
+        load,
+    )
 
 
 if __name__ == "__main__":

@@ -132,9 +132,11 @@ class Resolver:
 
     def segment(self, global_tag: str, run: int) -> tuple[GlobalTagIndex, Segment] | None:
         """The index and the segment holding ``run`` (None: let the SQL reader explain)."""
-        index = self.index(global_tag)
-        if index is None:
-            return None
+        index = self._indexes.get(global_tag)
+        if index is None or not index.frozen:  # frozen: no I/O at all
+            index = self.index(global_tag)
+            if index is None:
+                return None
         seg = index.segment(run)
         return None if seg is None else (index, seg)
 
@@ -149,7 +151,8 @@ class Resolver:
     ) -> Resolution:
         """``require="published"``: refuse any other global tag (issue 18)."""
         result = self._lookup(global_tag, run, record=record, as_of=as_of)
-        check_required_state(result.frozen, require, global_tag)
+        if require is not None:
+            check_required_state(result.frozen, require, global_tag)
         return result
 
     def _lookup(
