@@ -25,6 +25,7 @@ import functools
 import threading
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -152,16 +153,13 @@ def _read_rows(conn: Connection, tag_id: int, after_id: int) -> _Rows:
         "ORDER BY since, insertion_time, id",
         (tag_id, after_id),
     )
-    parsed: dict[str, int] = {}
     parts: list[_Rows] = []
     while chunk := cur.fetchmany(_FETCH):
-        sinces, stamps, hexes, ids = zip(*chunk, strict=True)
-        micros = []
-        for text in stamps:
-            us = parsed.get(text)
-            if us is None:
-                us = parsed[text] = _micros(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC))
-            micros.append(us)
+        sinces, stamps, hexes, ids = (list(map(itemgetter(k), chunk)) for k in range(4))
+        # rows of one append share one time: parse each distinct time string once
+        distinct, where = np.unique(np.array(stamps), return_inverse=True)
+        parsed = [_micros(dt.datetime.fromisoformat(t).replace(tzinfo=dt.UTC)) for t in distinct]
+        micros = np.array(parsed, dtype=np.int64)[where.reshape(-1)]
         digest = bytes.fromhex("".join(hexes))
         if len(digest) != 32 * len(chunk):
             raise ValueError("a payload hash is not 64 hex digits")

@@ -31,6 +31,7 @@ import contextlib
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 __all__ = ["ChangeCheck"]
 
@@ -86,7 +87,14 @@ class ChangeCheck:
         except Exception:
             raw.close()  # a broken connection (server restart): retry once on a new one
             raw = _Raw(self.engine)
-            value = self._read(raw, gt_id, tag_ids)
+            try:
+                value = self._read(raw, gt_id, tag_ids)
+            except self.engine.dialect.loaded_dbapi.Error as exc:
+                raw.close()
+                # as SQLAlchemy would raise it (the service answers DBAPIError with a 503)
+                raise DBAPIError.instance(
+                    "change check", (gt_id, *tag_ids), exc, self.engine.dialect.loaded_dbapi.Error
+                ) from exc
         if len(self._idle) < KEEP:
             self._idle.append(raw)
         else:
