@@ -12,7 +12,8 @@ COPY / executemany by ``bench_store.fill``, not measured).  Printed, with ratios
   segments); ratio to the raw select (target <= 2);
 * the same under the frozen global tag (no check; target <= 5 us in known segments);
 * flatness t(largest N) / t(smallest N) (target <= 1.2);
-* the index: build time (first lookup) and memory of the arrays and as traced by
+* the index: build time (first lookup; against fetching the same rows through the bare
+  driver, tuples and all) and memory of the arrays and as traced by
   ``tracemalloc`` (retained and peak while building), per 1M IOVs (target < 100 MB);
 * one IOV appended through ``store.append_iovs``: the next lookup extends the tag index with
   the new row only (time, against the build);
@@ -22,11 +23,14 @@ COPY / executemany by ``bench_store.fill``, not measured).  Printed, with ratios
 
 from __future__ import annotations
 
+import contextlib
 import random
+import sqlite3
 import time
 import tracemalloc
 from pathlib import Path
 
+import psycopg
 from bench_store import (
     RECORDS,
     bench_load,
@@ -42,6 +46,19 @@ from bench_store import (
 from conditions import migrate, store
 from conditions.db import make_engine, write_session
 from conditions.resolve import Resolver
+
+
+def driver_fetch(backend: str, url: str) -> float:
+    """Seconds to fetch every row of one tag through the bare driver (a build's floor)."""
+    sql = "SELECT since, insertion_time, payload_hash, id FROM iov WHERE tag_id = 1"
+    t0 = time.perf_counter()
+    if backend == "postgresql":
+        with psycopg.connect(url) as conn:
+            conn.execute(sql).fetchall()
+    else:
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as lite:
+            lite.execute(sql).fetchall()
+    return time.perf_counter() - t0
 
 
 def traced_build(engine: object, run: int) -> tuple[float, float]:
@@ -77,6 +94,7 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
     index = resolver.index("GT")
     assert index is not None
     arrays_mb = index.nbytes() / 1e6
+    fetch_s = driver_fetch(backend, driver_url) * RECORDS
     for run in working:  # the working set's segments become known
         resolver.resolve("GT", run)
     raw_a = timed(raw, working)
@@ -118,7 +136,8 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
         f"    Resolver frozen (no check):   fresh runs p50 {ff50:6.1f} us | "
         f"known segments p50 {fk50:5.2f} p99 {fk99:5.2f} us\n"
         f"    index of {RECORDS}x{n} IOVs: build {build_s:6.2f} s ({build_s * per_m:5.2f} s per 1M"
-        f" IOVs) | arrays {arrays_mb:6.1f} MB, tracemalloc retained {retained_mb:6.1f} MB, "
+        f" IOVs; fetching the rows through the driver alone: {fetch_s * per_m:5.2f} s per 1M)\n"
+        f"    memory: arrays {arrays_mb:6.1f} MB, tracemalloc retained {retained_mb:6.1f} MB, "
         f"peak {peak_mb:6.1f} MB ({retained_mb * per_m:5.1f} MB retained per 1M IOVs)\n"
         f"    one appended IOV: next lookup extends the index in {extend_s * 1e3:7.2f} ms "
         f"(x{extend_s / build_s:6.4f} of the build)",
