@@ -77,7 +77,8 @@ class Resolver:
         self.engine = engine
         #: answer lookups without ``as_of`` from the in-memory index (a service: built once,
         #: then one counter query per lookup); off, each lookup is one SQL statement (a job
-        #: doing few lookups must not load whole tags: building costs ~1 s per 1M IOVs)
+        #: doing few lookups must not load whole tags: one statement per tag, about what
+        #: fetching its rows through the driver costs)
         self.use_index = index
         self._reader = autocommit_reader(engine)
         # thread-safe LRUs: the caches are shared by the threads of a service
