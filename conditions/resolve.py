@@ -16,8 +16,10 @@ per lookup is :mod:`conditions.store.reader` (re-exported here: :func:`resolve`,
 :class:`Resolver` answers from an in-memory IOV index (:mod:`conditions.store.index`) for
 lookups without ``as_of``: per global tag, sorted since arrays per record, stamped with the
 change counters that triggers bump in every writing transaction (migration 0005).  Open global
-tags cost one counter query per lookup (the index is rebuilt when a counter moved); frozen ones
-(fixed map + snapshot time) none.  Resolutions are memoised per IOV segment, not per run.
+tags cost one tiny counter statement per lookup on a raw driver connection
+(:mod:`conditions.store.stamps`; on SQLite usually just ``PRAGMA data_version``); when a counter
+moved, the tags whose counter moved are extended with their newer rows only; frozen global
+tags (fixed map + snapshot time) cost none.  Resolutions are memoised per IOV segment, not per run.
 Lookups with ``as_of`` go to the SQL reader (frozen ones cached).  Payload bytes are cached by
 hash (immutable).
 """
@@ -41,9 +43,11 @@ from .store.index import (
     TagIndex,
     Version,
     build_global_tag_index,
+    stamp_of,
     versions,
 )
 from .store.reader import payload_data, resolve, resolve_many
+from .store.stamps import ChangeCheck
 
 __all__ = ["Resolution", "ResolvedIOV", "Resolver", "resolve", "resolve_many"]
 
@@ -73,7 +77,8 @@ class Resolver:
         self.engine = engine
         #: answer lookups without ``as_of`` from the in-memory index (a service: built once,
         #: then one counter query per lookup); off, each lookup is one SQL statement (a job
-        #: doing few lookups must not load whole tags: building costs ~30 s per 1M IOVs)
+        #: doing few lookups must not load whole tags: one statement per tag, about what
+        #: fetching its rows through the driver costs)
         self.use_index = index
         self._reader = autocommit_reader(engine)
         # thread-safe LRUs: the caches are shared by the threads of a service
@@ -84,6 +89,7 @@ class Resolver:
         self._max_global_tags = max_global_tags
         self._tags: dict[tuple[int, dt.datetime | None], tuple[int, TagIndex]] = {}
         self._build_lock = threading.Lock()
+        self._check = ChangeCheck(engine)
 
     # --- the index ---------------------------------------------------------------------------
     def frozen_index(self, global_tag: str) -> GlobalTagIndex | None:
@@ -93,23 +99,26 @@ class Resolver:
 
     def index(self, global_tag: str) -> GlobalTagIndex | None:
         """The current index of ``global_tag`` (None: no such global tag).  Open global tags:
-        one counter query; the index is rebuilt when a counter moved."""
+        one counter statement; the index is brought up to date when a counter moved."""
         held = self._indexes.get(global_tag)
-        if held is not None and held.frozen:
+        if held is not None and (
+            held.frozen or self._check.counter_sum(held.gt_id, held.tag_ids) == held.stamp
+        ):
             return held
         with self._reader.connect() as conn:
             version = versions(conn, global_tag)  # read BEFORE the rows: never newer than them
             if version is None:
                 return None
-            if held is not None and held.version == version:
-                return held
             return self._rebuild(conn, global_tag, version)
 
     def _rebuild(self, conn: Connection, global_tag: str, version: Version) -> GlobalTagIndex:
         with self._build_lock:  # one build at a time; tag indexes are shared between them
             held = self._indexes.get(global_tag)
-            if held is not None and held.version == version:
-                return held
+            if held is not None and held.gt_id == version[0]:
+                if held.version == version:
+                    return held
+                if stamp_of(held.version) > stamp_of(version):
+                    return held  # another thread built from a later state: as good
             index, used = build_global_tag_index(conn, global_tag, version, self._tags)
             self._indexes.pop(global_tag, None)
             while len(self._indexes) >= self._max_global_tags:
@@ -124,9 +133,11 @@ class Resolver:
 
     def segment(self, global_tag: str, run: int) -> tuple[GlobalTagIndex, Segment] | None:
         """The index and the segment holding ``run`` (None: let the SQL reader explain)."""
-        index = self.index(global_tag)
-        if index is None:
-            return None
+        index = self._indexes.get(global_tag)
+        if index is None or not index.frozen:  # frozen: no I/O at all
+            index = self.index(global_tag)
+            if index is None:
+                return None
         seg = index.segment(run)
         return None if seg is None else (index, seg)
 
@@ -141,7 +152,8 @@ class Resolver:
     ) -> Resolution:
         """``require="published"``: refuse any other global tag (issue 18)."""
         result = self._lookup(global_tag, run, record=record, as_of=as_of)
-        check_required_state(result.frozen, require, global_tag)
+        if require is not None:
+            check_required_state(result.frozen, require, global_tag)
         return result
 
     def _lookup(
@@ -196,3 +208,4 @@ class Resolver:
         with self._build_lock:
             self._indexes.clear()
             self._tags.clear()
+        self._check.close()

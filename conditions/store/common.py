@@ -14,7 +14,8 @@ import hashlib
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, any_, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -74,7 +75,6 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-
 def check_text(kind: str, text: str) -> str:
     """Return ``text`` (a description) if both backends can store it: a string without NUL."""
     if not isinstance(text, str) or "\0" in text:
@@ -105,9 +105,21 @@ def insert_for(s: Session) -> Any:
     return sqlite_insert
 
 
+def hash_among(s: Session, column: Any, hashes: list[str]) -> Any:
+    """SQL ``column IN hashes``; on PostgreSQL one array parameter (``= ANY``) instead of one
+    parameter per value, whose query text the driver would parse afresh for every chunk."""
+    if s.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(hashes, ARRAY(String())))
+    return column.in_(hashes)
+
+
+def chunk_size(s: Session) -> int:
+    """Rows per batch statement: SQLite binds one parameter per value (at most 32766 per
+    statement); PostgreSQL gets arrays."""
+    return 20_000 if s.get_bind().dialect.name == "postgresql" else 500
+
+
 def valid_name(name: object) -> bool:
     """Whether ``name`` could name anything: names are checked when created, so a lookup of an
     invalid one (e.g. with a NUL byte, which PostgreSQL refuses in text) finds nothing."""
     return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
-
-

@@ -23,12 +23,13 @@ import bisect
 import datetime as dt
 import functools
 import threading
-from array import array
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, literal, select, union_all
+import numpy as np
+from sqlalchemy import String, and_, bindparam, func, literal, select, union_all
 from sqlalchemy.engine import Connection
 
 from .. import iov
@@ -41,6 +42,9 @@ __all__ = [
     "TagIndex",
     "Version",
     "build_global_tag_index",
+    "build_tag_index",
+    "extend_tag_index",
+    "stamp_of",
     "versions",
 ]
 
@@ -55,60 +59,248 @@ def _micros(t: dt.datetime) -> int:
     return (t - _EPOCH) // _US
 
 
+#: PostgreSQL binary timestamps count µs from 2000-01-01 UTC.
+_PG_EPOCH_US = 946_684_800_000_000
+_PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+#: One row of the binary COPY below: field count, then (length, value) per column.
+_PG_ROW = np.dtype(
+    [
+        ("nf", ">i2"),
+        ("l1", ">i4"),
+        ("since", ">i8"),
+        ("l2", ">i4"),
+        ("at", ">i8"),
+        ("l3", ">i4"),
+        ("hash", "V32"),
+        ("l4", ">i4"),
+        ("id", ">i8"),
+    ]
+)
+_FETCH = 65_536  # rows per fetchmany on SQLite
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """IOV rows of one tag as columns, ascending (since, insertion time, id)."""
+
+    sinces: np.ndarray  # int64
+    micros: np.ndarray  # int64, µs since 1970-01-01 UTC
+    hashes: np.ndarray  # uint8, shape (n, 32)
+    ids: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.sinces)
+
+    def sorted(self) -> _Rows:
+        """The same rows in (since, insertion time, id) order (already so unless the stored
+        time strings do not sort like the times, e.g. rows written by hand on SQLite)."""
+        s, m, i = self.sinces, self.micros, self.ids
+        later = (s[1:] > s[:-1]) | (
+            (s[1:] == s[:-1]) & ((m[1:] > m[:-1]) | ((m[1:] == m[:-1]) & (i[1:] > i[:-1])))
+        )
+        if bool(later.all()):
+            return self
+        order = np.lexsort((i, m, s))
+        return _Rows(s[order], m[order], self.hashes[order], i[order])
+
+    def winners(self, snapshot: dt.datetime | None) -> _Rows:
+        """The row in force per ``since`` (the rule of :func:`iov.winners`: among the rows
+        inserted by ``snapshot``, the greatest insertion time, then the greatest id)."""
+        rows = self
+        if snapshot is not None:
+            keep = rows.micros <= _micros(snapshot)
+            rows = _Rows(rows.sinces[keep], rows.micros[keep], rows.hashes[keep], rows.ids[keep])
+        last = np.ones(len(rows), dtype=bool)
+        last[:-1] = rows.sinces[1:] != rows.sinces[:-1]
+        return _Rows(rows.sinces[last], rows.micros[last], rows.hashes[last], rows.ids[last])
+
+
+def _read_rows(conn: Connection, tag_id: int, after_id: int) -> _Rows:
+    """The rows of tag ``tag_id`` with id > ``after_id``: one statement, no row objects kept.
+
+    PostgreSQL: a binary ``COPY`` parsed by numpy (fixed-width rows); SQLite: ``fetchmany``
+    chunks turned into arrays (insertion times parsed once per distinct value).
+    """
+    tag_id, after_id = int(tag_id), int(after_id)  # inlined below: integers only
+    raw: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        sql = (
+            "COPY (SELECT since, insertion_time, decode(payload_hash, 'hex'), id FROM iov "
+            f"WHERE tag_id = {tag_id} AND id > {after_id} "
+            "ORDER BY since, insertion_time, id) TO STDOUT (FORMAT binary)"
+        )
+        buf = bytearray()
+        with raw.cursor() as cur, cur.copy(sql) as copy:
+            for chunk in copy:
+                buf += chunk
+        if buf[:11] != _PG_SIGNATURE or buf[11:19] != bytes(8):
+            raise ValueError("unexpected COPY header")
+        n = (len(buf) - 21) // _PG_ROW.itemsize
+        if len(buf) != 21 + n * _PG_ROW.itemsize:
+            raise ValueError("COPY rows of unexpected width (a payload hash not 64 hex digits?)")
+        rec = np.frombuffer(buf, dtype=_PG_ROW, count=n, offset=19)
+        if n and not (rec["l3"] == 32).all():
+            raise ValueError("a payload hash is not 64 hex digits")
+        return _Rows(
+            rec["since"].astype(np.int64),
+            rec["at"].astype(np.int64) + _PG_EPOCH_US,
+            np.frombuffer(rec["hash"].tobytes(), dtype=np.uint8).reshape(n, 32),
+            rec["id"].astype(np.int64),
+        )
+    cur = raw.cursor()
+    cur.execute(
+        "SELECT since, insertion_time, payload_hash, id FROM iov WHERE tag_id = ? AND id > ? "
+        "ORDER BY since, insertion_time, id",
+        (tag_id, after_id),
+    )
+    parts: list[_Rows] = []
+    while chunk := cur.fetchmany(_FETCH):
+        sinces, stamps, hexes, ids = (list(map(itemgetter(k), chunk)) for k in range(4))
+        # rows of one append share one time: parse each distinct time string once
+        distinct, where = np.unique(np.array(stamps), return_inverse=True)
+        parsed = [_micros(dt.datetime.fromisoformat(t).replace(tzinfo=dt.UTC)) for t in distinct]
+        micros = np.array(parsed, dtype=np.int64)[where.reshape(-1)]
+        digest = bytes.fromhex("".join(hexes))
+        if len(digest) != 32 * len(chunk):
+            raise ValueError("a payload hash is not 64 hex digits")
+        parts.append(
+            _Rows(
+                np.array(sinces, dtype=np.int64),
+                np.array(micros, dtype=np.int64),
+                np.frombuffer(digest, dtype=np.uint8).reshape(-1, 32),
+                np.array(ids, dtype=np.int64),
+            )
+        )
+    cur.close()
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return _Rows(empty, empty, np.zeros((0, 32), np.uint8), empty)
+    return _Rows(
+        np.concatenate([p.sinces for p in parts]),
+        np.concatenate([p.micros for p in parts]),
+        np.concatenate([p.hashes for p in parts]),
+        np.concatenate([p.ids for p in parts]),
+    )
+
+
+def _count_upto(conn: Connection, tag_id: int, max_id: int) -> int:
+    """Rows of the tag with id <= ``max_id`` (an index-only count)."""
+    found = conn.execute(
+        select(func.count()).select_from(IOV).where(IOV.tag_id == tag_id, IOV.id <= max_id)
+    ).scalar_one()
+    return int(found)
+
+
 @dataclass(frozen=True, eq=False)
 class TagIndex:
-    """The IOVs in force of tag ``name`` (as of ``snapshot``), ascending ``since``."""
+    """The IOVs in force of tag ``name`` (as of ``snapshot``), ascending ``since``.
+
+    ``max_id`` / ``rows``: the greatest IOV id read and the number of the tag's rows with an id
+    up to it (visible or not): what :func:`extend_tag_index` needs to read only newer rows.
+    """
 
     tag_id: int
     name: str
     type_name: str
     snapshot: dt.datetime | None
-    sinces: array[int]  # 'q': first run of each interval
-    micros: array[int]  # 'q': insertion time, µs since 1970-01-01 UTC
+    sinces: np.ndarray  # int64: first run of each interval
+    micros: np.ndarray  # int64: insertion time, µs since 1970-01-01 UTC
     hashes: bytes  # 32 raw bytes per interval
+    max_id: int = -1
+    rows: int = 0
+    _view: memoryview = field(init=False, repr=False)
+    _micro_view: memoryview = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # memoryviews: bisect and item access on them are ~3x faster than on numpy arrays
+        object.__setattr__(self, "_view", memoryview(self.sinces))  # type: ignore[arg-type]
+        object.__setattr__(self, "_micro_view", memoryview(self.micros))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self.sinces)
 
     def nbytes(self) -> int:
         """Memory of the arrays [bytes]."""
-        return (
-            self.sinces.itemsize * len(self.sinces)
-            + self.micros.itemsize * len(self.micros)
-            + len(self.hashes)
-        )
+        return int(self.sinces.nbytes + self.micros.nbytes) + len(self.hashes)
 
     def at(self, k: int) -> tuple[int, int | None, str, dt.datetime]:
         """(since, until, payload hash, insertion time) of interval ``k`` (until None: open)."""
-        until = self.sinces[k + 1] - 1 if k + 1 < len(self.sinces) else None
+        view = self._view
+        until = view[k + 1] - 1 if k + 1 < len(view) else None
         phash = self.hashes[32 * k : 32 * k + 32].hex()
-        return self.sinces[k], until, phash, _EPOCH + self.micros[k] * _US
+        return view[k], until, phash, _EPOCH + self._micro_view[k] * _US
 
     def find(self, run: int) -> int:
         """Index of the interval holding ``run`` (−1: the run lies before the first one)."""
-        return iov.index_of(self.sinces, run)
+        return iov.index_of(self._view, run)
 
 
-def build_tag_index(
-    conn: Connection, tag_id: int, name: str, type_name: str, snapshot: dt.datetime | None
+def _tag_index(
+    tag_id: int,
+    name: str,
+    type_name: str,
+    snapshot: dt.datetime | None,
+    won: _Rows,
+    max_id: int,
+    rows: int,
 ) -> TagIndex:
-    """Read the rows of one tag (storage order) and keep the winners of :func:`iov.winners`."""
-    rows = conn.execute(
-        select(IOV.since, IOV.payload_hash, IOV.insertion_time)
-        .where(IOV.tag_id == tag_id)
-        .order_by(IOV.id)
-    )
-    best = iov.winners(rows, snapshot=snapshot)
-    sinces = sorted(best)
     return TagIndex(
         tag_id,
         name,
         type_name,
         snapshot,
-        array("q", sinces),
-        array("q", [_micros(best[s].insertion_time) for s in sinces]),
-        b"".join(bytes.fromhex(best[s].payload_hash) for s in sinces),
+        np.ascontiguousarray(won.sinces),
+        np.ascontiguousarray(won.micros),
+        won.hashes.tobytes(),
+        max_id,
+        rows,
     )
+
+
+def build_tag_index(
+    conn: Connection, tag_id: int, name: str, type_name: str, snapshot: dt.datetime | None
+) -> TagIndex:
+    """Read the rows of one tag (one statement) and keep the winners of :func:`iov.winners`."""
+    rows = _read_rows(conn, tag_id, -1).sorted()
+    max_id = int(rows.ids.max()) if len(rows) else -1
+    return _tag_index(tag_id, name, type_name, snapshot, rows.winners(snapshot), max_id, len(rows))
+
+
+def extend_tag_index(conn: Connection, held: TagIndex) -> TagIndex | None:
+    """``held`` with the rows appended since it was read (ids above ``held.max_id``), or None
+    when rows appeared below that id (not append-only: the caller rebuilds).
+
+    Folding the newer rows over the held winners is the rule of :func:`iov.winners` (a row
+    replaces the one in force for its ``since`` when inserted at the same time or later, and
+    the newer rows have the greater ids).  The count of the rows up to ``max_id`` catches a
+    row that committed after others with greater ids (a writer not holding the tag's lock).
+    """
+    if held.max_id >= 0 and _count_upto(conn, held.tag_id, held.max_id) != held.rows:
+        return None
+    new = _read_rows(conn, held.tag_id, held.max_id).sorted()
+    if not len(new):
+        return held
+    max_id, rows = int(new.ids.max()), held.rows + len(new)
+    cand = new.winners(held.snapshot)
+    sinces, micros = held.sinces, held.micros
+    hashes = np.frombuffer(held.hashes, dtype=np.uint8).reshape(-1, 32)
+    pos = np.searchsorted(sinces, cand.sinces)
+    same = pos < len(sinces)
+    same[same] = sinces[pos[same]] == cand.sinces[same]
+    wins = same.copy()
+    wins[same] = cand.micros[same] >= micros[pos[same]]
+    if wins.any():  # a newer row for a since already held: it supersedes the held one
+        micros, hashes = micros.copy(), hashes.copy()
+        micros[pos[wins]] = cand.micros[wins]
+        hashes[pos[wins]] = cand.hashes[wins]
+    fresh = ~same
+    if fresh.any():  # new sinces (usually after the last one: an append at the end)
+        at = pos[fresh]
+        sinces = np.insert(sinces, at, cand.sinces[fresh])
+        micros = np.insert(micros, at, cand.micros[fresh])
+        hashes = np.insert(hashes, at, cand.hashes[fresh], axis=0)
+    won = _Rows(sinces, micros, hashes, np.zeros(0, np.int64))
+    return _tag_index(held.tag_id, held.name, held.type_name, held.snapshot, won, max_id, rows)
 
 
 @dataclass(eq=False)
@@ -133,10 +325,14 @@ class GlobalTagIndex:
     version: Version
     frozen: bool
     records: dict[str, TagIndex]
+    #: every tag any map row of the global tag ever named (the counters the check sums)
+    tag_ids: tuple[int, ...] = ()
     max_segments: int = 100_000
     _starts: list[int] = field(default_factory=list)
     _segments: list[Segment] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    gt_id: int = field(init=False)
+    stamp: int = field(init=False)
 
     def segment(self, run: int) -> Segment | None:
         """The segment of ``run``, or None if a record does not cover it (no records: None)."""
@@ -169,8 +365,20 @@ class GlobalTagIndex:
             self._segments.insert(at, seg)
         return seg
 
+    def __post_init__(self) -> None:
+        self.gt_id = self.version[0]
+        #: the sum of the counters of :attr:`version`, compared per lookup with
+        #: :meth:`conditions.store.stamps.ChangeCheck.counter_sum`
+        self.stamp = stamp_of(self.version)
+
     def nbytes(self) -> int:
-        return sum(t.nbytes() for t in self.records.values())
+        """Memory of the tag indexes' arrays [bytes] (each tag counted once)."""
+        return sum(t.nbytes() for t in {id(t): t for t in self.records.values()}.values())
+
+
+def stamp_of(version: Version) -> int:
+    """The sum of the counters of a change stamp (missing counters count 0)."""
+    return sum(n for _, _, n in version[1])
 
 
 def versions(conn: Connection, gt_name: str) -> Version | None:
@@ -215,13 +423,16 @@ def build_global_tag_index(
     """Load the map in force of ``gt_name`` (newest row per record) and an index per tag.
 
     ``reuse``: (tag id, snapshot) -> (counter, index) built earlier; an index whose tag counter
-    has not moved is kept.  Returns the global-tag index and the tag indexes it uses.
+    has not moved is kept, one whose counter moved is extended with the newer rows
+    (:func:`extend_tag_index`), else rebuilt.  Returns the global-tag index and the tag indexes
+    it uses.
     """
     gt = conn.execute(
         select(GlobalTag.state, GlobalTag.snapshot_time).where(GlobalTag.id == version[0])
     ).one()
     snapshot = gt.snapshot_time
     mapping: dict[str, tuple[int, str, str]] = {}
+    named: set[int] = set()
     for rec, tid, tname, ttype in conn.execute(
         select(GlobalTagMap.record, Tag.id, Tag.name, Tag.type_name)
         .join(Tag, Tag.id == GlobalTagMap.tag_id)
@@ -229,16 +440,22 @@ def build_global_tag_index(
         .order_by(GlobalTagMap.insertion_time, GlobalTagMap.id)
     ):
         mapping[rec] = (int(tid), tname, ttype)  # the newest row per record wins
+        named.add(int(tid))
     counters = {o: n for s, o, n in version[1] if s == "tag"}
     used: dict[tuple[int, dt.datetime | None], tuple[int, TagIndex]] = {}
     records: dict[str, TagIndex] = {}
     for rec, (tid, tname, ttype) in sorted(mapping.items()):
         key = (tid, snapshot)
         n = counters.get(tid, 0)
-        held = (reuse or {}).get(key) or used.get(key)
-        if held is None or held[0] != n or held[1].name != tname:
+        held = used.get(key) or (reuse or {}).get(key)
+        if held is not None and (held[1].name, held[1].type_name) != (tname, ttype):
+            held = None
+        if held is not None and held[0] != n:
+            grown = extend_tag_index(conn, held[1])
+            held = None if grown is None else (n, grown)
+        if held is None:
             held = (n, build_tag_index(conn, tid, tname, ttype, snapshot))
         used[key] = held
         records[rec] = held[1]
     frozen = gt.state == GlobalTagState.FROZEN
-    return GlobalTagIndex(gt_name, version, frozen, records), used
+    return GlobalTagIndex(gt_name, version, frozen, records, tuple(sorted(named))), used

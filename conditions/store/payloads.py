@@ -6,12 +6,13 @@ provenance is kept.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ..db.model import Payload, PayloadType, utcnow
@@ -26,6 +27,8 @@ from .common import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     check_name,
     check_text,
+    chunk_size,
+    hash_among,
     insert_for,
     insert_if_missing,
     sha256_hex,
@@ -87,9 +90,12 @@ def _check_stored(s: Session, type_name: str, given: dict[str, bytes]) -> None:
     """Raise :class:`HashCollision` unless the stored rows of ``given`` (hash -> bytes) hold the
     same bytes and type."""
     hashes = sorted(given)
-    for start in range(0, len(hashes), CHUNK):
-        chunk = hashes[start : start + CHUNK]
-        stmt = select(Payload.hash, Payload.type_name, Payload.data).where(Payload.hash.in_(chunk))
+    step = chunk_size(s)
+    for start in range(0, len(hashes), step):
+        chunk = hashes[start : start + step]
+        stmt = select(Payload.hash, Payload.type_name, Payload.data).where(
+            hash_among(s, Payload.hash, chunk)
+        )
         for digest, stored_type, stored_data in s.execute(stmt):
             if stored_data != given[digest]:
                 raise HashCollision(
@@ -105,8 +111,32 @@ def _check_stored(s: Session, type_name: str, given: dict[str, bytes]) -> None:
                 )
 
 
-#: Rows per INSERT / SELECT ... IN statement of the batch functions.
-CHUNK = 500
+#: PostgreSQL: the missing payloads of a chunk in one statement over arrays (no per-row
+#: parameters: the driver would otherwise parse a query of thousands of placeholders).
+_PG_INSERT = text(
+    "INSERT INTO payload (hash, type_name, schema_version, data, size, provenance, created_at) "
+    "SELECT h, :type_name, :schema_version, d, length(d), CAST(:provenance AS json), :created_at "
+    "FROM unnest(CAST(:hashes AS text[]), CAST(:datas AS bytea[])) AS u(h, d) "
+    "ON CONFLICT (hash) DO NOTHING RETURNING hash"
+)
+
+
+#: Bytes of payload data per PostgreSQL insert statement.
+_MAX_STATEMENT_BYTES = 64 * 1024 * 1024
+
+
+def _by_size(hashes: list[str], data: dict[str, bytes]) -> list[list[str]]:
+    """``hashes`` cut into runs whose payloads hold at most :data:`_MAX_STATEMENT_BYTES`
+    (a payload larger than that goes alone)."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for h in hashes:
+        if parts[-1] and size + len(data[h]) > _MAX_STATEMENT_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(h)
+        size += len(data[h])
+    return parts
 
 
 def put_payloads(
@@ -119,7 +149,7 @@ def put_payloads(
     max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> list[PutResult]:
     """:func:`put_payload` for many payloads of one type: one INSERT round trip per chunk of
-    :data:`CHUNK` payloads (plus one SELECT per chunk for those already stored).
+    payloads (:func:`~.common.chunk_size`; plus one SELECT per chunk for those already stored).
 
     Returns one :class:`PutResult` per input, in order (a repeated input is ``created`` once).
     """
@@ -130,11 +160,27 @@ def put_payloads(
     insert_ = insert_for(s)
     created: set[str] = set()
     hashes = list(by_hash)
-    for start in range(0, len(hashes), CHUNK):
-        chunk = hashes[start : start + CHUNK]
+    postgres = s.get_bind().dialect.name == "postgresql"
+    step = chunk_size(s)
+    for start in range(0, len(hashes), step):
+        chunk = hashes[start : start + step]
         # Only the missing ones are inserted: on SQLite the REPLACE guards (migration 0003)
         # refuse any INSERT whose key collides with a stored payload, even ON CONFLICT DO NOTHING.
-        stored = set(s.scalars(select(Payload.hash).where(Payload.hash.in_(chunk))))
+        stored = set(s.scalars(select(Payload.hash).where(hash_among(s, Payload.hash, chunk))))
+        missing = [h for h in chunk if h not in stored]
+        if not missing:
+            continue
+        if postgres:
+            common = {
+                "type_name": type_name,
+                "schema_version": int(schema_version),
+                "provenance": json.dumps(provenance or {}),
+                "created_at": now,
+            }
+            for part in _by_size(missing, by_hash):
+                params = {**common, "hashes": part, "datas": [by_hash[h] for h in part]}
+                created.update(s.execute(_PG_INSERT, params).scalars())
+            continue
         rows = [
             {
                 "hash": h,
@@ -145,12 +191,13 @@ def put_payloads(
                 "provenance": provenance or {},
                 "created_at": now,
             }
-            for h in chunk
-            if h not in stored
+            for h in missing
         ]
-        if rows:
-            stmt = insert_(Payload).values(rows).on_conflict_do_nothing(index_elements=["hash"])
-            created.update(s.scalars(stmt.returning(Payload.hash)))
+        # Core executemany ("insertmanyvalues" batches with RETURNING): a multi-row
+        # ``.values(rows)`` would be compiled afresh per chunk (~1 ms per row).
+        table = Payload.__table__
+        stmt = insert_(table).on_conflict_do_nothing(index_elements=["hash"])
+        created.update(s.execute(stmt.returning(table.c.hash), rows).scalars())
     _check_stored(s, type_name, {h: b for h, b in by_hash.items() if h not in created})
     out: list[PutResult] = []
     for b in checked:
@@ -225,5 +272,3 @@ def find_payload(s: Session, prefix: str) -> Payload:
     if len(found) > 1:
         raise PayloadNotFound(f"hash prefix {prefix!r} is ambiguous", "give more hex digits")
     return found[0]
-
-

@@ -11,13 +11,22 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from .. import iov, times
 from ..db.model import IOV, Payload, Tag, TagState, utcnow
 from ..errors import AlreadyExists, InvalidIOV, PayloadNotFound, TagLocked, TagNotFound
-from .common import check_name, check_run, check_text, db_now, insert_if_missing, valid_name
+from .common import (
+    check_name,
+    check_run,
+    check_text,
+    chunk_size,
+    db_now,
+    hash_among,
+    insert_if_missing,
+    valid_name,
+)
 from .payloads import get_payload_type
 from .runs import check_sync
 
@@ -123,6 +132,34 @@ def _current_hashes(s: Session, tag_id: int, lo: int, hi: int) -> dict[int, str]
     return {since: row.payload_hash for since, row in best.items()}
 
 
+#: PostgreSQL: IOV rows in one statement over two arrays (ids follow the array order).
+_PG_INSERT_IOVS = text(
+    "INSERT INTO iov (tag_id, since, insertion_time, payload_hash) "
+    "SELECT :tag_id, s, :at, h FROM unnest(CAST(:sinces AS bigint[]), CAST(:hashes AS text[])) "
+    "AS u(s, h)"
+)
+
+
+def _insert_iovs(s: Session, tag_id: int, at: dt.datetime, rows: list[tuple[int, str]]) -> None:
+    """Insert ``(since, payload hash)`` rows of one tag, all inserted at ``at``."""
+    if s.get_bind().dialect.name == "postgresql":
+        step = 100_000
+        for start in range(0, len(rows), step):
+            part = rows[start : start + step]
+            params = {
+                "tag_id": tag_id,
+                "at": at,
+                "sinces": [x for x, _ in part],
+                "hashes": [h for _, h in part],
+            }
+            s.execute(_PG_INSERT_IOVS, params)
+        return
+    s.execute(  # Core executemany on the table: no ORM bulk bookkeeping per row
+        insert(IOV.__table__),  # type: ignore[arg-type]
+        [{"tag_id": tag_id, "since": x, "insertion_time": at, "payload_hash": h} for x, h in rows],
+    )
+
+
 def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> AppendResult:
     """Append IOVs ``(since, payload_hash)`` to an open tag, all in the caller's transaction.
 
@@ -151,9 +188,11 @@ def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> A
     check_sync(s, tag, wanted)  # prompt / express tags: since >= FCSR (issue 18)
     hashes = sorted(set(wanted.values()))
     types: dict[str, str] = {}
-    for start in range(0, len(hashes), 500):
-        chunk = hashes[start : start + 500]
-        rows = s.execute(select(Payload.hash, Payload.type_name).where(Payload.hash.in_(chunk)))
+    step = chunk_size(s)
+    for start in range(0, len(hashes), step):
+        chunk = hashes[start : start + step]
+        stmt = select(Payload.hash, Payload.type_name).where(hash_among(s, Payload.hash, chunk))
+        rows = s.execute(stmt)
         types.update((h, t) for h, t in rows)
     for payload_hash in hashes:
         if payload_hash not in types:
@@ -170,13 +209,7 @@ def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> A
     new_rows = [(since, h) for since, h in sorted(wanted.items()) if current.get(since) != h]
     now = db_now(s)
     if new_rows:
-        s.execute(
-            insert(IOV),
-            [
-                {"tag_id": tag.id, "since": since, "insertion_time": now, "payload_hash": h}
-                for since, h in new_rows
-            ],
-        )
+        _insert_iovs(s, tag.id, now, new_rows)
     return AppendResult(
         tag_name, len(new_rows), len(wanted) - len(new_rows), now, tuple(x for x, _ in new_rows)
     )
@@ -220,5 +253,3 @@ def list_tags(s: Session, type_name: str | None = None) -> list[tuple[Tag, int]]
     if type_name is not None:
         stmt = stmt.where(Tag.type_name == type_name)
     return [(t, int(n)) for t, n in s.execute(stmt.order_by(Tag.name))]
-
-
