@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
@@ -41,7 +42,9 @@ def get(
         if run is None:
             raise click.UsageError("--time needs the database itself (the run registry)")
         remote = ctx.remote()
-        result = remote.resolve(gt_name, run, record=record, as_of=parse_time(at))
+        with warnings.catch_warnings():  # the one line below says it (not a Python warning)
+            warnings.simplefilter("ignore", UserWarning)
+            result = remote.resolve(gt_name, run, record=record, as_of=parse_time(at))
         if content:
             contents = {
                 r.record: decode_document(r.payload_type, remote.payload_bytes(r.payload_hash))
@@ -61,6 +64,8 @@ def get(
                     )
                     for r in result.records.values()
                 }
+    if result.deprecation is not None:  # an invalid global tag: still answered, deprecated
+        click.echo(f"Warning: {result.deprecation.message()}", err=True)
     if as_json:
         echo_json(
             {

@@ -26,6 +26,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ import httpx
 from conditions import errors
 from conditions.iov import Resolution
 from conditions.lru import LRU
-from conditions.states import check_required_state
+from conditions.states import Deprecation, check_required_state
 
 from . import wire
 
@@ -47,6 +48,10 @@ class ServiceUnavailable(errors.ConddbError):
     """The service could not be reached (or answered 5xx) after every retry."""
 
     http_status = 503
+
+
+class DeprecatedGlobalTag(UserWarning):
+    """An answer came from an ``invalid`` global tag (issued once per global tag and client)."""
 
 
 class ServiceError(errors.ConddbError):
@@ -130,6 +135,9 @@ class ConditionsClient:
         #: HTTP requests sent, and how many of them came back 304 (for tests and monitoring)
         self.requests = 0
         self.not_modified = 0
+        #: global tag -> its deprecation, for every invalid global tag an answer came from
+        #: (a :class:`DeprecatedGlobalTag` warning is issued once per global tag)
+        self.deprecations: dict[str, Deprecation] = {}
 
     # -- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -248,8 +256,15 @@ class ConditionsClient:
             {"record": record, "as_of": wire.fmt_time(as_of)},
         )
         result = wire.resolution_from_json(body)
-        check_required_state(result.frozen, require, global_tag)
+        check_required_state(result, require, global_tag)  # an invalid one is refused too
+        self._note(result.deprecation)
         return result
+
+    def _note(self, deprecation: Deprecation | None) -> None:
+        """Warn once per invalid global tag (the answers carry ``deprecation`` too)."""
+        if deprecation is not None and deprecation.global_tag not in self.deprecations:
+            self.deprecations[deprecation.global_tag] = deprecation
+            warnings.warn(deprecation.message(), DeprecatedGlobalTag, stacklevel=3)
 
     def resolve_many(
         self,
@@ -270,12 +285,15 @@ class ConditionsClient:
         else:
             params["runs"] = ",".join(map(str, wanted))
         body = self._cached_get(f"/v1/resolve/{global_tag}", params)
+        deprecation = Deprecation.from_json(body.get("deprecation"))
+        self._note(deprecation)
         return wire.segments_from_json(
             body["global_tag"],
             wire.parse_time(body.get("as_of")),
             bool(body["frozen"]),
             body["segments"],
             wanted,
+            deprecation,
         )
 
     def energy_scale(

@@ -21,7 +21,7 @@ from conditions.services.documents import decode_document, typed_types
 
 from . import serializers, wire
 from .caching import IMMUTABLE, cached_response, public
-from .lookup import Lookups
+from .lookup import Body, Lookups
 from .state import ServiceState, get_state
 
 router = APIRouter(prefix="/v1", tags=["read"])
@@ -70,9 +70,19 @@ async def resolve_run(
     if body is None:
         body = await run_in_threadpool(st.lookups.resolve, global_tag, run, record, when)
     max_age = st.settings.frozen_max_age if body.frozen else st.settings.open_max_age
-    return cached_response(
+    return deprecated(body, cached_response(
         request, body.content, etag=body.etag, cache_control=public(max_age), media_type=JSON
-    )
+    ))
+
+
+def deprecated(body: Body, response: Response) -> Response:
+    """Mark the answer under an invalid global tag: ``Deprecation: true`` (RFC 9745) and
+    ``Warning: 299 - "global tag G is invalid: REASON; use G2"`` (the JSON has it too)."""
+    if body.deprecation is not None:
+        line = body.deprecation.encode("ascii", "replace").decode().replace('"', "'")
+        response.headers["Deprecation"] = "true"
+        response.headers["Warning"] = f'299 - "{line}"'
+    return response
 
 
 def _runs(runs: str | None, first: int | None, last: int | None, limit: int) -> list[int]:
@@ -116,9 +126,9 @@ def resolve_batch(
     wanted = _runs(runs, first, last, st.settings.max_batch_runs)
     body = st.lookups.resolve_batch(global_tag, wanted, record, wire.parse_time(as_of))
     max_age = st.settings.frozen_max_age if body.frozen else st.settings.open_max_age
-    return cached_response(
+    return deprecated(body, cached_response(
         request, body.content, etag=body.etag, cache_control=public(max_age), media_type=JSON
-    )
+    ))
 
 
 # --- payloads -----------------------------------------------------------------------------------

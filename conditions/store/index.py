@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from .. import iov
 from ..db.model import IOV, ChangeCounter, GlobalTag, GlobalTagMap, GlobalTagState, Tag
 from ..iov import ResolvedIOV
+from ..states import Deprecation
 
 __all__ = [
     "GlobalTagIndex",
@@ -133,6 +134,8 @@ class GlobalTagIndex:
     version: Version
     frozen: bool
     records: dict[str, TagIndex]
+    #: set when the global tag is invalid: every answer carries it (issue 18)
+    deprecation: Deprecation | None = None
     max_segments: int = 100_000
     _starts: list[int] = field(default_factory=list)
     _segments: list[Segment] = field(default_factory=list)
@@ -218,7 +221,10 @@ def build_global_tag_index(
     has not moved is kept.  Returns the global-tag index and the tag indexes it uses.
     """
     gt = conn.execute(
-        select(GlobalTag.state, GlobalTag.snapshot_time).where(GlobalTag.id == version[0])
+        select(
+            GlobalTag.state, GlobalTag.snapshot_time, GlobalTag.invalid_reason,
+            GlobalTag.replaced_by,
+        ).where(GlobalTag.id == version[0])
     ).one()
     snapshot = gt.snapshot_time
     mapping: dict[str, tuple[int, str, str]] = {}
@@ -240,5 +246,8 @@ def build_global_tag_index(
             held = (n, build_tag_index(conn, tid, tname, ttype, snapshot))
         used[key] = held
         records[rec] = held[1]
-    frozen = gt.state == GlobalTagState.FROZEN
-    return GlobalTagIndex(gt_name, version, frozen, records), used
+    frozen = gt.state in (GlobalTagState.PUBLISHED, GlobalTagState.INVALID)  # never change again
+    deprecation = None
+    if gt.state == GlobalTagState.INVALID:
+        deprecation = Deprecation(gt_name, gt.invalid_reason or "", gt.replaced_by)
+    return GlobalTagIndex(gt_name, version, frozen, records, deprecation=deprecation), used

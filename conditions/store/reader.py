@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,10 @@ from .. import iov, times
 from ..db.model import IOV, GlobalTag, GlobalTagMap, GlobalTagState, Payload, Tag, UTCDateTime
 from ..errors import GlobalTagNotFound, PayloadNotFound, RecordNotFound, RunNotCovered
 from ..iov import Resolution, ResolvedIOV
+from ..states import Deprecation
 from .common import check_run
 from .coverage import explain_uncovered
+from .global_tags import IMMUTABLE_STATES
 
 
 def _current_map_filter(m: Any, as_of: Any, gt: Any) -> Any:
@@ -43,8 +45,9 @@ def _current_map_filter(m: Any, as_of: Any, gt: Any) -> Any:
     conditions = []
     if as_of is not None:
         # An open global tag is replayed with its map as of then; a frozen one keeps its final map.
-        visible = or_(gt.state == GlobalTagState.FROZEN, m.insertion_time <= as_of)
-        newer = newer.where(or_(gt.state == GlobalTagState.FROZEN, m2.insertion_time <= as_of))
+        final = gt.state.in_(IMMUTABLE_STATES)  # published or invalid: the final map
+        visible = or_(final, m.insertion_time <= as_of)
+        newer = newer.where(or_(final, m2.insertion_time <= as_of))
         conditions.append(visible)
     conditions.append(~exists(newer))
     return and_(*conditions)
@@ -97,6 +100,8 @@ def _lookup_statement(
             i.payload_hash,
             i.insertion_time,
             next_since,
+            g.invalid_reason,
+            g.replaced_by,
         )
         .select_from(g)
         .join(m, m.global_tag_id == g.id)
@@ -206,9 +211,8 @@ def resolve(
     rows = _fetch(source, stmt, params)
     records: dict[str, ResolvedIOV] = {}
     uncovered: list[tuple[str, str]] = []
-    frozen = False
-    for state, rec, tag, ptype, since, phash, inserted, nxt in rows:
-        frozen = state == GlobalTagState.FROZEN
+    frozen, deprecated = _state_of(global_tag, rows)
+    for _, rec, tag, ptype, since, phash, inserted, nxt, *_ in rows:
         if since is None:
             uncovered.append((rec, tag))
             continue
@@ -216,7 +220,7 @@ def resolve(
         records[rec] = ResolvedIOV(rec, tag, ptype, phash, int(since), until, inserted)
     if uncovered:
         raise explain_uncovered(source, global_tag, run, *min(uncovered), as_of=as_of)
-    return Resolution(global_tag, run, as_of, frozen, records)
+    return Resolution(global_tag, run, as_of, frozen, records, deprecated)
 
 
 def resolve_many(
@@ -258,9 +262,9 @@ def _assign_runs(
     per_record: dict[str, list[iov.Row]] = {}
     about: dict[str, tuple[str, str]] = {}
     end_of: dict[str, int | None] = {}
-    frozen = False
-    for state, rec, tag, ptype, since, phash, inserted, nxt in rows:
-        frozen = state == GlobalTagState.FROZEN
+    rows = list(rows)
+    frozen, deprecated = _state_of(global_tag, rows)
+    for _, rec, tag, ptype, since, phash, inserted, nxt, *_ in rows:
         per_record.setdefault(rec, [])
         about[rec] = (tag, ptype)
         end_of[rec] = None if nxt is None else int(nxt)
@@ -280,7 +284,19 @@ def _assign_runs(
             result[run][rec] = ResolvedIOV(
                 rec, tag, ptype, hit.payload_hash, hit.since, hit.until, hit.insertion_time
             )
-    return {run: Resolution(global_tag, run, as_of, frozen, recs) for run, recs in result.items()}
+    return {
+        run: Resolution(global_tag, run, as_of, frozen, recs, deprecated)
+        for run, recs in result.items()
+    }
+
+
+def _state_of(global_tag: str, rows: Sequence[Any]) -> tuple[bool, Deprecation | None]:
+    """(immutable?, the deprecation of an invalid global tag) from the first row of a lookup."""
+    state, reason, replaced_by = rows[0][0], rows[0][-2], rows[0][-1]
+    deprecated = None
+    if state == GlobalTagState.INVALID:
+        deprecated = Deprecation(global_tag, reason or "", replaced_by)
+    return state in IMMUTABLE_STATES, deprecated
 
 
 def payload_data(conn: Connection, payload_hash: str) -> bytes:

@@ -49,6 +49,7 @@ from conditions.payloads import encode_payload, examples
 from conditions.service.auth import Role, add_token, revoke_token
 from conditions.service.testing import running_service
 from tests.conftest import row_counts
+from tests.support.lifecycle import publish
 
 INJECTIONS = [
     "x'; DROP TABLE tag; --",
@@ -115,7 +116,7 @@ def seed_database(url: str) -> dict[str, str]:
         for gt in ("G", "GF"):
             store.create_global_tag(s, gt)
             store.set_record(s, gt, "a", "t0")
-        store.freeze_global_tag(s, "GF")
+        publish(s, "GF")
     engine.dispose()
     return {"h0": h0, "ly": ly}
 
