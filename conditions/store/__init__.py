@@ -13,6 +13,8 @@ working: every public name of the former ``store.py`` is re-exported here.
 
 from __future__ import annotations
 
+# the state words of the model, re-exported: services name states without importing the ORM
+from ..db.model import GlobalTagState, TagState, TagSync
 from .campaigns import (
     CampaignLink,
     CampaignRecord,
@@ -97,8 +99,11 @@ __all__ = [
     "AppendResult",
     "CampaignLink",
     "CampaignRecord",
+    "GlobalTagState",
     "IOVRow",
     "PutResult",
+    "TagState",
+    "TagSync",
     "add_approval",
     "add_campaign",
     "add_validation_report",
