@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse
 
 from conditions import store
 from conditions.db import read_session
-from conditions.model import TagSync
 from conditions.services import lifecycle, validation
+from conditions.store import TagSync
 
 from . import wire
 from .access import Admin, Uploader

@@ -23,14 +23,18 @@ import datetime as dt
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from .. import iov, states, store
-from ..db.model import GlobalTag, GlobalTagState
 from ..errors import Conflict, InvalidInput
 from ..states import Deprecation as Deprecation
 from ..states import check_required_state as check_required_state
+from ..store import GlobalTagState
+
+if TYPE_CHECKING:  # the type of a stored global tag (the repository's row)
+    from ..db.model import GlobalTag
 
 #: Allowed plain transitions (publish and invalidate have their own use cases).
 TRANSITIONS: dict[tuple[GlobalTagState, GlobalTagState], str] = {
