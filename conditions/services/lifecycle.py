@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from .. import iov, states, store
+from .. import iov, states, store, times
 from ..errors import Conflict, InvalidInput
 from ..states import Deprecation as Deprecation
 from ..states import check_required_state as check_required_state
@@ -119,6 +119,7 @@ def publish(
     snapshot_time: dt.datetime | None = None,
 ) -> GlobalTag:
     """``validated -> published`` (immutable, cached forever) after the gates above."""
+    snapshot_time = times.as_utc(snapshot_time, "snapshot time")  # bad input first: 422
     gt = store.get_global_tag(s, name, for_update=True)
     if gt.state is not GlobalTagState.VALIDATED:
         raise _refuse(gt, "publish", "only validated global tags are published",

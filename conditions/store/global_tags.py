@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .. import times
@@ -37,6 +38,7 @@ from ..errors import (
     InvalidInput,
     InvalidIOV,
 )
+from ..states import Deprecation
 from .common import check_name, check_text, db_now, valid_name
 from .tags import get_tag
 
@@ -215,6 +217,18 @@ def invalidate_global_tag(
     gt.replaced_by = replaced_by
     s.flush()
     return gt
+
+
+def deprecation_of(conn: Connection | Session, gt_name: str) -> Deprecation | None:
+    """The deprecation of ``gt_name`` when it is invalid (reason, replacement), else None."""
+    row = conn.execute(
+        select(GlobalTag.state, GlobalTag.invalid_reason, GlobalTag.replaced_by).where(
+            GlobalTag.name == gt_name
+        )
+    ).first()
+    if row is None or row[0] != GlobalTagState.INVALID:
+        return None
+    return Deprecation(gt_name, row[1] or "", row[2])
 
 
 def map_hash(s: Session, gt: GlobalTag) -> str:

@@ -35,6 +35,7 @@ from .. import iov
 from ..db.model import IOV, ChangeCounter, GlobalTag, GlobalTagMap, GlobalTagState, Tag
 from ..iov import ResolvedIOV
 from ..states import Deprecation
+from .global_tags import deprecation_of
 
 __all__ = [
     "GlobalTagIndex",
@@ -221,10 +222,7 @@ def build_global_tag_index(
     has not moved is kept.  Returns the global-tag index and the tag indexes it uses.
     """
     gt = conn.execute(
-        select(
-            GlobalTag.state, GlobalTag.snapshot_time, GlobalTag.invalid_reason,
-            GlobalTag.replaced_by,
-        ).where(GlobalTag.id == version[0])
+        select(GlobalTag.state, GlobalTag.snapshot_time).where(GlobalTag.id == version[0])
     ).one()
     snapshot = gt.snapshot_time
     mapping: dict[str, tuple[int, str, str]] = {}
@@ -247,7 +245,5 @@ def build_global_tag_index(
         used[key] = held
         records[rec] = held[1]
     frozen = gt.state in (GlobalTagState.PUBLISHED, GlobalTagState.INVALID)  # never change again
-    deprecation = None
-    if gt.state == GlobalTagState.INVALID:
-        deprecation = Deprecation(gt_name, gt.invalid_reason or "", gt.replaced_by)
+    deprecation = deprecation_of(conn, gt_name) if gt.state == GlobalTagState.INVALID else None
     return GlobalTagIndex(gt_name, version, frozen, records, deprecation=deprecation), used

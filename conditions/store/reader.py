@@ -28,7 +28,7 @@ from ..iov import Resolution, ResolvedIOV
 from ..states import Deprecation
 from .common import check_run
 from .coverage import explain_uncovered
-from .global_tags import IMMUTABLE_STATES
+from .global_tags import IMMUTABLE_STATES, deprecation_of
 
 
 def _current_map_filter(m: Any, as_of: Any, gt: Any) -> Any:
@@ -100,8 +100,6 @@ def _lookup_statement(
             i.payload_hash,
             i.insertion_time,
             next_since,
-            g.invalid_reason,
-            g.replaced_by,
         )
         .select_from(g)
         .join(m, m.global_tag_id == g.id)
@@ -211,8 +209,8 @@ def resolve(
     rows = _fetch(source, stmt, params)
     records: dict[str, ResolvedIOV] = {}
     uncovered: list[tuple[str, str]] = []
-    frozen, deprecated = _state_of(global_tag, rows)
-    for _, rec, tag, ptype, since, phash, inserted, nxt, *_ in rows:
+    frozen, deprecated = _state_of(source, global_tag, rows)
+    for _state, rec, tag, ptype, since, phash, inserted, nxt in rows:
         if since is None:
             uncovered.append((rec, tag))
             continue
@@ -246,7 +244,9 @@ def resolve_many(
         "as_of": as_of,
     }
     try:
-        return _assign_runs(global_tag, wanted, as_of, _fetch(source, stmt, params))
+        rows = _fetch(source, stmt, params)
+        state = _state_of(source, global_tag, rows)
+        return _assign_runs(global_tag, wanted, as_of, rows, state)
     except RunNotCovered as exc:  # say why, from the tag's rows (one more query, on failure)
         assert exc.run is not None and exc.record is not None and exc.tag is not None
         raise explain_uncovered(
@@ -255,16 +255,19 @@ def resolve_many(
 
 
 def _assign_runs(
-    global_tag: str, wanted: list[int], as_of: dt.datetime | None, rows: Iterable[Any]
+    global_tag: str,
+    wanted: list[int],
+    as_of: dt.datetime | None,
+    rows: Iterable[Any],
+    state: tuple[bool, Deprecation | None],
 ) -> dict[int, Resolution]:
     """Assign each wanted run its IOV per record from the rows of the range query, by the rules
     of :mod:`conditions.iov` (the rows are already filtered by snapshot and ``as_of``)."""
     per_record: dict[str, list[iov.Row]] = {}
     about: dict[str, tuple[str, str]] = {}
     end_of: dict[str, int | None] = {}
-    rows = list(rows)
-    frozen, deprecated = _state_of(global_tag, rows)
-    for _, rec, tag, ptype, since, phash, inserted, nxt, *_ in rows:
+    frozen, deprecated = state
+    for _state, rec, tag, ptype, since, phash, inserted, nxt in rows:
         per_record.setdefault(rec, [])
         about[rec] = (tag, ptype)
         end_of[rec] = None if nxt is None else int(nxt)
@@ -290,12 +293,19 @@ def _assign_runs(
     }
 
 
-def _state_of(global_tag: str, rows: Sequence[Any]) -> tuple[bool, Deprecation | None]:
-    """(immutable?, the deprecation of an invalid global tag) from the first row of a lookup."""
-    state, reason, replaced_by = rows[0][0], rows[0][-2], rows[0][-1]
+def _state_of(
+    source: Engine | Connection | Session, global_tag: str, rows: Sequence[Any]
+) -> tuple[bool, Deprecation | None]:
+    """(immutable?, the deprecation of an invalid global tag) of a lookup's rows; an invalid one
+    costs one more statement (its answers are immutable: the callers cache them)."""
+    state = rows[0][0]
     deprecated = None
     if state == GlobalTagState.INVALID:
-        deprecated = Deprecation(global_tag, reason or "", replaced_by)
+        if isinstance(source, Engine):
+            with source.connect() as conn:
+                deprecated = deprecation_of(conn, global_tag)
+        else:
+            deprecated = deprecation_of(source, global_tag)
     return state in IMMUTABLE_STATES, deprecated
 
 
