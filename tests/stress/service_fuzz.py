@@ -405,8 +405,9 @@ def _valid_request(
     if kind == "freeze":
         gt = pick(sorted(world.gts) if spoil else open_gts, 0)
         freeze: dict[str, Any] = {"snapshot_time": "2999-01-01T00:00:00Z"} if spoil else {}
-        return Request("valid POST /v1/globaltags/{gt}/freeze", "POST",
-                       f"/v1/globaltags/{q(gt)}/freeze", {}, auth("admin"), _json(freeze), True,
+        # freeze = publish: refused (409) until the global tag is validated, never a 5xx
+        return Request("POST /v1/globaltags/{gt}/freeze (unvalidated)", "POST",
+                       f"/v1/globaltags/{q(gt)}/freeze", {}, auth("admin"), _json(freeze), False,
                        ("freeze", gt))  # fmt: skip
     if kind == "resolve":
         gt = pick(sorted(world.gts), 0)
