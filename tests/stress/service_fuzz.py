@@ -402,12 +402,11 @@ def _valid_request(
         tag = pick(sorted(world.tags) if spoil else open_tags, 0)
         return Request("valid POST /v1/tags/{tag}/lock", "POST", f"/v1/tags/{q(tag)}/lock", {},
                        auth("admin"), None, True, ("lock", tag))  # fmt: skip
-    if kind == "freeze":
+    if kind == "freeze":  # well-formed; refused (409) unless validated: freeze = publish (issue 18)
         gt = pick(sorted(world.gts) if spoil else open_gts, 0)
         freeze: dict[str, Any] = {"snapshot_time": "2999-01-01T00:00:00Z"} if spoil else {}
-        # freeze = publish: refused (409) until the global tag is validated, never a 5xx
-        return Request("POST /v1/globaltags/{gt}/freeze (unvalidated)", "POST",
-                       f"/v1/globaltags/{q(gt)}/freeze", {}, auth("admin"), _json(freeze), False,
+        return Request("valid POST /v1/globaltags/{gt}/freeze", "POST",
+                       f"/v1/globaltags/{q(gt)}/freeze", {}, auth("admin"), _json(freeze), True,
                        ("freeze", gt))  # fmt: skip
     if kind == "resolve":
         gt = pick(sorted(world.gts), 0)
