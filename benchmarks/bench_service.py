@@ -50,6 +50,7 @@ from conditions import migrate, store
 from conditions.db import make_engine, write_session
 from conditions.payloads import encode_payload, examples
 from conditions.service.testing import free_socket
+from tests.support.lifecycle import publish
 
 REPO = Path(__file__).resolve().parent.parent
 LOCATIONS = REPO / "deploy" / "nginx" / "conddb-locations.conf"
@@ -80,7 +81,7 @@ def seed(url: str) -> tuple[str, bytes]:
             store.append_iovs(s, f"{record}-v1", [(100, h)])
             store.set_record(s, "E-open", record, f"{record}-v1")
         store.clone_global_tag(s, "E-open", "E")
-        store.freeze_global_tag(s, "E")
+        publish(s, "E")
         data = store.payload_bytes(s, big)
     engine.dispose()
     return big, data

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 from conditions import migrate, store
 from conditions.db import make_engine, write_session
 from conditions.resolve import Resolver, resolve
+from tests.support.lifecycle import publish
 
 RECORDS = 8
 T = TypeVar("T")
@@ -150,7 +151,7 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
     fresh_runs = [rng.randrange(0, 10 * n) for _ in range(lookups)]
     resolver_t = timed(lambda run: resolver.resolve("GT", run), fresh_runs)
     with write_session(engine) as s:
-        store.freeze_global_tag(s, "GT")
+        publish(s, "GT")
     frozen = Resolver(engine, index=True)
     frozen.resolve("GT", runs[0])
     first_t = timed(lambda run: frozen.resolve("GT", run), fresh_runs)  # new segments

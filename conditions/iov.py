@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import InvalidIOV, RecordNotFound
+from .states import Deprecation
 
 
 class RowLike(Protocol):
@@ -101,8 +102,15 @@ class Resolution:
     global_tag: str
     run: int
     as_of: dt.datetime | None
+    #: the global tag never changes again (published, or invalid): the answer may be cached
     frozen: bool
     records: Mapping[str, ResolvedIOV]
+    #: set exactly when the global tag is ``invalid`` (issue 18): still resolvable, deprecated
+    deprecation: Deprecation | None = None
+
+    @property
+    def deprecated(self) -> bool:
+        return self.deprecation is not None
 
     def __getitem__(self, record: str) -> ResolvedIOV:
         try:

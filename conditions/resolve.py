@@ -152,8 +152,7 @@ class Resolver:
     ) -> Resolution:
         """``require="published"``: refuse any other global tag (issue 18)."""
         result = self._lookup(global_tag, run, record=record, as_of=as_of)
-        if require is not None:
-            check_required_state(result.frozen, require, global_tag)
+        check_required_state(result, require, global_tag)  # invalid: refused too
         return result
 
     def _lookup(
@@ -168,7 +167,7 @@ class Resolver:
                 if last is not None and last.run == run and last.frozen == index.frozen:
                     return last  # the same run asked again: the same object
                 recs = seg.records if record is None else {record: seg.records[record]}
-                last = Resolution(global_tag, run, None, index.frozen, recs)
+                last = Resolution(global_tag, run, None, index.frozen, recs, index.deprecation)
                 seg.memo[("resolution", record)] = last
                 return last
             # not covered, no such global tag or record: the SQL reader raises the right error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -49,7 +50,9 @@ def get(
         from conditions.documents import decode_document
 
         remote = ctx.remote()
-        result = remote.resolve(gt_name, run, record=record, as_of=parse_time(at))
+        with warnings.catch_warnings():  # the one line below says it (not a Python warning)
+            warnings.simplefilter("ignore", UserWarning)
+            result = remote.resolve(gt_name, run, record=record, as_of=parse_time(at))
         if content:
             contents = {
                 r.record: decode_document(r.payload_type, remote.payload_bytes(r.payload_hash))
@@ -73,6 +76,8 @@ def get(
                     )
                     for r in result.records.values()
                 }
+    if result.deprecation is not None:  # an invalid global tag: still answered, deprecated
+        click.echo(f"Warning: {result.deprecation.message()}", err=True)
     if as_json:  # the read API's shape (GET /v1/resolve/{gt}/{run}), + content with --content
         from conditions.service.serializers import resolution_json
 

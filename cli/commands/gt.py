@@ -1,5 +1,6 @@
-"""``conddb gt create|set|freeze|clone|show|list|diff`` and the lifecycle (``submit|reopen|validate|
-reports|approve|publish|invalidate|coverage``): global tags (record -> tag maps)."""
+"""``conddb gt create|set|clone|show|list|diff`` and the lifecycle (``submit|reopen|validate|
+reports|approve|publish|invalidate|coverage``; ``freeze`` = ``publish``): global tags (record -> tag
+maps)."""
 
 from __future__ import annotations
 
@@ -52,19 +53,6 @@ def gt_set(ctx: Context, name: str, record: str, tag_name: str) -> None:
     with ctx.writing() as s:
         changed = store.set_record(s, name, record, tag_name)
     click.echo(f"{name}: {record} -> {tag_name}" + ("" if changed else " (unchanged)"))
-
-
-@gt.command("freeze")
-@click.argument("name")
-@click.option("--snapshot", default=None, help="Resolve as of this time (default: now).")
-@pass_context
-def gt_freeze(ctx: Context, name: str, snapshot: str | None) -> None:
-    """Freeze a global tag: immutable, and resolved as of its snapshot time forever."""
-    from conditions import store
-
-    with ctx.writing() as s:
-        g = store.freeze_global_tag(s, name, snapshot_time=parse_time(snapshot))
-    click.echo(f"global tag {name} frozen, snapshot {fmt_time(g.snapshot_time)}")
 
 
 @gt.command("clone")
@@ -368,9 +356,15 @@ def gt_approve(ctx: Context, name: str) -> None:
 @click.option("--snapshot", default=None, help="Resolve as of this time (default: now).")
 @pass_context
 def gt_publish(ctx: Context, name: str, snapshot: str | None) -> None:
-    """validated -> published: immutable, cached forever (needs approvals when configured)."""
+    """validated -> published: immutable, cached forever (needs approvals when configured).
+
+    `freeze` is the same command under its former name."""
     state = _transition(ctx, "publish", name, snapshot_time=parse_time(snapshot))
     click.echo(f"global tag {name}: {state}")
+
+
+#: ``gt freeze`` is ``gt publish`` under its former word: the same command, the same gates.
+gt.add_command(gt_publish, name="freeze")
 
 
 @gt.command("invalidate")
@@ -418,38 +412,10 @@ def gt_coverage(ctx: Context, name: str, runs_text: str, as_json: bool) -> None:
     )
 
 
-@gt.command("flags")
-@click.argument("name")
-@JSON_OPTION
-@pass_context
-def gt_flags(ctx: Context, name: str, as_json: bool) -> None:
-    """Drift flags of a global tag and whether each was acknowledged (validation needs all)."""
-    from conditions.services import validation
-
-    with ctx.reading() as s:
-        flags = validation.drift_flags(s, name)
-        acked = validation.acknowledged(s, name)
-    if as_json:
-        echo_json([{"flag": f, "acknowledged": f in acked} for f in flags])
-        return
-    echo_table(["drift flag", "acknowledged"], [(f, "yes" if f in acked else "no") for f in flags])
-
-
-@gt.command("ack")
-@click.argument("name")
-@click.argument("flag")
-@click.option("--note", default="", help="Why the flag is fine.")
-@pass_context
-def gt_ack(ctx: Context, name: str, flag: str, note: str) -> None:
-    """Acknowledge drift FLAG of global tag NAME (see `conddb gt flags NAME`)."""
-    from conditions.services import audit, validation
-
-    with ctx.writing() as s:
-        new = validation.acknowledge(s, name, flag, audit.os_user(), note)
-        audit.record_os_user(s, action="drift_ack", target=name, detail={"flag": flag})
-    click.echo(f"{name}: {flag} acknowledged" + ("" if new else " (already)"))
-
-
 from .gt_download import gt_download  # noqa: E402
+from .trend import trend_ack, trend_flags  # noqa: E402
 
 gt.add_command(gt_download)
+#: the drift flags of a validation: ``conddb trend flags|ack`` (the issue's name), here too
+gt.add_command(trend_flags, name="flags")
+gt.add_command(trend_ack, name="ack")

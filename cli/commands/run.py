@@ -66,8 +66,8 @@ def run_fcsr(ctx: Context, as_json: bool) -> None:
 def run_sync(ctx: Context, tag_name: str, mode: str) -> None:
     """Set the synchronisation of TAG: offline (any since), prompt (since >= FCSR), express."""
     from conditions import store
-    from conditions.model import TagSync
     from conditions.services import audit
+    from conditions.store import TagSync
 
     with ctx.writing() as s:
         store.set_tag_sync(s, tag_name, TagSync(mode))

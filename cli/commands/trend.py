@@ -1,4 +1,6 @@
-"""``conddb trend``: drift of the tracked calibration scalars across runs, trend reports.
+"""``conddb trend``: drift of the tracked calibration scalars across runs, trend reports;
+``conddb trend flags GT`` / ``trend ack GT FLAG``: the drift flags a validation needs reviewed
+(also ``conddb gt flags`` / ``gt ack``: the same commands).
 
 A thin command over :mod:`conditions.drift` (series, flags) and :mod:`conditions.report` (JSON,
 HTML, PNG); ``conddb gt diff`` lives with the other global-tag commands (:mod:`.gt`).
@@ -24,7 +26,7 @@ DEFAULT_N_SIGMA = 4.0
 DEFAULT_OUTLIER_SIGMA = 5.0
 
 
-@click.command("trend")
+@click.group("trend", invoke_without_command=True)
 @click.option("--tag", "tag_name", default=None, help="Track the IOVs of this tag.")
 @click.option("--gt", "gt_name", default=None, help="Track the records of this global tag.")
 @click.option("--record", default=None, help="Only this record of the global tag.")
@@ -109,6 +111,8 @@ def trend(
     Prints the latest value of every tracked quantity and the flagged drifts; --html writes a
     report with plots and the provenance of every point.
     """
+    if click.get_current_context().invoked_subcommand is not None:
+        return  # `conddb trend ack|flags ...`
     from conditions import drift
     from conditions.report import report_dict, write_html_report
 
@@ -149,6 +153,39 @@ def trend(
     _print_report(report)
     if files is not None:
         click.echo(f"report written to {files.html} ({len(files.plots)} plots)")
+
+
+# --- drift flags of a global tag: reviewed before validation (issue 18) ----------------------
+@trend.command("flags")
+@click.argument("name")
+@JSON_OPTION
+@pass_context
+def trend_flags(ctx: Context, name: str, as_json: bool) -> None:
+    """Drift flags of a global tag and whether each was acknowledged (validation needs all)."""
+    from conditions.services import validation
+
+    with ctx.reading() as s:
+        flags = validation.drift_flags(s, name)
+        acked = validation.acknowledged(s, name)
+    if as_json:
+        echo_json([{"flag": f, "acknowledged": f in acked} for f in flags])
+        return
+    echo_table(["drift flag", "acknowledged"], [(f, "yes" if f in acked else "no") for f in flags])
+
+
+@trend.command("ack")
+@click.argument("name")
+@click.argument("flag")
+@click.option("--note", default="", help="Why the flag is fine.")
+@pass_context
+def trend_ack(ctx: Context, name: str, flag: str, note: str) -> None:
+    """Acknowledge drift FLAG of global tag NAME (see `conddb trend flags NAME`)."""
+    from conditions.services import audit, validation
+
+    with ctx.writing() as s:
+        new = validation.acknowledge(s, name, flag, audit.os_user(), note)
+        audit.record_os_user(s, action="drift_ack", target=name, detail={"flag": flag})
+    click.echo(f"{name}: {flag} acknowledged" + ("" if new else " (already)"))
 
 
 def _print_report(report: TrackReport) -> None:

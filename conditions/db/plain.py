@@ -72,8 +72,10 @@ def open_plain(url: str) -> Plain | None:
     return None
 
 
-#: ``global_tag.state`` of a frozen (published) global tag, as stored (``GlobalTagState.FROZEN``).
+#: ``global_tag.state`` of an immutable global tag, as stored (``store.IMMUTABLE_STATES``):
+#: published, or invalid (still answered, with its deprecation: only the ordinary path adds it)
 _PUBLISHED = "published"
+_INVALID = "invalid"
 
 
 def records_of(
@@ -86,7 +88,7 @@ def records_of(
     uncovered: list[tuple[str, str]] = []
     frozen = False
     for state, rec, tag, ptype, since, phash, inserted, nxt in rows:
-        frozen = state == _PUBLISHED
+        frozen = state in (_PUBLISHED, _INVALID)
         if since is None:
             uncovered.append((rec, tag))
             continue
@@ -129,8 +131,8 @@ def resolve_plain(
     finally:
         plain.close()
     frozen, records, uncovered = records_of(rows, _utc)
-    if not rows or uncovered:
-        return None
+    if not rows or uncovered or rows[0][0] == _INVALID:
+        return None  # the ordinary path explains it, or adds the invalid tag's deprecation
     return Resolution(global_tag, run, None, frozen, records)
 
 

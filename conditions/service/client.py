@@ -40,6 +40,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ import httpx
 from conditions import errors
 from conditions.iov import Resolution, ResolvedIOV
 from conditions.lru import LRU
-from conditions.states import check_required_state
+from conditions.states import Deprecation, check_required_state
 
 from . import wire
 
@@ -62,6 +63,10 @@ class ServiceUnavailable(errors.ConddbError):
     """The service could not be reached (or answered 5xx) after every retry."""
 
     http_status = 503
+
+
+class DeprecatedGlobalTag(UserWarning):
+    """An answer came from an ``invalid`` global tag (issued once per global tag and client)."""
 
 
 class ServiceError(errors.ConddbError):
@@ -218,6 +223,9 @@ class ConditionsClient:
         self.not_modified = 0
         #: (global tag, record) -> segments learnt from answers (see the module docstring)
         self._segments: dict[tuple[str, str | None], Segments] = {}
+        #: global tag -> its deprecation, for every invalid global tag an answer came from
+        #: (a :class:`DeprecatedGlobalTag` warning is issued once per global tag)
+        self.deprecations: dict[str, Deprecation] = {}
 
     # -- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -339,7 +347,8 @@ class ConditionsClient:
             if seg is None or (record is not None and record not in seg.records):
                 continue
             recs = seg.records if record is None else {record: seg.records[record]}
-            return Resolution(global_tag, run, None, seg.frozen, recs)
+            dep = self.deprecations.get(global_tag)
+            return Resolution(global_tag, run, None, seg.frozen, recs, dep)
         return None
 
     def prefetch(
@@ -387,6 +396,8 @@ class ConditionsClient:
         body, seconds = self._cached_get(f"/v1/resolve/{global_tag}", params)
         as_of = wire.parse_time(body.get("as_of"))
         frozen = bool(body["frozen"])
+        deprecation = Deprecation.from_json(body.get("deprecation"))
+        self._note(deprecation)
         if not (frozen or keep_open):
             seconds = 0.0
         segments = body["segments"]
@@ -394,11 +405,15 @@ class ConditionsClient:
         if as_of is None and seconds > 0:
             for seg in segments:
                 first = int(seg["first_run"])
-                res = wire.segments_from_json(global_tag, None, frozen, [seg], [first])
+                res = wire.segments_from_json(
+                    global_tag, None, frozen, [seg], [first], deprecation
+                )
                 self._learn(global_tag, record, res[first], seconds)
         if wanted is None:
             return {}
-        return wire.segments_from_json(body["global_tag"], as_of, frozen, segments, wanted)
+        return wire.segments_from_json(
+            body["global_tag"], as_of, frozen, segments, wanted, deprecation
+        )
 
     def resolve(
         self,
@@ -420,8 +435,15 @@ class ConditionsClient:
             )
             result = wire.resolution_from_json(body)
             self._learn(global_tag, record, result, seconds if result.frozen else 0.0)
-        check_required_state(result.frozen, require, global_tag)
+        check_required_state(result, require, global_tag)  # an invalid one is refused too
+        self._note(result.deprecation)
         return result
+
+    def _note(self, deprecation: Deprecation | None) -> None:
+        """Warn once per invalid global tag (the answers carry ``deprecation`` too)."""
+        if deprecation is not None and deprecation.global_tag not in self.deprecations:
+            self.deprecations[deprecation.global_tag] = deprecation
+            warnings.warn(deprecation.message(), DeprecatedGlobalTag, stacklevel=3)
 
     def resolve_many(
         self,

@@ -18,11 +18,12 @@ from starlette.responses import JSONResponse
 
 from conditions import store
 from conditions.db import read_session
-from conditions.model import TagSync
 from conditions.services import lifecycle, validation
+from conditions.store import TagSync
 
 from . import wire
 from .access import Admin, Uploader
+from .bodies import FreezeIn
 from .caching import NO_STORE
 from .state import state_of
 from .write_api import apply
@@ -87,10 +88,21 @@ def approve(request: Request, who: Admin, global_tag: str) -> JSONResponse:
 
 
 @router.post("/globaltags/{global_tag}/publish", summary="validated -> published (immutable)")
-def publish(request: Request, who: Admin, global_tag: str) -> JSONResponse:
+@router.post(
+    "/globaltags/{global_tag}/freeze", name="freeze_global_tag",
+    summary="alias of publish (the former word): the same gates",
+)
+def publish(
+    request: Request, who: Admin, global_tag: str, body: FreezeIn | None = None
+) -> JSONResponse:
+    """Needs ``validated`` with a passing report of the current map, and the approvals of
+    ``$CONDDB_PUBLISH_APPROVALS`` other people; ``snapshot_time`` defaults to now."""
+    snapshot = None if body is None else body.snapshot_time
+
     def work(s: Session) -> tuple[int, dict[str, Any]]:
         g = lifecycle.publish(
-            s, global_tag, who.name, approvals_required=lifecycle.approvals_required()
+            s, global_tag, who.name, approvals_required=lifecycle.approvals_required(),
+            snapshot_time=snapshot,
         )
         return 200, _state(
             global_tag, g.state.value, snapshot_time=wire.fmt_time(g.snapshot_time)
@@ -106,7 +118,13 @@ def invalidate(request: Request, who: Admin, global_tag: str, body: InvalidateIn
         return 200, _state(global_tag, g.state.value, reason=g.invalid_reason,
                            replaced_by=g.replaced_by)
 
-    return apply(request, who, work)
+    answer = apply(request, who, work)
+    # this process cached the published answers for good: from now on they carry the deprecation
+    state_of(request).lookups.clear()
+    hsf_bodies = getattr(request.app.state, "hsf_bodies", None)
+    if hsf_bodies is not None:
+        hsf_bodies.clear()
+    return answer
 
 
 @router.get("/globaltags/{global_tag}/validation", summary="validation reports, newest first")

@@ -30,6 +30,7 @@ from conditions.errors import InvalidInput
 from conditions.iov import Resolution
 from conditions.lru import LRU
 from conditions.resolve import Resolver, resolve, resolve_many
+from conditions.states import Deprecation
 from conditions.store.index import GlobalTagIndex, Segment
 from conditions.store.reader import PayloadMeta, payload_meta
 
@@ -69,6 +70,8 @@ class Body:
     content: bytes
     etag: str
     frozen: bool
+    #: one line when the global tag is invalid (the ``Deprecation``/``Warning`` headers)
+    deprecation: str | None = None
 
 
 class Lookups:
@@ -138,13 +141,15 @@ class Lookups:
         template: _Template | None = seg.memo.get(("body", record))
         if template is None:
             recs = seg.records if record is None else {record: seg.records[record]}
-            doc = serializers.resolution_json(Resolution(index.name, -1, None, index.frozen, recs))
+            res = Resolution(index.name, -1, None, index.frozen, recs, index.deprecation)
+            doc = serializers.resolution_json(res)
             head, tail = wire.dumps(doc).split(_RUN_MARK)
             template = _Template(head, tail, wire.body_etag(head + _RUN_MARK + tail)[1:17])
             seg.memo[("body", record)] = template
         content = b'%s"run":%d%s' % (template.head, run, template.tail)
         # 32 hex digits like wire.body_etag: 64 bits of the template's digest + the run
-        return Body(content, f'"{template.etag}{run:016x}"', index.frozen)
+        dep = None if index.deprecation is None else index.deprecation.message()
+        return Body(content, f'"{template.etag}{run:016x}"', index.frozen, dep)
 
     def cached_payload(self, payload_hash: str) -> bytes | None:
         """Payload bytes from the in-process cache, or None (no I/O: safe on the event loop)."""
@@ -167,7 +172,8 @@ class Lookups:
         with self.reader.connect() as conn:
             res = resolve(conn, global_tag, run, record=record, as_of=as_of)
         content = wire.dumps(serializers.resolution_json(res))
-        body = Body(content, wire.body_etag(content), res.frozen)
+        dep = None if res.deprecation is None else res.deprecation.message()
+        body = Body(content, wire.body_etag(content), res.frozen, dep)
         if res.frozen:
             self._bodies.put(key, body, len(content))
         return body
@@ -193,30 +199,34 @@ class Lookups:
             return cached
         cut = None if as_of is not None else self._index_segments(global_tag, runs, record)
         if cut is not None:
-            frozen, segments = cut
+            frozen, segments, dep = cut
         else:  # as_of, or a run not covered: the reader answers (or raises the right error)
             with self.reader.connect() as conn:
                 many = resolve_many(conn, global_tag, runs, record=record, as_of=as_of)
             frozen = any(r.frozen for r in many.values())
             segments = serializers.segments_json(many)
+            dep = next((r.deprecation for r in many.values() if r.deprecation), None)
         doc = {
             "global_tag": global_tag,
             "as_of": wire.fmt_time(as_of),
             "frozen": frozen,
             "segments": segments,
+            "deprecation": None if dep is None else dep.json(),
         }
         content = wire.dumps(doc)
-        body = Body(content, wire.body_etag(content), frozen)
+        line = None if dep is None else dep.message()
+        body = Body(content, wire.body_etag(content), frozen, line)
         if frozen:
             self._bodies.put(key, body, len(content))
         return body
 
     def _index_segments(
         self, global_tag: str, runs: list[int], record: str | None
-    ) -> tuple[bool, list[dict[str, Any]]] | None:
-        """``(frozen, segments)`` of the sorted ``runs`` cut from the index segments, in the shape
-        and grouping of :func:`serializers.segments_json` (consecutive asked runs with equal
-        records form one segment; tests compare both); None if a run or record is not covered.
+    ) -> tuple[bool, list[dict[str, Any]], Deprecation | None] | None:
+        """``(frozen, segments, deprecation)`` of the sorted ``runs`` cut from the index
+        segments, in the shape and grouping of :func:`serializers.segments_json` (consecutive
+        asked runs with equal records form one segment; tests compare both); None if a run or
+        record is not covered.
         One change check for the whole batch, then one bisection per index segment."""
         index = self._current(global_tag)
         if index is None:
@@ -237,7 +247,12 @@ class Lookups:
                 out.append({"first_run": runs[i], "last_run": runs[j - 1], "records": rendered})
                 last_recs = recs
             i = j
-        return index.frozen, out
+        return index.frozen, out, index.deprecation
+
+    def clear(self) -> None:
+        """Drop the cached lookups (a published global tag was invalidated: issue 18)."""
+        self.resolver.clear()
+        self._bodies.clear()
 
     def payload(self, payload_hash: str) -> bytes:
         """Canonical bytes of a payload (immutable: cached by hash)."""

@@ -33,7 +33,7 @@ from conditions.services.documents import decode_document, typed_types
 
 from . import serializers, wire
 from .caching import IMMUTABLE, cached_response, if_none_match, public
-from .lookup import Lookups
+from .lookup import Body, Lookups
 from .state import ServiceState, get_state
 
 router = APIRouter(prefix="/v1", tags=["read"])
@@ -82,9 +82,19 @@ async def resolve_run(
     if body is None:
         body = await run_in_threadpool(st.lookups.resolve, global_tag, run, record, when)
     max_age = st.settings.frozen_max_age if body.frozen else st.settings.open_max_age
-    return cached_response(
+    return deprecated(body, cached_response(
         request, body.content, etag=body.etag, cache_control=public(max_age), media_type=JSON
-    )
+    ))
+
+
+def deprecated(body: Body, response: Response) -> Response:
+    """Mark the answer under an invalid global tag: ``Deprecation: true`` (RFC 9745) and
+    ``Warning: 299 - "global tag G is invalid: REASON; use G2"`` (the JSON has it too)."""
+    if body.deprecation is not None:
+        line = body.deprecation.encode("ascii", "replace").decode().replace('"', "'")
+        response.headers["Deprecation"] = "true"
+        response.headers["Warning"] = f'299 - "{line}"'
+    return response
 
 
 _RESOLVE = "/v1/resolve/"
@@ -130,7 +140,7 @@ def _fast_answer(scope: Scope, st: ServiceState) -> tuple[dict[str, Any], bytes]
         body = st.lookups.fast_resolution(global_tag, int(run_text), record)
     except Exception:  # e.g. the database is down: the full route answers (503, ...)
         return None
-    if body is None:
+    if body is None or body.deprecation is not None:  # deprecation headers: the full route
         return None
     max_age = st.settings.frozen_max_age if body.frozen else st.settings.open_max_age
     headers = [(b"etag", body.etag.encode()), (b"cache-control", public(max_age).encode())]
@@ -186,9 +196,9 @@ def resolve_batch(
     wanted = _runs(runs, first, last, st.settings.max_batch_runs)
     body = st.lookups.resolve_batch(global_tag, wanted, record, wire.parse_time(as_of))
     max_age = st.settings.frozen_max_age if body.frozen else st.settings.open_max_age
-    return cached_response(
+    return deprecated(body, cached_response(
         request, body.content, etag=body.etag, cache_control=public(max_age), media_type=JSON
-    )
+    ))
 
 
 # --- payloads -----------------------------------------------------------------------------------

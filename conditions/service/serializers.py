@@ -16,7 +16,8 @@ iov_row_json        {since, until, payload_hash, insertion_time, superseded}
 global_tag_json     {name, state, snapshot_time, description, created_at, frozen_at}
 gt_records_json     {record: {tag, type, tag_state}}  (a global tag's record -> tag map)
 resolved_iov_json   {tag, payload_type, payload_hash, since, until, insertion_time}
-resolution_json     {global_tag, run, as_of, frozen, records: {record: resolved_iov_json}}
+resolution_json     {global_tag, run, as_of, frozen, records: {record: resolved_iov_json},
+                     deprecation: null | {global_tag, reason, replaced_by, message}}
 segments_json       [{first_run, last_run, records: {record: resolved_iov_json}}]
 campaign_json       {name, kind, first_run, last_run, manifest_sha256, created_at, info
                     [, records: [campaign_link_json]]}
@@ -32,6 +33,7 @@ from typing import Any
 
 from conditions import iov
 from conditions.iov import Resolution, ResolvedIOV
+from conditions.states import Deprecation
 from conditions.times import format_utc, parse_utc
 
 
@@ -145,6 +147,7 @@ def resolution_json(res: Resolution) -> dict[str, Any]:
         "as_of": format_utc(res.as_of),
         "frozen": res.frozen,
         "records": {r: resolved_iov_json(res.records[r]) for r in sorted(res.records)},
+        "deprecation": None if res.deprecation is None else res.deprecation.json(),
     }
 
 
@@ -156,6 +159,7 @@ def resolution_from_json(obj: Mapping[str, Any]) -> Resolution:
         as_of=parse_utc(obj.get("as_of"), "as_of"),
         frozen=bool(obj["frozen"]),
         records=records,
+        deprecation=Deprecation.from_json(obj.get("deprecation")),
     )
 
 
@@ -192,6 +196,7 @@ def segments_from_json(
     frozen: bool,
     segments: Iterable[Mapping[str, Any]],
     runs: Iterable[int],
+    deprecation: Deprecation | None = None,
 ) -> dict[int, Resolution]:
     """Inverse of :func:`segments_json` for the requested ``runs`` (the segment of a run is the
     one with the greatest ``first_run <= run``, :func:`conditions.iov.index_of`)."""
@@ -211,7 +216,7 @@ def segments_from_json(
     for run in runs:
         k = iov.index_of(firsts, run)
         if k >= 0 and run <= segs[k][1]:
-            out[run] = Resolution(global_tag, run, as_of, frozen, segs[k][2])
+            out[run] = Resolution(global_tag, run, as_of, frozen, segs[k][2], deprecation)
     return out
 
 

@@ -33,7 +33,6 @@ from .auth import Identity
 from .bodies import (
     CampaignIn,
     CloneIn,
-    FreezeIn,
     GlobalTagIn,
     IOVsIn,
     PayloadIn,
@@ -203,21 +202,7 @@ def set_record(
     return apply(request, who, work)
 
 
-@router.post("/globaltags/{global_tag}/freeze", summary="freeze a global tag for good")
-def freeze_global_tag(
-    request: Request, who: Admin, global_tag: str, body: FreezeIn | None = None
-) -> JSONResponse:
-    snapshot = body.snapshot_time if body is not None else None
-
-    def work(s: Session) -> tuple[int, dict[str, Any]]:
-        g = store.freeze_global_tag(s, global_tag, snapshot_time=snapshot)
-        return 200, {
-            "global_tag": global_tag,
-            "state": g.state.value,
-            "snapshot_time": wire.fmt_time(g.snapshot_time),
-        }
-
-    return apply(request, who, work)
+# POST /globaltags/{global_tag}/freeze: the alias of .../publish (lifecycle_api, same gates)
 
 
 @router.post("/globaltags/{global_tag}/clone", summary="clone a global tag", status_code=201)

@@ -25,13 +25,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from conditions.db import read_session, write_session
-from conditions.model import AuditRecord
+from conditions.store import audit as audit_table
 
 log = logging.getLogger("conddb.audit")
 
@@ -74,49 +73,30 @@ class Entry:
     detail: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
 
-    def row(self) -> AuditRecord:
+    def values(self) -> dict[str, Any]:
+        """The columns of the record: texts clipped, control characters escaped."""
         if self.origin not in ORIGINS:
             raise ValueError(f"audit origin {self.origin!r} is not one of {ORIGINS}")
 
         def opt(value: str | None, name: str) -> str | None:
             return None if value is None else clip(value, LIMITS[name])
 
-        return AuditRecord(
-            origin=self.origin,
-            who=opt(self.who, "who"),
-            role=self.role,
-            client=opt(self.client, "client"),
-            action=clip(self.action, LIMITS["action"]),
-            target=clip(self.target, LIMITS["target"]),
-            status=int(self.status),
-            detail=_detail(self.detail),
-            error=opt(self.error, "error"),
-        )
-
-
-def as_json(row: AuditRecord) -> dict[str, Any]:
-    """One record as the JSON object of the export (and of the former audit file)."""
-    return {
-        "id": row.id,
-        "time": row.recorded_at.isoformat(timespec="microseconds"),
-        "origin": row.origin,
-        "who": row.who,
-        "role": row.role,
-        "client": row.client,
-        "action": row.action,
-        "target": row.target,
-        "status": row.status,
-        "detail": row.detail,
-        "error": row.error,
-    }
+        return {
+            "origin": self.origin,
+            "who": opt(self.who, "who"),
+            "role": self.role,
+            "client": opt(self.client, "client"),
+            "action": clip(self.action, LIMITS["action"]),
+            "target": clip(self.target, LIMITS["target"]),
+            "status": int(self.status),
+            "detail": _detail(self.detail),
+            "error": opt(self.error, "error"),
+        }
 
 
 def record(session: Session, entry: Entry) -> dict[str, Any]:
     """Add ``entry`` to the caller's transaction (flushed now, committed with the change)."""
-    row = entry.row()
-    session.add(row)
-    session.flush()
-    return as_json(row)
+    return audit_table.add_audit_record(session, entry.values())
 
 
 def record_alone(engine: Engine, entry: Entry) -> dict[str, Any] | None:
@@ -169,15 +149,6 @@ def record_os_user(
     )
 
 
-def _select(after_id: int, who: str | None, min_status: int | None) -> Any:
-    query = select(AuditRecord).where(AuditRecord.id > after_id).order_by(AuditRecord.id)
-    if who is not None:
-        query = query.where(AuditRecord.who == who)
-    if min_status is not None:
-        query = query.where(AuditRecord.status >= min_status)
-    return query
-
-
 def list_records(
     engine: Engine,
     *,
@@ -189,8 +160,9 @@ def list_records(
     """Up to ``limit`` records with ``id > after_id``, oldest first (optionally one caller's,
     or only those with ``status >= min_status``)."""
     with read_session(engine) as s:
-        rows = s.scalars(_select(after_id, who, min_status).limit(limit)).all()
-        return [as_json(r) for r in rows]
+        return audit_table.audit_records(
+            s, after_id=after_id, limit=limit, who=who, min_status=min_status
+        )
 
 
 def iter_records(

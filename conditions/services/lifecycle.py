@@ -12,7 +12,9 @@ States ``open -> testing -> validated -> published (-> invalid)``::
     published --invalidate--> invalid       reason (+ replacement); still resolvable, deprecated
 
 Every use case runs in the caller's write session (one transaction with its audit row, written
-by the front end).  ``frozen`` is accepted as a synonym of ``published`` (:func:`parse_state`).
+by the front end).  ``frozen`` is accepted as a synonym of ``published`` (:func:`parse_state`)
+and ``freeze`` is :func:`publish` under its former name (CLI ``gt freeze``, HTTP ``.../freeze``
+and the HSF ``locked``/``frozen`` statuses all go through the same gates).
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ import datetime as dt
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from .. import iov, states, store
-from ..db.model import GlobalTag, GlobalTagState
+from .. import iov, states, store, times
 from ..errors import Conflict, InvalidInput
+from ..states import Deprecation as Deprecation
 from ..states import check_required_state as check_required_state
+from ..store import GlobalTagState
+
+if TYPE_CHECKING:  # the type of a stored global tag (the repository's row)
+    from ..db.model import GlobalTag
 
 #: Allowed plain transitions (publish and invalidate have their own use cases).
 TRANSITIONS: dict[tuple[GlobalTagState, GlobalTagState], str] = {
@@ -112,6 +119,7 @@ def publish(
     snapshot_time: dt.datetime | None = None,
 ) -> GlobalTag:
     """``validated -> published`` (immutable, cached forever) after the gates above."""
+    snapshot_time = times.as_utc(snapshot_time, "snapshot time")  # bad input first: 422
     gt = store.get_global_tag(s, name, for_update=True)
     if gt.state is not GlobalTagState.VALIDATED:
         raise _refuse(gt, "publish", "only validated global tags are published",
@@ -129,7 +137,11 @@ def publish(
             f"{len(others)} given",
             f"a second person runs `conddb gt approve {name}`",
         )
-    return store.freeze_global_tag(s, name, snapshot_time=snapshot_time)
+    return store.publish_global_tag(s, name, snapshot_time=snapshot_time)
+
+
+#: ``freeze`` is the former word for ``publish``: the same use case, the same gates.
+freeze = publish
 
 
 def invalidate(s: Session, name: str, reason: str, replaced_by: str | None = None) -> GlobalTag:
@@ -138,19 +150,6 @@ def invalidate(s: Session, name: str, reason: str, replaced_by: str | None = Non
 
 
 # --- require= (conditions.states.check_required_state, re-exported) and deprecation ---------------
-@dataclass(frozen=True)
-class Deprecation:
-    """Why an invalid global tag should no longer be used and what replaces it."""
-
-    global_tag: str
-    reason: str
-    replaced_by: str | None
-
-    def message(self) -> str:
-        instead = f"; use {self.replaced_by}" if self.replaced_by else ""
-        return f"global tag {self.global_tag} is invalid: {self.reason}{instead}"
-
-
 def deprecation(s: Session, name: str) -> Deprecation | None:
     """The deprecation of an invalid global tag (None for every other state)."""
     gt = store.get_global_tag(s, name)

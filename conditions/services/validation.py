@@ -20,19 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import conditions
 
 from .. import iov, store
-from ..db.model import DriftAck, ValidationReport
 from ..errors import ConddbError
 from ..resolve import resolve
+from ..store.drift_acks import acknowledged_flags, add_drift_ack
 from . import lifecycle
+
+if TYPE_CHECKING:  # the type of a stored report (the repository's row)
+    from ..db.model import ValidationReport
 
 #: Default positron tolerance: |relative bias| of the mean reconstructed energy (paper: ±0.2 %
 #: at the detector level; the sample statistics add to it, so the default leaves headroom).
@@ -186,7 +188,7 @@ def drift_flags(s: Session, gt_name: str) -> list[str]:
 
 
 def acknowledged(s: Session, gt_name: str) -> set[str]:
-    return set(s.scalars(select(DriftAck.flag).where(DriftAck.global_tag == gt_name)))
+    return acknowledged_flags(s, gt_name)
 
 
 def acknowledge(s: Session, gt_name: str, flag: str, who: str, note: str = "") -> bool:
@@ -199,9 +201,7 @@ def acknowledge(s: Session, gt_name: str, flag: str, who: str, note: str = "") -
         )
     if flag in acknowledged(s, gt_name):
         return False
-    store.check_text("note", note)
-    s.add(DriftAck(global_tag=gt_name, flag=flag, who=who, note=note, acked_at=store.db_now(s)))
-    s.flush()
+    add_drift_ack(s, gt_name, flag, who, note)
     return True
 
 

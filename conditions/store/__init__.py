@@ -13,6 +13,8 @@ working: every public name of the former ``store.py`` is re-exported here.
 
 from __future__ import annotations
 
+# the state words of the model, re-exported: services name states without importing the ORM
+from ..db.model import GlobalTagState, TagState, TagSync
 from .campaigns import (
     CampaignLink,
     CampaignRecord,
@@ -42,12 +44,12 @@ from .global_tags import (
     approvers,
     clone_global_tag,
     create_global_tag,
-    freeze_global_tag,
     get_global_tag,
     global_tag_map,
     invalidate_global_tag,
     list_global_tags,
     map_hash,
+    publish_global_tag,
     set_global_tag_state,
     set_record,
     validation_reports,
@@ -97,8 +99,11 @@ __all__ = [
     "AppendResult",
     "CampaignLink",
     "CampaignRecord",
+    "GlobalTagState",
     "IOVRow",
     "PutResult",
+    "TagState",
+    "TagSync",
     "add_approval",
     "add_campaign",
     "add_validation_report",
@@ -117,7 +122,6 @@ __all__ = [
     "find_campaign",
     "find_payload",
     "find_tag",
-    "freeze_global_tag",
     "get_campaign",
     "get_global_tag",
     "get_payload",
@@ -138,6 +142,7 @@ __all__ = [
     "next_run",
     "payload_bytes",
     "processed_runs",
+    "publish_global_tag",
     "put_payload",
     "put_payloads",
     "register_payload_type",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .. import times
@@ -37,6 +38,7 @@ from ..errors import (
     InvalidInput,
     InvalidIOV,
 )
+from ..states import Deprecation
 from .common import check_name, check_text, db_now, valid_name
 from .tags import get_tag
 
@@ -130,19 +132,26 @@ def set_record(s: Session, gt_name: str, record: str, tag_name: str) -> bool:
     return True
 
 
-def freeze_global_tag(
+def publish_global_tag(
     s: Session, gt_name: str, *, snapshot_time: dt.datetime | None = None
 ) -> GlobalTag:
-    """Publish (freeze) a global tag: its map never changes again, it resolves as of
-    ``snapshot_time``.  The repository step only; the gates are :func:`conditions.services.
-    lifecycle.publish`'s.
+    """Store the publication of a VALIDATED global tag: its map never changes again, it resolves
+    as of ``snapshot_time``.  The repository step of :func:`conditions.services.lifecycle.publish`
+    (alias ``freeze``), which checks the gates (passing report of the current map, approvals)
+    first; no other writer calls it.  Any state but ``validated`` is refused here too.
 
-    The snapshot defaults to the time of freezing.  The tags of the map are row-locked first, so no
-    append that is in flight can later appear with an insertion time before the snapshot.
+    The snapshot defaults to the time of publishing.  The tags of the map are row-locked first, so
+    no append that is in flight can later appear with an insertion time before the snapshot.
     """
     snapshot_time = times.as_utc(snapshot_time, "snapshot time")
     gt = get_global_tag(s, gt_name, for_update=True)
     _require_mutable(gt)
+    if gt.state is not GlobalTagState.VALIDATED:
+        raise Conflict(
+            f"cannot publish global tag {gt_name!r} ({gt.state.value}): only validated global "
+            "tags are published",
+            f"validate it first (`conddb gt validate {gt_name} --runs A-B`)",
+        )
     for tag in global_tag_map(s, gt).values():
         get_tag(s, tag.name, for_update=True)
     now = db_now(s)
@@ -208,6 +217,18 @@ def invalidate_global_tag(
     gt.replaced_by = replaced_by
     s.flush()
     return gt
+
+
+def deprecation_of(conn: Connection | Session, gt_name: str) -> Deprecation | None:
+    """The deprecation of ``gt_name`` when it is invalid (reason, replacement), else None."""
+    row = conn.execute(
+        select(GlobalTag.state, GlobalTag.invalid_reason, GlobalTag.replaced_by).where(
+            GlobalTag.name == gt_name
+        )
+    ).first()
+    if row is None or row[0] != GlobalTagState.INVALID:
+        return None
+    return Deprecation(gt_name, row[1] or "", row[2])
 
 
 def map_hash(s: Session, gt: GlobalTag) -> str:

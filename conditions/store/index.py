@@ -35,6 +35,8 @@ from sqlalchemy.engine import Connection
 from .. import iov
 from ..db.model import IOV, ChangeCounter, GlobalTag, GlobalTagMap, GlobalTagState, Tag
 from ..iov import ResolvedIOV
+from ..states import Deprecation
+from .global_tags import deprecation_of
 
 __all__ = [
     "GlobalTagIndex",
@@ -327,6 +329,8 @@ class GlobalTagIndex:
     records: dict[str, TagIndex]
     #: every tag any map row of the global tag ever named (the counters the check sums)
     tag_ids: tuple[int, ...] = ()
+    #: set when the global tag is invalid: every answer carries it (issue 18)
+    deprecation: Deprecation | None = None
     max_segments: int = 100_000
     _starts: list[int] = field(default_factory=list)
     _segments: list[Segment] = field(default_factory=list)
@@ -457,5 +461,11 @@ def build_global_tag_index(
             held = (n, build_tag_index(conn, tid, tname, ttype, snapshot))
         used[key] = held
         records[rec] = held[1]
-    frozen = gt.state == GlobalTagState.FROZEN
-    return GlobalTagIndex(gt_name, version, frozen, records, tuple(sorted(named))), used
+    frozen = gt.state in (GlobalTagState.PUBLISHED, GlobalTagState.INVALID)  # never change again
+    deprecation = deprecation_of(conn, gt_name) if gt.state == GlobalTagState.INVALID else None
+    return (
+        GlobalTagIndex(
+            gt_name, version, frozen, records, tuple(sorted(named)), deprecation=deprecation
+        ),
+        used,
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,10 @@ from ..db.model import IOV, GlobalTag, GlobalTagMap, GlobalTagState, Payload, Ta
 from ..db.plain import records_of
 from ..errors import GlobalTagNotFound, PayloadNotFound, RecordNotFound, RunNotCovered
 from ..iov import Resolution, ResolvedIOV
+from ..states import Deprecation
 from .common import check_run
 from .coverage import explain_uncovered
+from .global_tags import IMMUTABLE_STATES, deprecation_of
 
 
 def _current_map_filter(m: Any, as_of: Any, gt: Any) -> Any:
@@ -46,8 +48,9 @@ def _current_map_filter(m: Any, as_of: Any, gt: Any) -> Any:
     conditions = []
     if as_of is not None:
         # An open global tag is replayed with its map as of then; a frozen one keeps its final map.
-        visible = or_(gt.state == GlobalTagState.FROZEN, m.insertion_time <= as_of)
-        newer = newer.where(or_(gt.state == GlobalTagState.FROZEN, m2.insertion_time <= as_of))
+        final = gt.state.in_(IMMUTABLE_STATES)  # published or invalid: the final map
+        visible = or_(final, m.insertion_time <= as_of)
+        newer = newer.where(or_(final, m2.insertion_time <= as_of))
         conditions.append(visible)
     conditions.append(~exists(newer))
     return and_(*conditions)
@@ -206,10 +209,12 @@ def resolve(
     as_of = times.as_utc(as_of, "as-of time")
     stmt = _resolve_statement(record is not None, as_of is not None)
     params = {"gt_name": global_tag, "run": run, "record": record, "as_of": as_of}
-    frozen, records, uncovered = records_of(_fetch(source, stmt, params))
+    rows = _fetch(source, stmt, params)
+    _, records, uncovered = records_of(rows)
+    frozen, deprecated = _state_of(source, global_tag, rows)
     if uncovered:
         raise explain_uncovered(source, global_tag, run, *min(uncovered), as_of=as_of)
-    return Resolution(global_tag, run, as_of, frozen, records)
+    return Resolution(global_tag, run, as_of, frozen, records, deprecated)
 
 
 def resolve_many(
@@ -235,7 +240,9 @@ def resolve_many(
         "as_of": as_of,
     }
     try:
-        return _assign_runs(global_tag, wanted, as_of, _fetch(source, stmt, params))
+        rows = _fetch(source, stmt, params)
+        state = _state_of(source, global_tag, rows)
+        return _assign_runs(global_tag, wanted, as_of, rows, state)
     except RunNotCovered as exc:  # say why, from the tag's rows (one more query, on failure)
         assert exc.run is not None and exc.record is not None and exc.tag is not None
         raise explain_uncovered(
@@ -244,16 +251,19 @@ def resolve_many(
 
 
 def _assign_runs(
-    global_tag: str, wanted: list[int], as_of: dt.datetime | None, rows: Iterable[Any]
+    global_tag: str,
+    wanted: list[int],
+    as_of: dt.datetime | None,
+    rows: Iterable[Any],
+    state: tuple[bool, Deprecation | None],
 ) -> dict[int, Resolution]:
     """Assign each wanted run its IOV per record from the rows of the range query, by the rules
     of :mod:`conditions.iov` (the rows are already filtered by snapshot and ``as_of``)."""
     per_record: dict[str, list[iov.Row]] = {}
     about: dict[str, tuple[str, str]] = {}
     end_of: dict[str, int | None] = {}
-    frozen = False
-    for state, rec, tag, ptype, since, phash, inserted, nxt in rows:
-        frozen = state == GlobalTagState.FROZEN
+    frozen, deprecated = state
+    for _state, rec, tag, ptype, since, phash, inserted, nxt in rows:
         per_record.setdefault(rec, [])
         about[rec] = (tag, ptype)
         end_of[rec] = None if nxt is None else int(nxt)
@@ -273,7 +283,26 @@ def _assign_runs(
             result[run][rec] = ResolvedIOV(
                 rec, tag, ptype, hit.payload_hash, hit.since, hit.until, hit.insertion_time
             )
-    return {run: Resolution(global_tag, run, as_of, frozen, recs) for run, recs in result.items()}
+    return {
+        run: Resolution(global_tag, run, as_of, frozen, recs, deprecated)
+        for run, recs in result.items()
+    }
+
+
+def _state_of(
+    source: Engine | Connection | Session, global_tag: str, rows: Sequence[Any]
+) -> tuple[bool, Deprecation | None]:
+    """(immutable?, the deprecation of an invalid global tag) of a lookup's rows; an invalid one
+    costs one more statement (its answers are immutable: the callers cache them)."""
+    state = rows[0][0]
+    deprecated = None
+    if state == GlobalTagState.INVALID:
+        if isinstance(source, Engine):
+            with source.connect() as conn:
+                deprecated = deprecation_of(conn, global_tag)
+        else:
+            deprecated = deprecation_of(source, global_tag)
+    return state in IMMUTABLE_STATES, deprecated
 
 
 def payload_data(conn: Connection, payload_hash: str) -> bytes:

@@ -25,6 +25,7 @@ from conditions.documents import put_document
 from conditions.jobs import JobSettings, run_campaign_jobs
 from conditions.payloads import encode_payload, examples, type_of
 from fitting.toymc.campaign import write_campaign
+from tests.support.lifecycle import publish
 
 GT = "JUNO-TEST"
 GT_NEXT = "JUNO-TEST-NEXT"
@@ -72,7 +73,7 @@ def populate(engine: Engine, constants: list[CampaignConstants]) -> Dataset:
         store.create_global_tag(s, GT, "browser test: constants of the mock campaigns")
         for name in tags:
             store.set_record(s, GT, name.removeprefix("juno-"), name)
-        store.freeze_global_tag(s, GT)
+        publish(s, GT)
         store.clone_global_tag(s, GT, GT_NEXT, "reprocessed light yield")
         ly = examples.light_yield()
         ptype, version = type_of(ly)

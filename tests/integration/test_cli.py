@@ -46,7 +46,15 @@ def test_cli_story(db_url: str, tmp_path: Path) -> None:
     listed = json.loads(run(db_url, "iov", "list", "ly-v1", "--json").stdout)
     assert [i["since"] for i in listed] == [100, 200, 300]
     run(db_url, "tag", "lock", "ly-v1")
-    run(db_url, "gt", "freeze", "GT-2026")
+    # `freeze` is `publish`: refused until a passing validation report of the current map exists
+    assert_one_line_error(
+        run(db_url, "gt", "freeze", "GT-2026", ok=False), "only validated global tags"
+    )
+    assert_one_line_error(
+        run(db_url, "gt", "validate", "GT-2026", "--runs", "100-50", ok=False), "bad run range"
+    )
+    run(db_url, "gt", "validate", "GT-2026", "--runs", "100-400")
+    assert "published" in run(db_url, "gt", "freeze", "GT-2026").stdout
     run(db_url, "gt", "clone", "GT-2026", "GT-2027")
     shown = json.loads(run(db_url, "gt", "show", "GT-2027", "--json").stdout)
     assert shown["records"]["light_yield"]["tag"] == "ly-v1" and shown["state"] == "open"

@@ -86,7 +86,8 @@ def test_run_not_covered_tells_the_three_cases_apart(seeded: Seeded) -> None:
     run(url, "iov", "add", "ly-s", "--since", "100", "--payload", seeded.a)
     run(url, "gt", "create", "GT-S")
     run(url, "gt", "set", "GT-S", "light_yield", "ly-s")
-    run(url, "gt", "freeze", "GT-S")
+    run(url, "gt", "validate", "GT-S", "--runs", "100-200")
+    run(url, "gt", "freeze", "GT-S")  # = publish
     time.sleep(0.01)
     run(url, "iov", "add", "ly-s", "--since", "10", "--payload", seeded.b)
     ran = run(url, "get", "--gt", "GT-S", "--run", "20", ok=False)

@@ -14,6 +14,7 @@ from conditions import drift, store
 from conditions.db import read_session, write_session
 from conditions.errors import InvalidInput, RecordNotFound
 from conditions.payloads.examples import dark_noise, light_yield
+from tests.support.lifecycle import publish
 
 from .test_drift_support import (
     Y0_REL_SIGMA,
@@ -123,7 +124,7 @@ def test_global_tag_record_and_frozen_snapshot(engine: Engine) -> None:
         store.create_global_tag(s, "GT")
         store.set_record(s, "GT", "ly_centre", "ly-a")
         store.set_record(s, "GT", "ly_other", "ly-b")
-        store.freeze_global_tag(s, "GT")
+        publish(s, "GT")
     put_series(engine, "ly-a", y0_models([1350.0]), [30])  # after the snapshot: hidden
     with read_session(engine) as s:
         ser = drift.series(s, drift.SeriesSource(global_tag="GT", record="ly_centre"), "Y0")
@@ -228,7 +229,7 @@ def test_gt_diff_same_tag_different_payloads_through_a_snapshot(engine: Engine) 
     with write_session(engine) as s:
         store.create_global_tag(s, "OLD")
         store.set_record(s, "OLD", "light_yield", "ly")
-        store.freeze_global_tag(s, "OLD")
+        publish(s, "OLD")
         store.clone_global_tag(s, "OLD", "NEW")
     put_series(engine, "ly", y0_models([1339.0, 1338.0]), [200, 300])  # after the snapshot
     with read_session(engine) as s:

@@ -19,6 +19,7 @@ from conditions import store
 from conditions.campaign import upload_campaign
 from conditions.db import write_session
 from tests.integration.test_campaign_upload import constants
+from tests.support.lifecycle import publish
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def populate(engine: Engine) -> Engine:
         store.lock_tag(s, "locked_tag")
         store.create_global_tag(s, "GT")
         store.set_record(s, "GT", "rec", "open_tag")
-        store.freeze_global_tag(s, "GT")
+        publish(s, "GT")
         store.create_global_tag(s, "GT_open")
         store.set_record(s, "GT_open", "rec_of_open_gt", "open_tag")
         upload_campaign(s, constants())

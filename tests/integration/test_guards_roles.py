@@ -19,6 +19,7 @@ from conditions.db import make_engine, write_session
 from conditions.resolve import resolve
 from tests.conftest import row_counts
 from tests.integration.test_campaign_upload import constants
+from tests.support.lifecycle import publish
 
 ROLES_SQL = Path(__file__).resolve().parents[2] / "deploy" / "roles.sql"
 pytestmark = pytest.mark.postgresql
@@ -80,7 +81,7 @@ def test_writer_does_every_library_write_and_nothing_destructive(
             store.register_run(s, 1005)
         with write_session(writer) as s:
             store.lock_tag(s, "juno-light_yield")
-            store.freeze_global_tag(s, "G")
+            publish(s, "G")
         assert resolve(writer, "G", 1005).frozen
         before = row_counts(writer)
         for sql in (

@@ -33,6 +33,7 @@ from conditions.payloads import encode_payload, examples
 from conditions.resolve import resolve
 from conditions.service.hsf.mapping import MAX_IOV
 from conditions.service.testing import RunningService, running_service
+from tests.support.lifecycle import mark_validated, publish
 
 #: Runs asked: before every IOV, on and around each since (100, 150, 200, 300, 400), far after.
 RUNS = (0, 99, 100, 101, 149, 150, 151, 199, 200, 201, 299, 300, 399, 400, 401, 10**9)
@@ -86,7 +87,7 @@ def world(db_url: str, tmp_path: Path) -> Iterator[World]:
         for record, tag in (("light_yield", "ly-v1"), ("dark_noise", "dn-v1"), ("x", "x-v1")):
             store.set_record(s, "G", record, tag)
         store.clone_global_tag(s, "G", "F")
-        store.freeze_global_tag(s, "F")
+        publish(s, "F")
     with write_session(engine) as s:
         store.append_iovs(s, "ly-v1", [(400, ly[3])])
     settings = {"frozen_max_age": FROZEN_MAX_AGE, "open_max_age": OPEN_MAX_AGE}
@@ -368,6 +369,11 @@ def test_write_workflow(world: World, tmp_path: Path) -> None:
 
     clone = w.clone_global_tag("W", "W-2027")
     assert (clone["status"], clone["payload_lists_count"]) == ("unlocked", 2)
+    # locked/frozen = publish: the same gates (validated, a passing report of the map)
+    _refused(lambda: w.change_global_tag_status("W", "frozen"), 409, "only validated")
+    with write_session(world.engine) as s:
+        mark_validated(s, "W")
+        mark_validated(s, "W-2027")
     assert w.change_global_tag_status("W-2027", "locked")["status"] == "frozen"
     assert w.change_global_tag_status("W", "frozen")["status"] == "frozen"
     assert w.change_global_tag_status("W", "frozen")["status"] == "frozen"  # a no-op

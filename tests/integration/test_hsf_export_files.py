@@ -15,6 +15,7 @@ from cli.main import conddb
 from conditions import store
 from conditions.db import make_engine, write_session
 from conditions.payloads import encode_payload, examples
+from tests.support.lifecycle import publish
 
 
 def export(db_url: str, gt: str, out: Path) -> dict[str, object]:
@@ -40,7 +41,7 @@ def test_export_files_tree(db_url: str, tmp_path: Path) -> None:
         store.create_global_tag(s, "G")
         store.set_record(s, "G", "x", "x-v1")
         store.set_record(s, "G", "light_yield", "ly-v1")
-        store.freeze_global_tag(s, "G")
+        publish(s, "G")
     with write_session(engine) as s:  # after the freeze: not part of G
         store.append_iovs(s, "x-v1", [(9, xs[2])])
     engine.dispose()

@@ -11,6 +11,7 @@ from conditions import db, store
 from conditions.db import read_session, write_session
 from conditions.errors import GlobalTagFrozen, ImmutableObject, TagLocked
 from conditions.model import IOV, GlobalTag, GlobalTagMap, Payload, Tag, TagState
+from tests.support.lifecycle import publish
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def populated(engine: Engine) -> Engine:
         store.lock_tag(s, "locked_tag")
         store.create_global_tag(s, "GT")
         store.set_record(s, "GT", "rec", "open_tag")
-        store.freeze_global_tag(s, "GT")
+        publish(s, "GT")
     return engine
 
 

@@ -25,6 +25,7 @@ from conditions.db.model import UTCDateTime
 from conditions.errors import ConddbError
 from conditions.resolve import Resolver, resolve
 from conditions.store.index import versions
+from tests.support.lifecycle import publish
 
 _names = itertools.count()
 N_TAGS = 3
@@ -99,7 +100,7 @@ def test_resolver_index_is_never_stale(engine: Engine, plan: list[tuple[str, int
             locked.add(x)
         elif op == "freeze" and not frozen:
             with write_session(engine) as s:
-                store.freeze_global_tag(s, gt)
+                publish(s, gt)
             frozen = True
         run = x if op == "lookup" else y
         with engine.connect() as c:

@@ -25,6 +25,7 @@ from conditions.db import read_session, write_session
 from conditions.db.plain import resolve_plain
 from conditions.errors import RunNotCovered
 from conditions.resolve import resolve, resolve_many
+from tests.support.lifecycle import publish
 
 N_PAYLOADS = 3
 US = dt.timedelta(microseconds=1)
@@ -94,7 +95,7 @@ def test_sql_reader_agrees_with_the_iov_oracle(
         snap = times[pick % len(times)]
         with write_session(engine) as s:
             store.clone_global_tag(s, name, f"{name}f{n}")
-            gt = store.freeze_global_tag(s, f"{name}f{n}", snapshot_time=snap)
+            gt = publish(s, f"{name}f{n}", snapshot_time=snap)
             frozen[gt.name] = snap
     sinces = sorted({r.since for r in rows})
     runs = sorted({x for s0 in sinces for x in (s0 - 1, s0, s0 + 1) if x >= 0} | set(extra_runs))

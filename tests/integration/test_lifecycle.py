@@ -15,6 +15,7 @@ from conditions.model import GlobalTagState
 from conditions.resolve import Resolver
 from conditions.services import lifecycle, validation
 from tests.support.cli import run
+from tests.support.lifecycle import publish
 
 
 def _world(engine: Engine, first_since: int = 100) -> None:
@@ -79,7 +80,8 @@ def test_lifecycle_through_publish_and_invalid(engine: Engine) -> None:
         dep = lifecycle.deprecation(s, "G")
     assert dep is not None and "wrong light yield" in dep.message() and "G2" in dep.message()
     res = Resolver(engine).resolve("G", 150)  # still resolvable
-    assert res.records["a"].since == 100 and not res.frozen
+    assert res.records["a"].since == 100 and res.frozen  # immutable like published: cached
+    assert res.deprecation == lifecycle.Deprecation("G", "wrong light yield", "G2")
     with write_session(engine) as s, pytest.raises(Conflict, match="only a published"):
         lifecycle.invalidate(s, "G", "again")
 
@@ -201,7 +203,7 @@ def test_resolver_and_client_require_published(
         with pytest.raises(Conflict, match="requires published"):
             client.resolve("G", 150, require="frozen")
         with write_session(engine) as s:
-            store.freeze_global_tag(s, "G")
+            publish(s, "G")
         assert client.resolve("G", 150, require="published").frozen
     assert resolver.resolve("G", 150, require="published").records["a"].since == 100
 

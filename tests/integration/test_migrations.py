@@ -9,6 +9,7 @@ from conditions import migrate, store
 from conditions.db import make_engine, read_session, write_session
 from conditions.errors import SchemaOutdated
 from conditions.resolve import resolve
+from tests.support.lifecycle import publish
 
 
 def test_alembic_check_model_matches_migrations(engine: Engine) -> None:
@@ -58,7 +59,7 @@ def test_downgrade_upgrade_keeps_a_populated_database(engine: Engine) -> None:
         for r in report.records:
             store.set_record(s, "G", r.record, r.tag)
         store.lock_tag(s, "juno-light_yield")
-        store.freeze_global_tag(s, "G")
+        publish(s, "G")
     before = resolve(engine, "G", 1005)
     # 0006 -> 0004: published global tags are frozen again (raw SQL: the code reads 0006 states)
     migrate.downgrade(engine, "0004")

@@ -12,6 +12,7 @@ from conditions import store
 from conditions.db import write_session
 from conditions.errors import GlobalTagNotFound, InvalidInput, RecordNotFound, RunNotCovered
 from conditions.resolve import Resolver, resolve, resolve_many
+from tests.support.lifecycle import publish
 
 
 def _payloads(engine: Engine, n: int) -> list[str]:
@@ -92,7 +93,7 @@ def test_as_of_replays_history(gt: tuple[Engine, list[str]]) -> None:
 def test_frozen_global_tag_ignores_later_appends(gt: tuple[Engine, list[str]]) -> None:
     engine, h = gt
     with write_session(engine) as s:
-        store.freeze_global_tag(s, "GT")
+        publish(s, "GT")
     frozen = resolve(engine, "GT", 35)
     assert frozen.frozen
     with write_session(engine) as s:
@@ -127,7 +128,7 @@ def test_resolver_caches_frozen_only(gt: tuple[Engine, list[str]]) -> None:
     fresh = resolver.resolve("GT", 35)
     assert fresh["a"].payload_hash == h[4] != first["a"].payload_hash  # open GT: never stale
     with write_session(engine) as s:
-        store.freeze_global_tag(s, "GT")
+        publish(s, "GT")
     cached = resolver.resolve("GT", 35)
     assert resolver.resolve("GT", 35) is cached  # frozen: served from the cache
     assert resolver.payload(h[0]) == b'{"v":0}'

@@ -19,6 +19,7 @@ from conditions.payloads import encode_payload, examples
 from conditions.resolve import resolve, resolve_many
 from conditions.service.client import ConditionsClient, ServiceUnavailable
 from conditions.service.testing import RunningService, free_socket, running_service
+from tests.support.lifecycle import publish
 
 
 @dataclass
@@ -44,7 +45,7 @@ def setup(db_url: str, tmp_path: Path) -> Iterator[Setup]:
             store.append_iovs(s, f"{record}-v1", [(100, hashes[record])])
             store.set_record(s, "E-open", record, f"{record}-v1")
         store.clone_global_tag(s, "E-open", "E")
-        store.freeze_global_tag(s, "E")
+        publish(s, "E")
         x = [store.put_payload(s, "json", f'{{"x":{k}}}'.encode()).hash for k in range(2)]
         store.create_tag(s, "tx", "json")
         store.append_iovs(s, "tx", [(100, x[0]), (200, x[1])])

@@ -416,6 +416,9 @@ def test_frozen_global_tag_cached_long_only_when_nothing_can_change(
     service: Service,  # noqa: F811
 ) -> None:
     http, admin = service.http, service.svc.auth("admin")
+    assert http.post("/v1/globaltags/G/freeze", headers=admin).status_code == 409  # not validated
+    assert http.post("/v1/globaltags/G/validate", json={"runs": "0-5"}, headers=admin).json()[
+        "passed"]
     assert http.post("/v1/globaltags/G/freeze", headers=admin).status_code == 200
     first = http.get("/v1/globaltags/G")
     assert first.json()["records"]["a"]["tag_state"] == "open"

@@ -14,6 +14,7 @@ from conditions.db import make_engine, read_session, write_session
 from conditions.resolve import resolve
 from tests.conftest import Backend
 from tests.integration.test_service_write import Service, service  # noqa: F401 (fixture)
+from tests.support.lifecycle import publish
 
 
 def test_chunked_upload_is_refused_with_411(service: Service) -> None:  # noqa: F811
@@ -62,7 +63,7 @@ def test_a_late_clock_cannot_slip_an_iov_under_a_frozen_snapshot(
         store.append_iovs(s, "T", [(0, a)])
         store.create_global_tag(s, "G")
         store.set_record(s, "G", "r", "T")
-        store.freeze_global_tag(s, "G")
+        publish(s, "G")
     late = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
     monkeypatch.setattr(store, "utcnow", lambda: late)  # this writer's clock runs 30 s late
     with write_session(engine) as s:

@@ -17,6 +17,7 @@ from conditions.db import make_engine, write_session
 from conditions.payloads import encode_payload, examples
 from conditions.service.settings import ONE_YEAR
 from conditions.service.testing import RunningService, running_service
+from tests.support.lifecycle import publish
 
 OPEN_MAX_AGE = 7
 FROZEN_MAX_AGE = 3600
@@ -46,7 +47,7 @@ def seed(engine: Engine) -> tuple[list[str], str]:
         store.set_record(s, "OPEN", "a", "ta")
         store.set_record(s, "OPEN", "b", "tb")
         store.clone_global_tag(s, "OPEN", "FROZEN")
-        store.freeze_global_tag(s, "FROZEN")
+        publish(s, "FROZEN")
     return h, ly
 
 

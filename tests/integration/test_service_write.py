@@ -76,7 +76,8 @@ def write_calls(h0: str) -> list[tuple[str, str, Any, Role]]:
         ("POST", "/v1/tags/t0/lock", None, Role.ADMIN),
         ("POST", "/v1/globaltags", {"name": "G2"}, Role.ADMIN),
         ("PUT", "/v1/globaltags/G/records/b", {"tag": "t0"}, Role.ADMIN),
-        ("POST", "/v1/globaltags/G/freeze", {}, Role.ADMIN),
+        ("POST", "/v1/globaltags/G/validate", {"runs": "0-10"}, Role.ADMIN),
+        ("POST", "/v1/globaltags/G/freeze", {}, Role.ADMIN),  # = publish: needs the validation
         ("POST", "/v1/globaltags/G/clone", {"destination": "G3"}, Role.ADMIN),
     ]
 
@@ -136,6 +137,7 @@ def test_every_write_with_the_right_role_is_applied_and_audited(service: Service
         ("lock_tag", "admin", 200),
         ("create_global_tag", "admin", 201),
         ("set_record", "admin", 200),
+        ("validate", "admin", 200),
         ("freeze_global_tag", "admin", 200),
         ("clone_global_tag", "admin", 201),
     ]
@@ -188,14 +190,7 @@ def test_domain_errors_of_writes(service: Service) -> None:
             "PayloadTooLarge",
         ),
         ("PUT", "/v1/globaltags/G/records/a", {"tag": "zz"}, admin, 404, "TagNotFound"),
-        (
-            "POST",
-            "/v1/globaltags/G/freeze",
-            {"snapshot_time": "2999-01-01T00:00:00Z"},
-            admin,
-            422,
-            "InvalidInput",
-        ),
+        ("POST", "/v1/globaltags/G/freeze", {}, admin, 409, "Conflict"),  # not validated
     ]
     before = counts(service.engine)
     for method, path, body, headers, status, error in cases:
@@ -206,11 +201,16 @@ def test_domain_errors_of_writes(service: Service) -> None:
     assert http.post("/v1/tags/t0/lock", headers=admin).status_code == 200
     r = http.post("/v1/tags/t0/iovs", json={"iovs": [{"since": 9, "payload_hash": h0}]}, headers=up)
     assert (r.status_code, r.json()["error"]) == (409, "TagLocked")
+    assert http.post("/v1/globaltags/G/validate", json={"runs": "0-9"}, headers=admin).json()[
+        "state"] == "validated"
+    future = {"snapshot_time": "2999-01-01T00:00:00Z"}
+    r = http.post("/v1/globaltags/G/freeze", json=future, headers=admin)
+    assert (r.status_code, r.json()["error"]) == (422, "InvalidInput")
     assert http.post("/v1/globaltags/G/freeze", headers=admin).status_code == 200
     r = http.put("/v1/globaltags/G/records/b", json={"tag": "t0"}, headers=admin)
     assert (r.status_code, r.json()["error"]) == (409, "GlobalTagFrozen")
     failed = [e for e in svc.audit() if e["status"] >= 400]
-    assert len(failed) == len(cases) + 2
+    assert len(failed) == len(cases) + 3
     assert all(e["error"] for e in failed)
 
 

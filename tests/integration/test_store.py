@@ -23,6 +23,7 @@ from conditions.errors import (
     TagNotFound,
 )
 from conditions.model import IOV, Payload, Tag
+from tests.support.lifecycle import publish
 
 
 def _setup(engine: Engine, tag: str = "t", ptype: str = "json") -> tuple[str, str]:
@@ -170,12 +171,12 @@ def test_global_tag_lifecycle(engine: Engine) -> None:
     with pytest.raises(AlreadyExists), write_session(engine) as s:
         store.create_global_tag(s, "GT")
     with write_session(engine) as s:
-        frozen = store.freeze_global_tag(s, "GT")
+        frozen = publish(s, "GT")
         assert frozen.snapshot_time is not None
     with pytest.raises(GlobalTagFrozen), write_session(engine) as s:
         store.set_record(s, "GT", "rec2", "t")
     with pytest.raises(GlobalTagFrozen), write_session(engine) as s:
-        store.freeze_global_tag(s, "GT")
+        store.publish_global_tag(s, "GT")  # the repository step refuses an immutable one too
     with write_session(engine) as s:
         store.clone_global_tag(s, "GT", "GT2")
         store.set_record(s, "GT2", "rec2", "t")
@@ -189,7 +190,7 @@ def test_snapshot_time_must_be_past_and_aware(engine: Engine) -> None:
         store.create_global_tag(s, "GT")
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     with pytest.raises(Exception, match="future"), write_session(engine) as s:
-        store.freeze_global_tag(s, "GT", snapshot_time=future)
+        publish(s, "GT", snapshot_time=future)
 
 
 def test_run_registry(engine: Engine) -> None:

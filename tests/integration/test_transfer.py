@@ -43,6 +43,7 @@ from conditions.transfer import (
     verify_file,
 )
 from tests.conftest import Backend, row_counts
+from tests.support.lifecycle import publish
 
 RUNS = (0, 5, 10, 19, 20, 21, 22, 25, 30, 35, 999, 1000, 1005, 10**12)
 
@@ -95,7 +96,7 @@ def populate(engine: Engine) -> list[dt.datetime]:
         store.append_iovs(s, "ta", [(20, h[6]), (22, h[4])])  # supersede 20, split at 22
     times.append(_tick())
     with write_session(engine) as s:
-        store.freeze_global_tag(s, "G-frozen", snapshot_time=times[1])
+        publish(s, "G-frozen", snapshot_time=times[1])
         store.set_record(s, "G-open", "c", "ta")  # re-point: c's history has tc then ta
         upload_campaign(
             s,

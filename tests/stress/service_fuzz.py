@@ -49,6 +49,7 @@ from conditions.payloads import encode_payload, examples
 from conditions.service.auth import Role, add_token, revoke_token
 from conditions.service.testing import running_service
 from tests.conftest import row_counts
+from tests.support.lifecycle import publish
 
 INJECTIONS = [
     "x'; DROP TABLE tag; --",
@@ -115,7 +116,7 @@ def seed_database(url: str) -> dict[str, str]:
         for gt in ("G", "GF"):
             store.create_global_tag(s, gt)
             store.set_record(s, gt, "a", "t0")
-        store.freeze_global_tag(s, "GF")
+        publish(s, "GF")
     engine.dispose()
     return {"h0": h0, "ly": ly}
 
@@ -401,7 +402,7 @@ def _valid_request(
         tag = pick(sorted(world.tags) if spoil else open_tags, 0)
         return Request("valid POST /v1/tags/{tag}/lock", "POST", f"/v1/tags/{q(tag)}/lock", {},
                        auth("admin"), None, True, ("lock", tag))  # fmt: skip
-    if kind == "freeze":
+    if kind == "freeze":  # well-formed; refused (409) unless validated: freeze = publish (issue 18)
         gt = pick(sorted(world.gts) if spoil else open_gts, 0)
         freeze: dict[str, Any] = {"snapshot_time": "2999-01-01T00:00:00Z"} if spoil else {}
         return Request("valid POST /v1/globaltags/{gt}/freeze", "POST",

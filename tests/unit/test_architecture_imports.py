@@ -59,3 +59,53 @@ def test_physics_is_a_numpy_only_leaf(path: Path) -> None:
         assert root in allowed_roots, f"{path.name} imports {m}"
         if root == "fitting":
             assert m.startswith("fitting.physics"), f"{path.name} imports {m}"
+
+
+# --- the repository is the only importer of the ORM model (issue 18 moved the last ones) ----------
+#: where the ORM model may be imported: the repository, the model itself and its re-export shim
+ORM_OWNERS = ("conditions/db/", "conditions/store/", "conditions/model.py")
+ORM_MODULES = ("conditions.db.model", "conditions.model")
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Absolute names of the modules ``path`` imports at run time (relative imports resolved;
+    imports under ``if TYPE_CHECKING:`` are type hints and left out)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    hidden = {
+        id(n) for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names.add(module)
+            names.update(f"{module}.{a.name}" for a in node.names)
+    return names
+
+
+def front_and_service_modules() -> list[Path]:
+    files = sorted([*ROOT.glob("conditions/**/*.py"), *ROOT.glob("cli/**/*.py")])
+    return [f for f in files if not str(f.relative_to(ROOT)).startswith(ORM_OWNERS)]
+
+
+@pytest.mark.parametrize(
+    "path", front_and_service_modules(), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_only_the_repository_imports_the_orm_model(path: Path) -> None:
+    bad = sorted(m for m in runtime_imports(path) if m.startswith(ORM_MODULES))
+    assert not bad, f"{path.relative_to(ROOT)} imports the ORM model: {bad}"
+
+
+def test_the_orm_walker_resolves_relative_imports() -> None:
+    services = ROOT / "conditions" / "services" / "audit.py"
+    assert "conditions.store.audit" in runtime_imports(services)
+    acks = ROOT / "conditions" / "store" / "drift_acks.py"
+    assert "conditions.db.model.DriftAck" in runtime_imports(acks)

@@ -245,12 +245,15 @@ def _gt_answer(s: Session, name: str) -> dict[str, Any]:
     return views.gt_doc(s, store.get_global_tag(s, name), views.Counts(s))
 
 
-def _set_status(s: Session, name: str, status: str) -> None:
-    """Freeze for locked/frozen; unlocked only when already open (a freeze is for good)."""
+def _set_status(s: Session, name: str, status: str, who: str) -> None:
+    """Publish for locked/frozen, through the gates of :func:`conditions.services.lifecycle.
+    publish` (validated, passing report, approvals); unlocked only when already open."""
+    from conditions.services import lifecycle
+
     state = store.get_global_tag(s, name).state.value
     if status in mapping.FREEZING:
         if state not in ("published", "invalid"):
-            store.freeze_global_tag(s, name)
+            lifecycle.publish(s, name, who, approvals_required=lifecycle.approvals_required())
     elif state in ("published", "invalid"):
         raise ImmutableObject(
             f"global tag {name!r} is frozen and can never be unlocked",
@@ -264,7 +267,7 @@ def create_global_tag(request: Request, who: Admin, body: GlobalTagIn) -> JSONRe
 
     def work(s: Session) -> tuple[int, dict[str, Any]]:
         store.create_global_tag(s, body.name, body.author or "")
-        _set_status(s, body.name, status)
+        _set_status(s, body.name, status, who.name)
         return 200, _gt_answer(s, body.name)
 
     return apply(request, who, work)
@@ -297,7 +300,7 @@ def change_status(request: Request, who: Admin, name: str, status: str) -> JSONR
     _status(status)
 
     def work(s: Session) -> tuple[int, dict[str, Any]]:
-        _set_status(s, name, status)
+        _set_status(s, name, status, who.name)
         return 200, _gt_answer(s, name)
 
     return apply(request, who, work)

@@ -21,7 +21,9 @@ from conditions.store import DEFAULT_MAX_PAYLOAD_BYTES
 
 #: Name and version of the file format written by :func:`.export.export_file`.
 FORMAT = "juno-conddb-export"
-FORMAT_VERSION = 1
+#: 2: the global-tag lifecycle (issue 18): states, reasons, reports, approvals, drift acks,
+#: tag synchronisation and processed runs.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 _CHUNK = 1 << 20  # bytes read at a time when hashing a member

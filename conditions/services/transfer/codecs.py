@@ -23,7 +23,10 @@ from conditions.store import check_name, check_run, check_text
 
 from .archive import TransferError
 
-Kind = Literal["str", "name", "text", "hash", "int", "run", "dict", "enum", "time", "time?"]
+Kind = Literal[
+    "str", "name", "text", "hash", "int", "run", "dict", "list", "bool", "enum", "time", "time?",
+    "name?", "text?",
+]
 _TYPES: dict[str, type] = {
     "str": str,
     "name": str,
@@ -32,6 +35,8 @@ _TYPES: dict[str, type] = {
     "int": int,
     "run": int,
     "dict": dict,
+    "list": list,
+    "bool": bool,
     "enum": str,
 }
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -47,7 +52,7 @@ def _check_value(kind: Kind, key: str, value: Any) -> None:
         check_run(value, key)
     elif kind == "hash" and not _HASH.fullmatch(value):
         raise InvalidInput(f"{key} {value!r} is not a SHA-256", "64 lowercase hex digits")
-    elif kind == "dict":
+    elif kind in ("dict", "list"):
         _check_json_text(key, value)
 
 
@@ -125,16 +130,6 @@ class Codec:
             row[c.key] = value
         return row
 
-    def encode_object(self, obj: Any, **references: Any) -> dict[str, Any]:
-        """An ORM object's attributes of the same names (``references`` give the names of the
-        rows it points to, in place of their ids)."""
-        return self.encode(
-            {
-                c.key: references[c.key] if c.key in references else getattr(obj, c.key)
-                for c in self.columns
-            }
-        )
-
     def decode(self, row: Mapping[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
         """A JSON object from a file -> checked Python values by key.
 
@@ -151,10 +146,14 @@ class Codec:
             if c.kind in ("time", "time?"):
                 out[c.key] = decode_time(value, c.key, required=c.kind == "time", now=now)
                 continue
-            kind = _TYPES[c.kind]
+            base: Any = c.kind.rstrip("?")
+            if c.kind.endswith("?") and value is None:  # an optional value (name?, text?)
+                out[c.key] = None
+                continue
+            kind = _TYPES[base]
             if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
                 raise TransferError(f"bad {c.key!r}: {value!r}", "the file is damaged")
-            _check_value(c.kind, self.table if c.key == "name" else c.key, value)
+            _check_value(base, self.table if c.key == "name" else c.key, value)
             out[c.key] = value
         rule = ROW_RULES.get(self.table)
         if rule is not None:
@@ -233,6 +232,21 @@ def _tag_rule(row: dict[str, Any]) -> None:
 @row_rule("global_tag")
 def _global_tag_rule(row: dict[str, Any]) -> None:
     _check_state("global_tag", row)
+    invalid = row["state"] == "invalid"
+    if invalid and not (row["invalid_reason"] or "").strip():
+        raise InvalidInput("an invalid global tag needs an invalid_reason",
+                           "the file was altered: export it again from the source")
+    if not invalid and (row["invalid_reason"] is not None or row["replaced_by"] is not None):
+        raise InvalidInput(f"a {row['state']} global tag has an invalid_reason or replaced_by",
+                           "the file was altered: export it again from the source")
+    if row["replaced_by"] == row["name"]:
+        raise InvalidInput("a global tag cannot replace itself", "the file was altered")
+
+
+@row_rule("validation_report")
+def _validation_report_rule(row: dict[str, Any]) -> None:
+    if row["last_run"] < row["first_run"]:
+        raise InvalidInput("a validation report ends before it starts", "check its runs")
 
 
 @row_rule("run")
@@ -270,6 +284,7 @@ TAG = _codec(
     ("description", "text"),
     ("created_at", "time"),
     ("locked_at", "time?"),
+    ("synchronization", "enum"),
 )
 IOV = _codec(
     "iov",
@@ -287,6 +302,8 @@ GLOBAL_TAG = _codec(
     ("description", "text"),
     ("created_at", "time"),
     ("frozen_at", "time?"),
+    ("invalid_reason", "text?"),
+    ("replaced_by", "name?"),
 )
 GLOBAL_TAG_MAP = _codec(
     "global_tag_map",
@@ -296,9 +313,42 @@ GLOBAL_TAG_MAP = _codec(
     ("insertion_time", "time"),
     key=("global_tag", "record"),
 )
+# The lifecycle of a global tag (issue 18): its validation reports, approvals and reviewed drift
+# flags travel with it; the prompt-processing record with the run registry.
+VALIDATION_REPORT = _codec(
+    "validation_report",
+    ("global_tag", "name"),
+    ("map_hash", "hash"),
+    ("first_run", "run"),
+    ("last_run", "run"),
+    ("who", "text"),
+    ("code_version", "text"),
+    ("created_at", "time"),
+    ("passed", "bool"),
+    ("checks", "list"),
+    key=("global_tag", "created_at"),
+)
+GLOBAL_TAG_APPROVAL = _codec(
+    "global_tag_approval",
+    ("global_tag", "name"),
+    ("map_hash", "hash"),
+    ("who", "text"),
+    ("approved_at", "time"),
+    key=("global_tag", "who"),
+)
+DRIFT_ACK = _codec(
+    "drift_ack",
+    ("global_tag", "name"),
+    ("flag", "text"),
+    ("who", "text"),
+    ("note", "text"),
+    ("acked_at", "time"),
+    key=("global_tag", "flag"),
+)
 RUN = _codec(
     "run", ("run", "run"), ("start_time", "time?"), ("end_time", "time?"), ("run_type", "name")
 )
+PROCESSED_RUN = _codec("processed_run", ("run", "run"), ("processed_at", "time"), ("who", "text"))
 CAMPAIGN = _codec(
     "campaign",
     ("name", "name"),
@@ -327,7 +377,11 @@ CODECS: tuple[Codec, ...] = (
     IOV,
     GLOBAL_TAG,
     GLOBAL_TAG_MAP,
+    VALIDATION_REPORT,
+    GLOBAL_TAG_APPROVAL,
+    DRIFT_ACK,
     RUN,
+    PROCESSED_RUN,
     CAMPAIGN,
     CAMPAIGN_PAYLOAD,
 )

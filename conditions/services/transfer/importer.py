@@ -2,9 +2,11 @@
 
 Objects already present are reused only if their content is identical; an existing tag, global
 tag, run, campaign or payload with other content is a :class:`TransferConflict` and nothing is
-written.  Locked tags and frozen global tags are written open, filled, then set to their final
-state with their original ``locked_at`` / ``frozen_at`` / ``snapshot_time`` (the database
-triggers forbid adding rows to them afterwards).
+written.  Locked tags and published / invalid global tags are written open, filled, then set to
+their final state with their original ``locked_at`` / ``frozen_at`` / ``snapshot_time`` /
+``invalid_reason`` (the database triggers forbid adding rows to them afterwards).  A global tag's
+lifecycle (validation reports, approvals, acknowledged drift flags) is written with it; the
+queries are :mod:`conditions.store.transfer`'s.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -25,21 +26,16 @@ from sqlalchemy.orm import Session
 from conditions import migrate
 from conditions.db import write_session
 from conditions.errors import ConddbError, Conflict, InvalidInput, SchemaOutdated, from_db_error
-from conditions.model import (
-    IOV,
-    Campaign,
-    CampaignPayload,
-    GlobalTag,
-    GlobalTagMap,
-    GlobalTagState,
-    Payload,
-    PayloadType,
-    Run,
-    Tag,
-    TagState,
-)
 from conditions.services.documents import check_canonical
-from conditions.store import DEFAULT_MAX_PAYLOAD_BYTES, db_now, sha256_hex
+from conditions.store import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    GlobalTagState,
+    TagState,
+    TagSync,
+    db_now,
+    sha256_hex,
+)
+from conditions.store import transfer as db
 
 from . import codecs
 from .archive import (
@@ -126,7 +122,7 @@ class _Importer:
         """The type of payload ``h``, from the file or the target; refused if neither has it."""
         if h in self.payload_types_:
             return self.payload_types_[h]
-        stored = self.s.scalar(select(Payload.type_name).where(Payload.hash == h))
+        stored = db.stored_payload_type(self.s, h)
         if stored is None:
             raise InvalidInput(
                 f"payload {h} is in neither the file nor the target", "export it with its payloads"
@@ -145,7 +141,7 @@ class _Importer:
             )
 
     def check_type_known(self, type_name: str) -> None:
-        if self.s.get(PayloadType, type_name) is None:
+        if not db.payload_type_exists(self.s, type_name):
             raise InvalidInput(
                 f"payload type {type_name!r} is in neither the file nor the target",
                 "export it with its types",
@@ -155,17 +151,19 @@ class _Importer:
         self.payload_types()
         self.payloads()
         self.tags(self.grouped(codecs.IOV, "tag"))
-        self.global_tags(self.grouped(codecs.GLOBAL_TAG_MAP, "global_tag"))
+        lifecycle = {c.table: self.grouped(c, "global_tag") for c in LIFECYCLE_CODECS}
+        self.global_tags(self.grouped(codecs.GLOBAL_TAG_MAP, "global_tag"), lifecycle)
         self.runs()
+        self.processed_runs()
         self.campaigns(self.grouped(codecs.CAMPAIGN_PAYLOAD, "campaign"))
 
     def payload_types(self) -> None:
         for row in self.rows(codecs.PAYLOAD_TYPE):
             row.pop("_n")
-            if self.s.get(PayloadType, row["name"]) is not None:
+            if db.payload_type_exists(self.s, row["name"]):
                 self.reused["payload_type"] += 1
                 continue
-            self.s.execute(insert(PayloadType), row)
+            db.insert_payload_type(self.s, row)
             self.added["payload_type"] += 1
 
     def payloads(self) -> None:
@@ -193,22 +191,21 @@ class _Importer:
                     "the file was altered: export it again from the source",
                 )
             self.payload_types_[h] = row["type_name"]
-            stored = self.s.execute(
-                select(Payload.type_name, Payload.data).where(Payload.hash == h)
-            ).first()
+            stored = db.stored_payload(self.s, h)
             if stored is not None:
-                if stored[0] != row["type_name"] or bytes(stored[1]) != data:
+                if stored != (row["type_name"], data):
                     raise _conflict("payload", h, "other type or bytes under the same hash")
                 self.reused["payload"] += 1
                 continue
-            self.s.execute(insert(Payload), {**row, "data": data})
+            db.insert_payload(self.s, row, data)
             self.added["payload"] += 1
 
     def tags(self, iovs: dict[str, list[dict[str, Any]]]) -> None:
         for row in self.rows(codecs.TAG):
             n = row.pop("_n")
             name = row["name"]
-            state = _state(TagState, row["state"], "tag")
+            row["state"] = state = _state(TagState, row["state"], "tag")
+            row["synchronization"] = _state(TagSync, row["synchronization"], "tag")
             self.check_type_known(row["type_name"])
             mine = iovs.pop(name, [])
             for i in mine:
@@ -221,18 +218,13 @@ class _Importer:
                     )
             self.at(codecs.TAG, n, row)
             rows = [(i["since"], i["insertion_time"], i["payload_hash"]) for i in mine]
-            existing = self.s.scalar(select(Tag).where(Tag.name == name))
+            existing = db.tag_by_name(self.s, name)
             if existing is not None:
-                stored = [
-                    (since, t, h)
-                    for since, t, h in self.s.execute(
-                        select(IOV.since, IOV.insertion_time, IOV.payload_hash)
-                        .where(IOV.tag_id == existing.id)
-                        .order_by(IOV.id)
-                    )
-                ]
-                if existing.type_name != row["type_name"] or existing.state is not state:
-                    raise _conflict("tag", name, "other payload type or state")
+                stored = db.iov_rows_of(self.s, existing.id)
+                if (existing.type_name, existing.state, existing.synchronization) != (
+                    row["type_name"], state, row["synchronization"]
+                ):
+                    raise _conflict("tag", name, "other payload type, state or synchronisation")
                 if sorted(stored) != sorted(rows):
                     raise _conflict("tag", name, f"{len(stored)} IOV rows there, {len(rows)} here")
                 self.tag_ids[name] = existing.id
@@ -240,26 +232,7 @@ class _Importer:
                 self.reused["tag"] += 1
                 self.reused["iov"] += len(rows)
                 continue
-            tag_id = self.s.execute(
-                insert(Tag).returning(Tag.id),
-                {**row, "state": TagState.OPEN, "locked_at": None},
-            ).scalar_one()
-            if rows:
-                self.s.execute(
-                    insert(IOV),
-                    [
-                        {"tag_id": tag_id, "since": since, "insertion_time": t, "payload_hash": h}
-                        for since, t, h in rows
-                    ],
-                )
-            if state is TagState.LOCKED:
-                self.s.execute(
-                    update(Tag)
-                    .where(Tag.id == tag_id)
-                    .values(state=TagState.LOCKED, locked_at=row["locked_at"])
-                    .execution_options(synchronize_session=False)
-                )
-            self.tag_ids[name] = tag_id
+            self.tag_ids[name] = db.insert_tag(self.s, row, rows)
             self.tag_types[name] = row["type_name"]
             self.added["tag"] += 1
             self.added["iov"] += len(rows)
@@ -273,11 +246,18 @@ class _Importer:
             raise TransferError(f"{where} refers to tag {name!r} not in the file", "damaged file")
         return self.tag_ids[name]
 
-    def global_tags(self, maps: dict[str, list[dict[str, Any]]]) -> None:
+    def global_tags(
+        self,
+        maps: dict[str, list[dict[str, Any]]],
+        lifecycle: dict[str, dict[str, list[dict[str, Any]]]],
+    ) -> None:
+        names: set[str] = set()
+        replacements: list[tuple[int, dict[str, Any], str]] = []
         for row in self.rows(codecs.GLOBAL_TAG):
             n = row.pop("_n")
             name = row["name"]
-            state = _state(GlobalTagState, row["state"], "global_tag")
+            names.add(name)
+            row["state"] = state = _state(GlobalTagState, row["state"], "global_tag")
             history: list[tuple[str, int, dt.datetime]] = []
             for m in maps.pop(name, []):
                 self.at(codecs.GLOBAL_TAG_MAP, m["_n"], m)
@@ -288,72 +268,79 @@ class _Importer:
                         m["insertion_time"],
                     )
                 )
+            mine = {table: self._lifecycle_rows(table, groups.pop(name, []))
+                    for table, groups in lifecycle.items()}
             self.at(codecs.GLOBAL_TAG, n, row)
-            existing = self.s.scalar(select(GlobalTag).where(GlobalTag.name == name))
+            if row["replaced_by"] is not None:
+                replacements.append((n, row, row["replaced_by"]))
+            existing = db.global_tag_by_name(self.s, name)
             if existing is not None:
-                stored = list(
-                    self.s.execute(
-                        select(
-                            GlobalTagMap.record, GlobalTagMap.tag_id, GlobalTagMap.insertion_time
-                        )
-                        .where(GlobalTagMap.global_tag_id == existing.id)
-                        .order_by(GlobalTagMap.id)
-                    ).tuples()
-                )
-                if (existing.state, existing.snapshot_time) != (state, row["snapshot_time"]):
-                    raise _conflict("global tag", name, "other state or snapshot time")
-                if sorted(stored) != sorted(history):
+                here = (state, row["snapshot_time"], row["invalid_reason"], row["replaced_by"])
+                there = (existing.state, existing.snapshot_time, existing.invalid_reason,
+                         existing.replaced_by)
+                if here != there:
+                    raise _conflict("global tag", name, "other state, snapshot time or reason")
+                if sorted(db.map_history(self.s, existing.id)) != sorted(history):
                     raise _conflict("global tag", name, "other map history")
+                stored = db.lifecycle_rows(self.s, existing.id, name)
+                for table, wanted in mine.items():
+                    if sorted(stored[table], key=repr) != sorted(wanted, key=repr):
+                        raise _conflict("global tag", name, f"other {table.replace('_', ' ')}s")
                 self.reused["global_tag"] += 1
                 self.reused["global_tag_map"] += len(history)
+                for table, wanted in mine.items():
+                    self.reused[table] += len(wanted)
                 continue
-            gt_id = self.s.execute(
-                insert(GlobalTag).returning(GlobalTag.id),
-                {
-                    **row,
-                    "state": GlobalTagState.OPEN,
-                    "snapshot_time": None,
-                    "frozen_at": None,
-                },
-            ).scalar_one()
-            for record, tag_id, t in history:
-                self.s.execute(
-                    insert(GlobalTagMap),
-                    {
-                        "global_tag_id": gt_id,
-                        "record": record,
-                        "tag_id": tag_id,
-                        "insertion_time": t,
-                    },
-                )
-            if state is not GlobalTagState.OPEN:  # filled open, then set to its final state
-                self.s.execute(
-                    update(GlobalTag)
-                    .where(GlobalTag.id == gt_id)
-                    .values(
-                        state=state,
-                        snapshot_time=row["snapshot_time"],
-                        frozen_at=row["frozen_at"],
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+            gt_id = db.insert_global_tag(self.s, row, history)
+            for table, wanted in mine.items():
+                db.insert_lifecycle_rows(self.s, table, gt_id, name, wanted)
+                self.added[table] += len(wanted)
             self.added["global_tag"] += 1
             self.added["global_tag_map"] += len(history)
         if maps:
             raise TransferError(f"map rows of unknown global tag {next(iter(maps))!r}", "damaged")
+        for table, groups in lifecycle.items():
+            if groups:
+                raise TransferError(
+                    f"{table.replace('_', ' ')} rows of unknown global tag {next(iter(groups))!r}",
+                    "damaged file",
+                )
+        for n, row, other in replacements:  # the replacement exists, here or in the target
+            self.at(codecs.GLOBAL_TAG, n, row)
+            if other not in names and db.global_tag_by_name(self.s, other) is None:
+                raise InvalidInput(
+                    f"global tag {row['name']!r} is replaced by {other!r}, which is in neither "
+                    "the file nor the target", "export the replacement too",
+                )
+
+    def _lifecycle_rows(self, table: str, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """Rows of a lifecycle table as tuples of :data:`conditions.store.transfer.
+        LIFECYCLE_COLUMNS` (what is compared with the target and written)."""
+        columns = db.LIFECYCLE_COLUMNS[table][1]
+        return [tuple(r[c] for c in columns) for r in rows]
 
     def runs(self) -> None:
         for row in self.rows(codecs.RUN):
             row.pop("_n")
             values = (row["start_time"], row["end_time"], row["run_type"])
-            existing = self.s.get(Run, row["run"])
+            existing = db.stored_run(self.s, row["run"])
             if existing is not None:
                 if (existing.start_time, existing.end_time, existing.run_type) != values:
                     raise _conflict("run", str(row["run"]), "other start/end time or type")
                 self.reused["run"] += 1
                 continue
-            self.s.execute(insert(Run), row)
+            db.insert_run(self.s, row)
             self.added["run"] += 1
+
+    def processed_runs(self) -> None:
+        for row in self.rows(codecs.PROCESSED_RUN):
+            row.pop("_n")
+            existing = db.stored_processed_run(self.s, row["run"])
+            if existing is not None:  # processed once is processed: who and when may differ
+                self.reused["processed_run"] += 1
+                continue
+            db.insert_processed_run(self.s, row)  # the trigger raises the FCSR
+            self.added["processed_run"] += 1
 
     def campaigns(self, links: dict[str, list[dict[str, Any]]]) -> None:
         for row in self.rows(codecs.CAMPAIGN):
@@ -368,42 +355,23 @@ class _Importer:
             wanted = sorted(
                 (k["record"], k["payload_hash"], self.tag_ids[k["tag"]], k["since"]) for k in mine
             )
-            existing = self.s.scalar(select(Campaign).where(Campaign.name == name))
+            existing = db.campaign_by_name(self.s, name)
             if existing is not None:
-                stored = sorted(
-                    self.s.execute(
-                        select(
-                            CampaignPayload.record,
-                            CampaignPayload.payload_hash,
-                            CampaignPayload.tag_id,
-                            CampaignPayload.since,
-                        ).where(CampaignPayload.campaign_id == existing.id)
-                    ).tuples()
-                )
+                stored = db.campaign_links(self.s, existing.id)
                 if existing.manifest_sha256 != row["manifest_sha256"] or stored != wanted:
                     raise _conflict("campaign", name, "other inputs or constants")
                 self.reused["campaign"] += 1
                 self.reused["campaign_payload"] += len(wanted)
                 continue
-            campaign_id = self.s.execute(insert(Campaign).returning(Campaign.id), row).scalar_one()
-            if wanted:
-                self.s.execute(
-                    insert(CampaignPayload),
-                    [
-                        {
-                            "campaign_id": campaign_id,
-                            "record": record,
-                            "payload_hash": h,
-                            "tag_id": tag_id,
-                            "since": since,
-                        }
-                        for record, h, tag_id, since in wanted
-                    ],
-                )
+            db.insert_campaign(self.s, row, wanted)
             self.added["campaign"] += 1
             self.added["campaign_payload"] += len(wanted)
         if links:
             raise TransferError(f"links of unknown campaign {next(iter(links))!r}", "damaged file")
+
+
+#: The lifecycle tables that belong to a global tag (written with it).
+LIFECYCLE_CODECS = (codecs.VALIDATION_REPORT, codecs.GLOBAL_TAG_APPROVAL, codecs.DRIFT_ACK)
 
 
 def import_file(
