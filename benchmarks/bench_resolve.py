@@ -46,6 +46,7 @@ from bench_store import (
 from conditions import migrate, store
 from conditions.db import make_engine, write_session
 from conditions.resolve import Resolver
+from tests.support.lifecycle import publish
 
 
 def driver_fetch(backend: str, url: str) -> float:
@@ -111,7 +112,7 @@ def bench_size(backend: str, url: str, n: int, lookups: int) -> dict[str, float]
     retained_mb, peak_mb = traced_build(engine, 0)
 
     with write_session(engine) as s:
-        store.freeze_global_tag(s, "GT")
+        publish(s, "GT")
     frozen = Resolver(engine, index=True)
     for run in working:
         frozen.resolve("GT", run)

@@ -109,7 +109,7 @@ def seed_lookups(url: str, n_iovs: int) -> tuple[int, int]:
             store.append_iovs(s, f"bench{k}-v1", iovs)
             store.set_record(s, "L-open", f"rec{k}", f"bench{k}-v1")
         store.clone_global_tag(s, "L-open", "L")
-        store.freeze_global_tag(s, "L")
+        publish(s, "L")
     engine.dispose()
     return 0, n_iovs * STEP - 1
 

@@ -26,6 +26,7 @@ from conditions.db import write_session
 from conditions.db.model import UTCDateTime
 from conditions.errors import ConddbError
 from conditions.resolve import Resolver
+from tests.support.lifecycle import publish
 
 _names = itertools.count()
 N_TAGS = 3
@@ -181,7 +182,7 @@ def test_index_equals_the_iov_rules(engine: Engine, plan: list[tuple[str, int, l
             world.locked.add(x)
         elif op == "freeze" and world.snapshot is None:
             with write_session(engine) as s:
-                world.snapshot = store.freeze_global_tag(s, gt).snapshot_time
+                world.snapshot = publish(s, gt).snapshot_time
         fresh = Resolver(engine, index=True)  # built from all the rows at once, not extended
         for run in range(0, RUNS + 2, 3):
             want = world.expected(tags, run)

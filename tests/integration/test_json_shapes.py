@@ -27,6 +27,7 @@ from conditions.db import make_engine, write_session
 from conditions.service.testing import RunningService, running_service
 from conditions.services.transfer import export_file
 from tests.support.cli import run
+from tests.support.lifecycle import publish
 
 #: What an export row of a table adds to the object: the names of the rows it refers to.
 EXPORT_REFERENCES = {"iov": {"tag"}, "campaign_payload": {"campaign"}}
@@ -98,7 +99,7 @@ def seed(engine: Engine, svc: RunningService, http: httpx.Client) -> list[str]:
         store.set_record(s, "G", "a", "ta")
         store.set_record(s, "G", "b", "tb")
         store.clone_global_tag(s, "G", "GF")
-        store.freeze_global_tag(s, "GF")
+        publish(s, "GF")
     return hashes
 
 

@@ -33,6 +33,7 @@ from conditions.service.client import ConditionsClient
 from conditions.service.read_api import _fast_answer
 from conditions.service.settings import ServiceSettings
 from conditions.service.testing import running_service
+from tests.support.lifecycle import publish
 
 SINCES = {"a": [10, 20, 30, 55, 90], "b": [0, 25, 26, 60], "c": [5, 30, 31, 32, 80]}
 LAST_RUN = 120
@@ -64,7 +65,7 @@ def data(db_url: str) -> Iterator[Data]:
             store.set_record(s, "G", rec, f"t-{rec}")
         store.append_iovs(s, "t-b", [(25, hashes[8])])  # supersedes the row at 25
         store.clone_global_tag(s, "G", "G-frozen")
-        store.freeze_global_tag(s, "G-frozen")
+        publish(s, "G-frozen")
     yield Data(db_url, engine, hashes)
     engine.dispose()
 

@@ -37,6 +37,7 @@ from conditions import store
 from conditions.db import make_engine, write_session
 from conditions.service.testing import free_socket
 from tests.conftest import IN_CI, Backend, _backend_params
+from tests.support.lifecycle import publish
 
 REPO = Path(__file__).resolve().parents[2]
 LOCATIONS = REPO / "deploy" / "nginx" / "conddb-locations.conf"
@@ -158,7 +159,7 @@ def tier(
             store.append_iovs(s, f"nx-{rec}", [(0, hashes[k]), (100, hashes[k + 2])])
             store.set_record(s, "nx-open", rec, f"nx-{rec}")
         store.clone_global_tag(s, "nx-open", "nx-frozen")
-        store.freeze_global_tag(s, "nx-frozen")
+        publish(s, "nx-frozen")
     engine.dispose()
 
     app_port, port = _port(), _port()
