@@ -129,8 +129,17 @@ def closure_figures(out_dir: Path, truth: DetectorTruth, constants: Any,
         inner = r < 15.0
         xx, zz = r * np.sin(th), r * np.cos(th)
         fitted = gm.g_xyz(xx[inner], np.zeros(int(inner.sum())), zz[inner])
-        expected = now.g(r[inner] * 1000.0, th[inner])
-        fig["gmap_rms"] = float(np.sqrt(np.mean((fitted / expected - 1.0) ** 2)))
+        # the map corrects PE / Y0 (Eq 3.3): its truth is g times the LPMT collection factor
+        # Q(x) / Q(0) of the QE spread and dead channels (SPMT share taken uniform)
+        ch = lpmt_channels(now)
+        fs = now.spmt_fraction
+        pos = np.stack([xx[inner], np.zeros(int(inner.sum())), zz[inner]], axis=1) * 1000.0
+        q = ch.collection_factor(pos)
+        q0 = float(ch.collection_factor(np.zeros((1, 3)))[0])
+        q_rel = (fs + (1.0 - fs) * q) / (fs + (1.0 - fs) * q0)
+        g_true = now.g(r[inner] * 1000.0, th[inner])
+        fig["gmap_rms"] = float(np.sqrt(np.mean((fitted / (g_true * q_rel) - 1.0) ** 2)))
+        fig["gmap_rms_vs_g_only"] = float(np.sqrt(np.mean((fitted / g_true - 1.0) ** 2)))
     lp = pay.get("lpmt_nonlinearity")
     if lp is not None:
         fig.update(lpmt_residuals(now, lp))
