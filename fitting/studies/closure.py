@@ -58,11 +58,13 @@ def lpmt_residuals(truth: DetectorTruth, payload: Any) -> dict[str, float]:
 
 
 def positron_bias(truth: DetectorTruth, payloads: dict[str, Any], n_events: int, seed: int,
-                  uniform: bool, samples: list[np.ndarray] | None = None) -> float:
+                  uniform: bool, samples: list[np.ndarray] | None = None,
+                  per_energy: dict[float, float] | None = None) -> float:
     """Largest |mean E_rec / E_true - 1| at 1-8 MeV (Eq. 2.4), centre or uniform r < 15 m.
 
     ``samples``: when given, the prompt visible energies E_vis [MeV] (Eq. 3.3, the energy of
-    Eq. 3.1) of each energy are appended to it.
+    Eq. 3.1) of each energy are appended to it; ``per_energy``: filled with the signed bias at
+    each energy.
     """
     from conditions.energy import EnergyScale
 
@@ -75,7 +77,10 @@ def positron_bias(truth: DetectorTruth, payloads: dict[str, Any], n_events: int,
         inside = np.sqrt(x * x + y * y + z * z) < 15.0
         rec = scale.reconstruct(ev["pe_total"][inside], x[inside], y[inside], z[inside])
         ok = np.isfinite(rec.e_rec)
-        worst = max(worst, abs(float(np.mean(rec.e_rec[ok]) / e_true - 1.0)))
+        bias = float(np.mean(rec.e_rec[ok]) / e_true - 1.0)
+        worst = max(worst, abs(bias))
+        if per_energy is not None:
+            per_energy[e_true] = bias
         if samples is not None:
             samples.append(np.asarray(rec.e_vis[ok]))
     return worst
@@ -154,10 +159,18 @@ def closure_figures(out_dir: Path, truth: DetectorTruth, constants: Any,
         fig["a_tilde"] = float(res.a_tilde)
     if positrons and nl is not None and ly is not None:
         centre: list[np.ndarray] = []
+        by_e: dict[float, float] = {}
         fig["positron_bias_centre"] = positron_bias(now, pay, positrons, seed, uniform=False,
-                                                    samples=centre)
+                                                    samples=centre, per_energy=by_e)
+        fig.update({f"detail_bias_centre_{e:g}MeV": v for e, v in by_e.items()})
         if res is not None:
             fig.update(positron_resolution_truth(centre, res))
-        fig["positron_bias_uniform"] = positron_bias(now, pay, positrons, seed + 1, uniform=True)
+        by_e = {}
+        fig["positron_bias_uniform"] = positron_bias(now, pay, positrons, seed + 1, uniform=True,
+                                                     per_energy=by_e)
+        fig.update({f"detail_bias_uniform_{e:g}MeV": v for e, v in by_e.items()})
+        if res is not None:
+            fig["detail_res_chi2"] = float(res.chi2)
+            fig["detail_res_ndf"] = float(res.ndf)
     return {k: (float(v) if v is not None and math.isfinite(float(v)) else math.nan)
             for k, v in fig.items()}
