@@ -337,8 +337,9 @@ def fit_positron_resolution(
     Systematic of the conversion: the sharing spreads scaled by 1 +- ``sharing_rel_uncertainty``
     (the simulation's Compton / low-energy response and f_nonlin below 0.5 MeV); half the
     difference of the two refits is added to the covariance, fully correlated. T0 +- 0.1 MeV
-    (refractive index 1.47-1.51, Frank-Tamm power 0.8-1.5) moves the positron a-tilde by
-    <= 0.02 % on the mock variants (benchmarks/resolution_study.py --t0); not in the covariance.
+    (the linear offset of C(T) is 0.35-0.49 MeV for refractive index 1.47-1.51 and Frank-Tamm
+    power 0.8-1.5) moves the positron a by -+0.015 %, c by +-0.02 % and a-tilde by < 0.01 % on
+    the nominal mock (benchmarks/resolution_study.py --t0 0.3 / 0.5); not in the covariance.
 
     Parameters
     ----------
