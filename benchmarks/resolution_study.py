@@ -24,7 +24,7 @@ from scipy.optimize import curve_fit
 
 from fitting.peaks import fit_gaussian
 from fitting.physics.nonlinearity import f_nonlin
-from fitting.physics.resolution import sharing_deviations
+from fitting.physics.resolution import CHERENKOV_T0_MEV, cherenkov_proxy, sharing_deviations
 from fitting.resolution import (
     SHARING_E_REG_MEV,
     GammaWidth,
@@ -41,7 +41,7 @@ from fitting.toymc.events import (
 from fitting.toymc.gammas import secondary_electrons
 from fitting.toymc.gmap import g_truth_xyz
 from fitting.toymc.pmts import lpmt_channels
-from fitting.toymc.truth import DetectorTruth
+from fitting.toymc.variants import truth_variant
 
 SOURCES = ("Cs137", "Mn54", "Ge68", "K40", "nH", "Co60", "AmBe", "nC", "AmC")
 RUN_OF = {"nH": ("AmC", "nH"), "nC": ("AmBe", "nC"), "AmBe": ("AmBe", "prompt"),
@@ -61,8 +61,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--t0", type=float, default=CHERENKOV_T0_MEV,
+                    help="offset T0 [MeV] of the Cherenkov proxy (systematic: +- 0.1)")
+    ap.add_argument("--truth", default="nominal", help="truth variant")
     args = ap.parse_args()
-    truth = DetectorTruth.default()
+    truth = truth_variant(args.truth)
     rng = np.random.default_rng(args.seed)
     # f_nonlin: Eq 2.5 fitted to the truth over 0.1-10 MeV (stands for the calibrated curve)
     grid = np.geomspace(0.1, 10.0, 200)
@@ -117,13 +120,15 @@ def main() -> None:
                                  @ np.array([-sg / mu**2, 1 / mu]))))
         e, idx = secondary_electrons(name, 50_000, srng)
         widths.append(GammaWidth(name, mu, sg, g.error("sigma"),
-                                 sharing_deviations(e, idx, 50_000, p_fit, SHARING_E_REG_MEV)))
+                                 sharing_deviations(e, idx, 50_000, p_fit, SHARING_E_REG_MEV),
+                                 cherenkov_proxy(e, idx, 50_000, args.t0)))
     before = fit_resolution(np.array(means), np.array(rel), np.array(err))
     show("before: Eq 3.1 on gamma widths", before.fit.values, before.fit.errors, before.a_tilde,
          before.a_tilde_err, before.fit.chi2, before.fit.ndf)
     for excl in (("AmBe", "AmC"), ()):
         used = [w for w in widths if w.source not in excl]
-        after = fit_positron_resolution(used, c_dark, c_dark_err)
+        after = fit_positron_resolution(used, c_dark, c_dark_err, p_nonlin=p_fit,
+                                        cherenkov_t0_mev=args.t0)
         lab = "after: converted" + (" (no AmBe/AmC)" if excl else " (all peaks)")
         el = after.electron
         show("   Gaussian part (electrons)", el.values, el.errors, 0.0, 0.0, el.chi2, el.ndf)

@@ -60,11 +60,13 @@ def lpmt_residuals(truth: DetectorTruth, payload: Any) -> dict[str, float]:
 
 
 def positron_bias(truth: DetectorTruth, payloads: dict[str, Any], n_events: int, seed: int,
-                  uniform: bool, samples: list[np.ndarray] | None = None) -> float:
+                  uniform: bool, samples: list[np.ndarray] | None = None,
+                  per_energy: dict[float, float] | None = None) -> float:
     """Largest |mean E_rec / E_true - 1| at 1-8 MeV (Eq. 2.4), centre or uniform r < 15 m.
 
     ``samples``: when given, the prompt visible energies E_vis [MeV] (Eq. 3.3, the energy of
-    Eq. 3.1) of each energy are appended to it.
+    Eq. 3.1) of each energy are appended to it; ``per_energy``: filled with the signed bias at
+    each energy.
     """
     from conditions.energy import EnergyScale
 
@@ -77,7 +79,10 @@ def positron_bias(truth: DetectorTruth, payloads: dict[str, Any], n_events: int,
         inside = np.sqrt(x * x + y * y + z * z) < 15.0
         rec = scale.reconstruct(ev["pe_total"][inside], x[inside], y[inside], z[inside])
         ok = np.isfinite(rec.e_rec)
-        worst = max(worst, abs(float(np.mean(rec.e_rec[ok]) / e_true - 1.0)))
+        bias = float(np.mean(rec.e_rec[ok]) / e_true - 1.0)
+        worst = max(worst, abs(bias))
+        if per_energy is not None:
+            per_energy[e_true] = bias
         if samples is not None:
             samples.append(np.asarray(rec.e_vis[ok]))
     return worst
@@ -131,8 +136,17 @@ def closure_figures(out_dir: Path, truth: DetectorTruth, constants: Any,
         inner = r < 15.0
         xx, zz = r * np.sin(th), r * np.cos(th)
         fitted = gm.g_xyz(xx[inner], np.zeros(int(inner.sum())), zz[inner])
-        expected = now.g(r[inner] * 1000.0, th[inner])
-        fig["gmap_rms"] = float(np.sqrt(np.mean((fitted / expected - 1.0) ** 2)))
+        # the map corrects PE / Y0 (Eq 3.3): its truth is g times the LPMT collection factor
+        # Q(x) / Q(0) of the QE spread and dead channels (SPMT share taken uniform)
+        ch = lpmt_channels(now)
+        fs = now.spmt_fraction
+        pos = np.stack([xx[inner], np.zeros(int(inner.sum())), zz[inner]], axis=1) * 1000.0
+        q = ch.collection_factor(pos)
+        q0 = float(ch.collection_factor(np.zeros((1, 3)))[0])
+        q_rel = (fs + (1.0 - fs) * q) / (fs + (1.0 - fs) * q0)
+        g_true = now.g(r[inner] * 1000.0, th[inner])
+        fig["gmap_rms"] = float(np.sqrt(np.mean((fitted / (g_true * q_rel) - 1.0) ** 2)))
+        fig["gmap_rms_vs_g_only"] = float(np.sqrt(np.mean((fitted / g_true - 1.0) ** 2)))
     lp = pay.get("lpmt_nonlinearity")
     if lp is not None:
         fig.update(lpmt_residuals(now, lp))
@@ -147,10 +161,18 @@ def closure_figures(out_dir: Path, truth: DetectorTruth, constants: Any,
         fig["a_tilde"] = float(res.a_tilde)
     if positrons and nl is not None and ly is not None:
         centre: list[np.ndarray] = []
+        by_e: dict[float, float] = {}
         fig["positron_bias_centre"] = positron_bias(now, pay, positrons, seed, uniform=False,
-                                                    samples=centre)
+                                                    samples=centre, per_energy=by_e)
+        fig.update({f"detail_bias_centre_{e:g}MeV": v for e, v in by_e.items()})
         if res is not None:
             fig.update(positron_resolution_truth(centre, res))
-        fig["positron_bias_uniform"] = positron_bias(now, pay, positrons, seed + 1, uniform=True)
+        by_e = {}
+        fig["positron_bias_uniform"] = positron_bias(now, pay, positrons, seed + 1, uniform=True,
+                                                     per_energy=by_e)
+        fig.update({f"detail_bias_uniform_{e:g}MeV": v for e, v in by_e.items()})
+        if res is not None:
+            fig["detail_res_chi2"] = float(res.chi2)
+            fig["detail_res_ndf"] = float(res.ndf)
     return {k: (float(v) if v is not None and math.isfinite(float(v)) else math.nan)
             for k, v in fig.items()}

@@ -78,6 +78,7 @@ def response_key(truth: DetectorTruth) -> DetectorTruth:
         birks_kb_g_cm2_per_mev=truth.birks_kb_g_cm2_per_mev,
         cherenkov_coeff_mev_cm2_g=truth.cherenkov_coeff_mev_cm2_g,
         refractive_index=truth.refractive_index,
+        cherenkov_power=truth.cherenkov_power,
         vis_norm=truth.vis_norm,
     )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,10 @@ def _log_steps(lo: float, hi: float, n: int) -> tuple[float, ...]:
     return tuple(float(x) for x in np.geomspace(lo, hi, n))
 
 
-def _bright() -> DetectorTruth:
-    return dataclasses.replace(
-        DetectorTruth(),
+#: variant name -> the fields of :class:`DetectorTruth` it changes (all others nominal).
+VARIANT_OVERRIDES: dict[str, dict[str, Any]] = {
+    "nominal": {},
+    "bright": dict(
         y0_pe_per_mev=1600.0, birks_kb_g_cm2_per_mev=0.0065, cherenkov_coeff_mev_cm2_g=0.20,
         refractive_index=1.50, lpmt_dark_noise_pe=92.4, spmt_dark_noise_pe=4.5,
         gmap=GMapParams(a2=0.10, a6=0.04, edge_depth=0.22, edge_radius_mm=16_800.0,
@@ -37,12 +39,8 @@ def _bright() -> DetectorTruth:
         lpmt_nonlin_form="exp", lpmt_nonlin_max=0.20, spe_resolution=0.30, qe_spread=0.10,
         dead_fraction=0.01, amc_recoil_bias=0.006, cherenkov_fluctuation=0.10,
         laser_scan_pe=_log_steps(0.05, 100.0, 12), channel_seed=11,
-    )
-
-
-def _dim() -> DetectorTruth:
-    return dataclasses.replace(
-        DetectorTruth(),
+    ),
+    "dim": dict(
         y0_pe_per_mev=1150.0, birks_kb_g_cm2_per_mev=0.0045, cherenkov_coeff_mev_cm2_g=0.40,
         refractive_index=1.47, cherenkov_power=1.5, lpmt_dark_noise_pe=277.2,
         spmt_dark_noise_pe=13.4,
@@ -53,12 +51,8 @@ def _dim() -> DetectorTruth:
         cherenkov_fluctuation=0.14,
         laser_scan_pe=(0.1, 0.3, 1.0, 3.0, *np.linspace(10.0, 110.0, 11).tolist()),
         channel_seed=22,
-    )
-
-
-def _extreme() -> DetectorTruth:
-    return dataclasses.replace(
-        DetectorTruth(),
+    ),
+    "extreme": dict(
         y0_pe_per_mev=1300.0, birks_kb_g_cm2_per_mev=0.0060, cherenkov_coeff_mev_cm2_g=0.25,
         refractive_index=1.48, cherenkov_power=0.8, lpmt_dark_noise_pe=221.8,
         spmt_dark_noise_pe=10.7,
@@ -68,12 +62,8 @@ def _extreme() -> DetectorTruth:
         spe_resolution=0.35, qe_spread=0.08, dead_fraction=0.005, amc_recoil_bias=0.005,
         cherenkov_fluctuation=0.11,
         laser_scan_pe=_log_steps(0.02, 100.0, 8), channel_seed=33,
-    )
-
-
-def _asymmetric() -> DetectorTruth:
-    return dataclasses.replace(
-        DetectorTruth(),
+    ),
+    "asymmetric": dict(
         y0_pe_per_mev=1420.0, birks_kb_g_cm2_per_mev=0.0050, cherenkov_coeff_mev_cm2_g=0.35,
         refractive_index=1.51, cherenkov_power=1.2, lpmt_dark_noise_pe=147.8,
         spmt_dark_noise_pe=7.2,
@@ -83,16 +73,18 @@ def _asymmetric() -> DetectorTruth:
         dead_fraction=0.015, amc_recoil_bias=0.002, cherenkov_fluctuation=0.13,
         laser_scan_pe=_log_steps(0.03, 110.0, 20), channel_seed=44,
         drift=DriftModel(gain_steps=((500, 10.0, 0.06), (9000, 20.0, -0.07))),
-    )
+    ),
+}
+
+
+def _factory(name: str) -> Callable[[], DetectorTruth]:
+    overrides = VARIANT_OVERRIDES[name]
+    return lambda: dataclasses.replace(DetectorTruth(), **overrides)
 
 
 #: variant name -> factory of its (not yet renormalised) truth.
 VARIANT_FACTORIES: dict[str, Callable[[], DetectorTruth]] = {
-    "nominal": DetectorTruth,
-    "bright": _bright,
-    "dim": _dim,
-    "extreme": _extreme,
-    "asymmetric": _asymmetric,
+    n: _factory(n) for n in VARIANT_OVERRIDES
 }
 VARIANTS: tuple[str, ...] = tuple(VARIANT_FACTORIES)
 

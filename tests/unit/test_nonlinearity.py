@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from fitting.nonlin_fit import _Problem
 from fitting.nonlinearity import (
     B12_EDGES_MEV,
     TABLE2_EFFECTS,
@@ -22,7 +23,6 @@ from fitting.nonlinearity import (
     NonlinFitConfig,
     NonlinFitResult,
     SecondarySpectrum,
-    _Problem,
     b12_histogram_from_events,
     electron_visible_energy,
     f_nonlin,
