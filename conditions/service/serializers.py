@@ -13,7 +13,8 @@ payload_meta_json   {hash, type, schema_version, size, created_at, provenance}
 payload_type_json   {name, kind, schema_versions, description}
 tag_json            {name, type, state, description, created_at, locked_at[, iovs]}
 iov_row_json        {since, until, payload_hash, insertion_time, superseded}
-global_tag_json     {name, state, snapshot_time, description, created_at, frozen_at}
+global_tag_json     {name, state, snapshot_time, description, created_at, frozen_at, invalid_reason,
+                    replaced_by}
 gt_records_json     {record: {tag, type, tag_state}}  (a global tag's record -> tag map)
 resolved_iov_json   {tag, payload_type, payload_hash, since, until, insertion_time}
 resolution_json     {global_tag, run, as_of, frozen, records: {record: resolved_iov_json},
@@ -101,6 +102,9 @@ def global_tag_json(gt: Any) -> dict[str, Any]:
         "description": gt.description,
         "created_at": format_utc(gt.created_at),
         "frozen_at": format_utc(gt.frozen_at),
+        # issue 18: an invalid global tag says why and what replaces it (None otherwise)
+        "invalid_reason": gt.invalid_reason,
+        "replaced_by": gt.replaced_by,
     }
 
 
