@@ -11,7 +11,8 @@ function            shape
 ==================  ==========================================================================
 payload_meta_json   {hash, type, schema_version, size, created_at, provenance}
 payload_type_json   {name, kind, schema_versions, description}
-tag_json            {name, type, state, description, created_at, locked_at[, iovs]}
+tag_json            {name, type, state, description, created_at, locked_at, synchronization
+                    [, iovs]}
 iov_row_json        {since, until, payload_hash, insertion_time, superseded}
 global_tag_json     {name, state, snapshot_time, description, created_at, frozen_at, invalid_reason,
                     replaced_by}
@@ -76,6 +77,7 @@ def tag_json(tag: Any, n_iovs: int | None = None) -> dict[str, Any]:
         "description": tag.description,
         "created_at": format_utc(tag.created_at),
         "locked_at": format_utc(tag.locked_at),
+        "synchronization": _state(tag.synchronization),  # offline | prompt | express (issue 18)
     }
     if n_iovs is not None:
         doc["iovs"] = n_iovs

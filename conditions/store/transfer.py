@@ -130,12 +130,12 @@ class ExportRows:
     def payload(self) -> Iterator[dict[str, Any]]:
         stmt = select(Payload).where(*_in(Payload.hash, self.sel.payload_hashes))
         for p in self.s.scalars(stmt.order_by(Payload.hash)):
-            yield _values(p)
+            yield _values(p, type=p.type_name)
 
     def tag(self) -> Iterator[dict[str, Any]]:
         stmt = select(Tag).where(*_in(Tag.id, self.sel.tag_ids)).order_by(Tag.name)
         for t in self.s.scalars(stmt):
-            yield _values(t)
+            yield _values(t, type=t.type_name)
 
     def iov(self) -> Iterator[dict[str, Any]]:
         stmt = select(IOV.tag_id, IOV.since, IOV.insertion_time, IOV.payload_hash).where(
@@ -301,8 +301,16 @@ def insert_payload_type(s: Session, row: Mapping[str, Any]) -> None:
     s.execute(insert(PayloadType), dict(row))
 
 
+def _typed(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A file row's values by column: the file says ``type`` (the library's JSON shape), the
+    payload and tag tables ``type_name``."""
+    values = dict(row)
+    values["type_name"] = values.pop("type")
+    return values
+
+
 def insert_payload(s: Session, row: Mapping[str, Any], data: bytes) -> None:
-    s.execute(insert(Payload), {**row, "data": data})
+    s.execute(insert(Payload), {**_typed(row), "data": data})
 
 
 def insert_tag(
@@ -311,7 +319,7 @@ def insert_tag(
     """Write a tag open with its IOV rows, then lock it when the row says locked; its id."""
     locked = row["state"] is TagState.LOCKED
     tag_id: int = s.execute(
-        insert(Tag).returning(Tag.id), {**row, "state": TagState.OPEN, "locked_at": None}
+        insert(Tag).returning(Tag.id), {**_typed(row), "state": TagState.OPEN, "locked_at": None}
     ).scalar_one()
     if iovs:
         s.execute(

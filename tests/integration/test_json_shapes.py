@@ -190,11 +190,6 @@ def test_export_rows_hold_the_same_objects(fronts: Fronts) -> None:
     same(sorted(links, key=key), sorted(campaign["records"], key=key))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export names a payload's and a tag's type 'type_name' (a column of its codec, "
-    "conditions/services/transfer/codecs.py); serializers, CLI and HTTP name it 'type'",
-)
 @pytest.mark.parametrize("table", ["payload", "tag"])
 def test_export_payload_and_tag_rows_hold_the_same_objects(fronts: Fronts, table: str) -> None:
     f = fronts

@@ -105,7 +105,7 @@ def add_payload(tables: Tables, payloads: Payloads, type_name: str, data: bytes)
     tables["payload"].append(
         {
             "hash": h,
-            "type_name": type_name,
+            "type": type_name,
             "schema_version": 1,
             "size": len(data),
             "provenance": {},
@@ -127,7 +127,7 @@ def _retag(tables: Tables, old: str, new: str) -> None:
 
 
 def _other_type(t: Tables, p: Payloads) -> None:
-    ly = row(t, "payload", type_name="light_yield")["hash"]
+    ly = row(t, "payload", type="light_yield")["hash"]
     row(t, "iov", tag="ta", since=10)["payload_hash"] = ly
 
 
@@ -145,7 +145,7 @@ def _json_not_canonical(t: Tables, p: Payloads) -> None:
 
 
 def _schema_version(t: Tables, p: Payloads) -> None:
-    row(t, "payload", type_name="dark_noise")["schema_version"] = 1
+    row(t, "payload", type="dark_noise")["schema_version"] = 1
 
 
 #: forgery -> (edit, text the one-line error must contain: the row and what is wrong)
@@ -302,7 +302,7 @@ def test_zip_bomb_is_refused_before_inflating(good: Path, target: Any, tmp_path:
     tables["payload"].append(
         {
             "hash": h,
-            "type_name": "json",
+            "type": "json",
             "schema_version": 1,
             "size": size,
             "provenance": {},

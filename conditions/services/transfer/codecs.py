@@ -270,7 +270,7 @@ PAYLOAD_TYPE = _codec(
 PAYLOAD = _codec(
     "payload",
     ("hash", "hash"),
-    ("type_name", "name"),
+    ("type", "name"),  # the payload type: the key of the library's JSON shape (serializers)
     ("schema_version", "int"),
     ("size", "int"),
     ("provenance", "dict"),
@@ -279,7 +279,7 @@ PAYLOAD = _codec(
 TAG = _codec(
     "tag",
     ("name", "name"),
-    ("type_name", "name"),
+    ("type", "name"),  # the payload type (serializers.tag_json's key)
     ("state", "enum"),
     ("description", "text"),
     ("created_at", "time"),

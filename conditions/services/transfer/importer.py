@@ -183,17 +183,17 @@ class _Importer:
             data = self.zf.read(info)
             if sha256_hex(data) != h or row["size"] != len(data):
                 raise TransferError(f"payload {h} fails its SHA-256 / size check", "damaged file")
-            self.check_type_known(row["type_name"])
-            version = check_canonical(row["type_name"], data)  # decodes, re-encodes, compares
+            self.check_type_known(row["type"])
+            version = check_canonical(row["type"], data)  # decodes, re-encodes, compares
             if version != row["schema_version"]:
                 raise InvalidInput(
                     f"schema_version {row['schema_version']} but the bytes hold version {version}",
                     "the file was altered: export it again from the source",
                 )
-            self.payload_types_[h] = row["type_name"]
+            self.payload_types_[h] = row["type"]
             stored = db.stored_payload(self.s, h)
             if stored is not None:
-                if stored != (row["type_name"], data):
+                if stored != (row["type"], data):
                     raise _conflict("payload", h, "other type or bytes under the same hash")
                 self.reused["payload"] += 1
                 continue
@@ -206,10 +206,10 @@ class _Importer:
             name = row["name"]
             row["state"] = state = _state(TagState, row["state"], "tag")
             row["synchronization"] = _state(TagSync, row["synchronization"], "tag")
-            self.check_type_known(row["type_name"])
+            self.check_type_known(row["type"])
             mine = iovs.pop(name, [])
             for i in mine:
-                self.check_reference(codecs.IOV, i, name, row["type_name"])
+                self.check_reference(codecs.IOV, i, name, row["type"])
                 if row["locked_at"] is not None and i["insertion_time"] > row["locked_at"]:
                     raise InvalidInput(
                         f"IOV inserted at {codecs.encode_time(i['insertion_time'])}, after its tag "
@@ -222,7 +222,7 @@ class _Importer:
             if existing is not None:
                 stored = db.iov_rows_of(self.s, existing.id)
                 if (existing.type_name, existing.state, existing.synchronization) != (
-                    row["type_name"], state, row["synchronization"]
+                    row["type"], state, row["synchronization"]
                 ):
                     raise _conflict("tag", name, "other payload type, state or synchronisation")
                 if sorted(stored) != sorted(rows):
@@ -233,7 +233,7 @@ class _Importer:
                 self.reused["iov"] += len(rows)
                 continue
             self.tag_ids[name] = db.insert_tag(self.s, row, rows)
-            self.tag_types[name] = row["type_name"]
+            self.tag_types[name] = row["type"]
             self.added["tag"] += 1
             self.added["iov"] += len(rows)
         if iovs:
