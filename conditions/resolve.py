@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterable
 
 from sqlalchemy.engine import Connection, Engine
@@ -73,8 +74,13 @@ class Resolver:
         max_resolutions: int = 100_000,
         max_global_tags: int = 64,
         index: bool = False,
+        recheck_published_s: float = 1.0,
     ) -> None:
         self.engine = engine
+        #: a published global tag can still be invalidated (issue 18), by any process: its own
+        #: change counter is read again at most this often (0: every lookup), so answers carry
+        #: the deprecation within this many seconds; an invalid one never changes again
+        self.recheck_published_s = recheck_published_s
         #: answer lookups without ``as_of`` from the in-memory index (a service: built once,
         #: then one counter query per lookup); off, each lookup is one SQL statement (a job
         #: doing few lookups must not load whole tags: one statement per tag, about what
@@ -93,16 +99,33 @@ class Resolver:
 
     # --- the index ---------------------------------------------------------------------------
     def frozen_index(self, global_tag: str) -> GlobalTagIndex | None:
-        """The index of a frozen global tag when already loaded (no I/O: safe on an event loop)."""
+        """The index of a frozen global tag when already loaded and still current (safe on an
+        event loop: no I/O but one tiny counter statement per ``recheck_published_s``)."""
         held = self._indexes.get(global_tag)
-        return held if held is not None and held.frozen else None
+        return held if held is not None and held.frozen and self._still_final(held) else None
+
+    def _still_final(self, held: GlobalTagIndex) -> bool:
+        """False when a published global tag changed state since its index was built (it was
+        invalidated); only its own counter is read (appends to its tags after the snapshot do
+        not change its answers), at most every ``recheck_published_s``."""
+        if held.deprecation is not None:
+            return True  # invalid: final for good
+        now = time.monotonic()
+        if now < held.recheck_at:
+            return True
+        if self._check.counter_sum(held.gt_id, ()) != held.gt_counter:
+            return False
+        held.recheck_at = now + self.recheck_published_s
+        return True
 
     def index(self, global_tag: str) -> GlobalTagIndex | None:
         """The current index of ``global_tag`` (None: no such global tag).  Open global tags:
         one counter statement; the index is brought up to date when a counter moved."""
         held = self._indexes.get(global_tag)
         if held is not None and (
-            held.frozen or self._check.counter_sum(held.gt_id, held.tag_ids) == held.stamp
+            self._still_final(held)
+            if held.frozen
+            else self._check.counter_sum(held.gt_id, held.tag_ids) == held.stamp
         ):
             return held
         with self._reader.connect() as conn:
@@ -134,7 +157,7 @@ class Resolver:
     def segment(self, global_tag: str, run: int) -> tuple[GlobalTagIndex, Segment] | None:
         """The index and the segment holding ``run`` (None: let the SQL reader explain)."""
         index = self._indexes.get(global_tag)
-        if index is None or not index.frozen:  # frozen: no I/O at all
+        if index is None or not (index.frozen and self._still_final(index)):  # frozen: no I/O
             index = self.index(global_tag)
             if index is None:
                 return None

@@ -337,6 +337,14 @@ class GlobalTagIndex:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     gt_id: int = field(init=False)
     stamp: int = field(init=False)
+    #: time.monotonic() after which a published global tag's own counter is read again: it may
+    #: still be invalidated (issue 18) by another process (:meth:`Resolver.frozen_index`)
+    recheck_at: float = field(default=0.0, init=False)
+
+    @property
+    def gt_counter(self) -> int:
+        """The global tag's own change counter when the index was built (state and map)."""
+        return next((n for s, o, n in self.version[1] if s == "gt" and o == self.gt_id), 0)
 
     def segment(self, run: int) -> Segment | None:
         """The segment of ``run``, or None if a record does not cover it (no records: None)."""

@@ -100,6 +100,27 @@ def test_library_answers_of_an_invalid_global_tag_are_deprecated(engine: Engine)
         Resolver(engine).resolve("G", 150, as_of=store.utcnow(), require="published")
 
 
+def test_a_held_published_index_learns_of_its_invalidation(engine: Engine) -> None:
+    """Another process invalidates a published global tag: a resolver that holds its index
+    answers with the deprecation once it reads the tag's counter again (every lookup with
+    recheck 0; within ``recheck_published_s`` otherwise), without being cleared."""
+    import time
+
+    _world(engine)
+    eager = Resolver(engine, index=True, recheck_published_s=0.0)
+    paced = Resolver(engine, index=True, recheck_published_s=0.3)
+    for r in (eager, paced):
+        assert r.resolve("G", 150).deprecation is None
+        assert r.frozen_index("G") is not None
+    before = paced.resolve("G", 250)
+    _invalidate(engine)  # as another process would: the resolvers are not told
+    assert eager.resolve("G", 150).deprecation == DEP
+    assert eager.frozen_index("G") is not None and eager.frozen_index("G").deprecation == DEP
+    time.sleep(0.35)
+    after = paced.resolve("G", 250)
+    assert after.deprecation == DEP and after.records == before.records
+
+
 def test_http_client_and_cli_answers_are_deprecated(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
