@@ -16,6 +16,9 @@ Stable URLs (names as path segments, hashes in full)::
     /payload/{hash}[?tag=&channel=]    metadata, provenance, content, users
     /payload/{hash}/plots/{kind}.svg   f_nonlin, g_map, resolution, lpmt_channel, lpmt_corrections
     /search?q=TEXT                     names and hash prefixes
+
+:mod:`conditions.drift` is imported by the handlers that need it (trends, LPMT plots), not with
+the app: each ``conddb serve`` worker imports the app before its first health check.
 """
 
 from __future__ import annotations
@@ -23,14 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from conditions import drift, store
+from conditions import store
 from conditions.db import read_session
 from conditions.errors import InvalidInput
 from conditions.payloads import (
@@ -170,6 +172,8 @@ def lookup(st: State, name: str, run: int, as_of: AsOf = None) -> Response:
 
 @router.get("/gt/{name}/trend")
 def gt_trend(st: State, name: str) -> Response:
+    from conditions import drift
+
     return _page(
         st,
         "trend.html",
@@ -195,6 +199,8 @@ def tag(st: State, name: str, as_of: AsOf = None) -> Response:
 
 @router.get("/tag/{name}/trend")
 def tag_trend(st: State, name: str) -> Response:
+    from conditions import drift
+
     return _page(
         st,
         "trend.html",
@@ -268,6 +274,10 @@ def _content_plot(st: ServiceState, payload_hash: str, kind: str, channel: int |
         if channel is None:
             raise InvalidInput("no channel given", "add ?channel=N")
         return plots.lpmt_channel(model, views.check_channel(model, channel))
+    import numpy as np
+
+    from conditions import drift
+
     cc = drift.channel_corrections(model)
     return plots.lpmt_corrections(np.asarray(cc.correction[cc.good]), drift.LPMT_REFERENCE_CHARGE)
 
