@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,6 +32,9 @@ from ..db.model import DriftAck, ValidationReport
 from ..errors import ConddbError
 from ..resolve import resolve
 from . import lifecycle
+
+if TYPE_CHECKING:  # numpy is imported where used: the service's workers start without it
+    import numpy as np
 
 #: Default positron tolerance: |relative bias| of the mean reconstructed energy (paper: ±0.2 %
 #: at the detector level; the sample statistics add to it, so the default leaves headroom).
@@ -53,6 +55,8 @@ class PositronSample:
     @classmethod
     def load(cls, path: str) -> PositronSample:
         """From an ``.npz`` with arrays ``e_true``, ``pe_total``, ``x_m``, ``y_m``, ``z_m``."""
+        import numpy as np
+
         try:
             with np.load(path) as f:
                 return cls(f["e_true"], f["pe_total"], f["x_m"], f["y_m"], f["z_m"])
@@ -164,6 +168,8 @@ def check_energy(
 
 def positron_bias(scale: Any, sample: PositronSample) -> dict[float, float]:
     """``mean(E_rec) / E_true - 1`` per true energy of the sample (events with finite E_rec)."""
+    import numpy as np
+
     rec = scale.reconstruct(sample.pe_total, sample.x, sample.y, sample.z)
     out: dict[float, float] = {}
     for e in np.unique(sample.e_true):

@@ -17,8 +17,9 @@ Stable URLs (names as path segments, hashes in full)::
     /payload/{hash}/plots/{kind}.svg   f_nonlin, g_map, resolution, lpmt_channel, lpmt_corrections
     /search?q=TEXT                     names and hash prefixes
 
-:mod:`conditions.drift` is imported by the handlers that need it (trends, LPMT plots), not with
-the app: each ``conddb serve`` worker imports the app before its first health check.
+:mod:`conditions.drift`, :mod:`.plots` (numpy, the payload models, matplotlib) are imported by
+the handlers that need them, not with the app: each ``conddb serve`` worker imports the app
+before its first health check.
 """
 
 from __future__ import annotations
@@ -35,17 +36,11 @@ from starlette.responses import RedirectResponse, Response
 from conditions import store
 from conditions.db import read_session
 from conditions.errors import InvalidInput
-from conditions.payloads import (
-    EnergyNonlinearityV1,
-    EnergyResolutionV1,
-    LpmtNonlinearityV1,
-    NonuniformityMapV1,
-)
 
 from ..caching import IMMUTABLE
 from ..state import ServiceState, get_state
 from ..wire import parse_time
-from . import lifecycle_views, plots, views
+from . import lifecycle_views, views
 from .pages import HtmlRoute, render, seg, url
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
@@ -223,6 +218,8 @@ def tag_history_plot(
     as_of: AsOf = None,
     mark: Annotated[str | None, Query(description="payload hash to ring")] = None,
 ) -> Response:
+    from . import plots
+
     when = parse_time(as_of)
     with read_session(st.read_engine) as s:
         trend = views.history_trend(s, name, quantity, when)
@@ -256,6 +253,15 @@ def payload(
 
 
 def _content_plot(st: ServiceState, payload_hash: str, kind: str, channel: int | None) -> bytes:
+    from conditions.payloads import (
+        EnergyNonlinearityV1,
+        EnergyResolutionV1,
+        LpmtNonlinearityV1,
+        NonuniformityMapV1,
+    )
+
+    from . import plots
+
     with read_session(st.read_engine) as s:
         _, model = views.payload_model(s, payload_hash)
     if kind not in plots.plot_kinds(model):

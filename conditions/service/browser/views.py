@@ -2,9 +2,10 @@
 
 One function per page, each taking an open read session and returning the template context (plain
 data: rows, names, links).  Reads go through ``conditions.store``, ``conditions.drift`` and
-``conditions.payloads``; the few queries they lack live in :mod:`.queries`.  :mod:`conditions.drift`
-is imported by the functions that use it, not with the app (each ``conddb serve`` worker imports
-the app before its first health check).
+``conditions.payloads``; the few queries they lack live in :mod:`.queries`.
+:mod:`conditions.drift`, numpy, the payload models and :mod:`.plots` are imported by the functions
+that use them, not with the app (each ``conddb serve`` worker imports the app before its first
+health check).
 """
 
 from __future__ import annotations
@@ -13,21 +14,20 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from conditions import store
 from conditions.documents import decode_document, summarise_arrays, typed_types
 from conditions.errors import InvalidInput
-from conditions.payloads import ChannelStatus, LpmtNonlinearityV1, decode_payload
 from conditions.resolve import resolve
 
-from . import plots, queries
+from . import queries
 from .pages import seg
 
 if TYPE_CHECKING:
     from conditions.drift import SeriesSource, Trend
+    from conditions.payloads import LpmtNonlinearityV1
 
 
 def global_tags(s: Session) -> dict[str, Any]:
@@ -146,6 +146,8 @@ def _fields(model: BaseModel) -> list[Field]:
 
 def payload_model(s: Session, payload_hash: str) -> tuple[str, BaseModel]:
     """The decoded typed payload (refuses untyped JSON payloads, which have no plots)."""
+    from conditions.payloads import decode_payload
+
     p = store.get_payload(s, payload_hash)
     if p.type_name not in typed_types():
         raise InvalidInput(f"payload {payload_hash[:12]} is untyped JSON", "it has no plots")
@@ -153,7 +155,10 @@ def payload_model(s: Session, payload_hash: str) -> tuple[str, BaseModel]:
 
 
 def _lpmt_summary(m: LpmtNonlinearityV1) -> dict[str, Any]:
+    import numpy as np
+
     from conditions import drift
+    from conditions.payloads import ChannelStatus
 
     counts = {st.name: int(np.count_nonzero(m.status == st)) for st in ChannelStatus}
     cc = drift.channel_corrections(m)
@@ -194,6 +199,9 @@ def payload(
     global tags that use it, and the tag whose IOV history is drawn (``tag_name`` or the first
     tag holding it)."""
     from conditions import drift
+    from conditions.payloads import LpmtNonlinearityV1, decode_payload
+
+    from . import plots
 
     p = store.get_payload(s, payload_hash)
     provenance = dict(p.provenance or {})
@@ -243,6 +251,8 @@ def payload(
 
 def check_channel(m: LpmtNonlinearityV1, channel: int) -> int:
     """``channel`` if the payload has it, else an :class:`InvalidInput` naming the range."""
+    import numpy as np
+
     if not np.any(m.channel_ids == channel):
         lo, hi = int(m.channel_ids.min()), int(m.channel_ids.max())
         raise InvalidInput(f"no LPMT channel {channel} in this payload", f"give {lo}..{hi}")
