@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from conditions.db.migrate import require_head
 from conditions.errors import ConddbError, DatabaseUnavailable, from_db_error
-from conditions.migrate import require_head
 
 from .browser import install as install_browser
 from .caching import NO_STORE

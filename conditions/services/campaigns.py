@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 
 from .. import store
 from ..errors import Conflict, InvalidInput
-from ..payloads import encode_payload, type_of
 
 DEFAULT_TAG_PREFIX = "juno-"
 
@@ -291,6 +290,8 @@ def plan_upload(
     constants: CampaignConstants, prefix: str = DEFAULT_TAG_PREFIX
 ) -> list[tuple[str, str, str, int, bytes, int]]:
     """(record, tag, type, since, canonical bytes, schema version) of each payload to write."""
+    from ..payloads import encode_payload, type_of  # the service starts without the payload models
+
     rows = []
     for record, (model, _prov) in sorted(constants.payloads.items()):
         store.check_name("record", record)

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from .. import store
@@ -137,6 +136,8 @@ def decode_document(type_name: str, data: bytes) -> Any:
 def summarise_arrays(value: Any, max_items: int = 64) -> Any:
     """A JSON-able copy of ``value`` where numpy arrays longer than ``max_items`` become a summary
     (dtype, shape, min, max, mean) instead of hundreds of thousands of numbers."""
+    import numpy as np  # here, not at the top: the service's workers start without numpy
+
     if isinstance(value, np.ndarray):
         if value.size <= max_items:
             return value.tolist()

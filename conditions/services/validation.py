@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 import conditions
@@ -33,7 +32,9 @@ from ..resolve import resolve
 from ..store.drift_acks import acknowledged_flags, add_drift_ack
 from . import lifecycle
 
-if TYPE_CHECKING:  # the type of a stored report (the repository's row)
+if TYPE_CHECKING:  # type hints only: numpy is imported where used (workers start without it)
+    import numpy as np
+
     from ..db.model import ValidationReport
 
 #: Default positron tolerance: |relative bias| of the mean reconstructed energy (paper: ±0.2 %
@@ -55,6 +56,8 @@ class PositronSample:
     @classmethod
     def load(cls, path: str) -> PositronSample:
         """From an ``.npz`` with arrays ``e_true``, ``pe_total``, ``x_m``, ``y_m``, ``z_m``."""
+        import numpy as np
+
         try:
             with np.load(path) as f:
                 return cls(f["e_true"], f["pe_total"], f["x_m"], f["y_m"], f["z_m"])
@@ -166,6 +169,8 @@ def check_energy(
 
 def positron_bias(scale: Any, sample: PositronSample) -> dict[float, float]:
     """``mean(E_rec) / E_true - 1`` per true energy of the sample (events with finite E_rec)."""
+    import numpy as np
+
     rec = scale.reconstruct(sample.pe_total, sample.x, sample.y, sample.z)
     out: dict[float, float] = {}
     for e in np.unique(sample.e_true):

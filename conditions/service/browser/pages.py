@@ -3,24 +3,31 @@
 Every browser route is an :class:`HtmlRoute`: a domain error (unknown tag, bad time, ...) raised
 while building a page becomes an HTML page with the error's status (404 / 409 / 422) and its
 one-line message and hint, never the JSON error body of the API.
+
+Jinja2 is imported, and the template environment built, at the first render (:func:`_env`), not
+when the app is imported: each ``conddb serve`` worker imports the app before it answers its
+first health check.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from conditions.errors import ConddbError
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -63,22 +70,28 @@ def seg(name: str) -> str:
     return quote(name, safe="")
 
 
-_ENV = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_ENV.filters.update(time=fmt_time, iso=iso, num=fmt_num, seg=seg)
-_ENV.globals.update(url=url)
+@functools.cache
+def _env() -> Environment:
+    """The template environment (built once, at the first render)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(time=fmt_time, iso=iso, num=fmt_num, seg=seg)
+    env.globals.update(url=url)
+    return env
 
 
 def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """The page ``template`` filled with ``context`` (``title``, ``crumbs``, ``json`` ...)."""
     context.setdefault("crumbs", [])
     context.setdefault("json", None)
-    body = _ENV.get_template(template).render(**context)
+    body = _env().get_template(template).render(**context)
     return HTMLResponse(body, status, headers={"Cache-Control": PAGE_CACHE})
 
 

@@ -16,6 +16,10 @@ Stable URLs (names as path segments, hashes in full)::
     /payload/{hash}[?tag=&channel=]    metadata, provenance, content, users
     /payload/{hash}/plots/{kind}.svg   f_nonlin, g_map, resolution, lpmt_channel, lpmt_corrections
     /search?q=TEXT                     names and hash prefixes
+
+:mod:`conditions.drift`, :mod:`.plots` (numpy, the payload models, matplotlib) are imported by
+the handlers that need them, not with the app: each ``conddb serve`` worker imports the app
+before its first health check.
 """
 
 from __future__ import annotations
@@ -23,27 +27,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from conditions import drift, store
+from conditions import store
 from conditions.db import read_session
 from conditions.errors import InvalidInput
-from conditions.payloads import (
-    EnergyNonlinearityV1,
-    EnergyResolutionV1,
-    LpmtNonlinearityV1,
-    NonuniformityMapV1,
-)
 
 from ..caching import IMMUTABLE
 from ..state import ServiceState, get_state
 from ..wire import parse_time
-from . import lifecycle_views, plots, views
+from . import lifecycle_views, views
 from .pages import HtmlRoute, render, seg, url
 
 router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
@@ -170,6 +167,8 @@ def lookup(st: State, name: str, run: int, as_of: AsOf = None) -> Response:
 
 @router.get("/gt/{name}/trend")
 def gt_trend(st: State, name: str) -> Response:
+    from conditions import drift
+
     return _page(
         st,
         "trend.html",
@@ -195,6 +194,8 @@ def tag(st: State, name: str, as_of: AsOf = None) -> Response:
 
 @router.get("/tag/{name}/trend")
 def tag_trend(st: State, name: str) -> Response:
+    from conditions import drift
+
     return _page(
         st,
         "trend.html",
@@ -217,6 +218,8 @@ def tag_history_plot(
     as_of: AsOf = None,
     mark: Annotated[str | None, Query(description="payload hash to ring")] = None,
 ) -> Response:
+    from . import plots
+
     when = parse_time(as_of)
     with read_session(st.read_engine) as s:
         trend = views.history_trend(s, name, quantity, when)
@@ -250,6 +253,15 @@ def payload(
 
 
 def _content_plot(st: ServiceState, payload_hash: str, kind: str, channel: int | None) -> bytes:
+    from conditions.payloads import (
+        EnergyNonlinearityV1,
+        EnergyResolutionV1,
+        LpmtNonlinearityV1,
+        NonuniformityMapV1,
+    )
+
+    from . import plots
+
     with read_session(st.read_engine) as s:
         _, model = views.payload_model(s, payload_hash)
     if kind not in plots.plot_kinds(model):
@@ -268,6 +280,10 @@ def _content_plot(st: ServiceState, payload_hash: str, kind: str, channel: int |
         if channel is None:
             raise InvalidInput("no channel given", "add ?channel=N")
         return plots.lpmt_channel(model, views.check_channel(model, channel))
+    import numpy as np
+
+    from conditions import drift
+
     cc = drift.channel_corrections(model)
     return plots.lpmt_corrections(np.asarray(cc.correction[cc.good]), drift.LPMT_REFERENCE_CHARGE)
 

@@ -3,26 +3,31 @@
 One function per page, each taking an open read session and returning the template context (plain
 data: rows, names, links).  Reads go through ``conditions.store``, ``conditions.drift`` and
 ``conditions.payloads``; the few queries they lack live in :mod:`.queries`.
+:mod:`conditions.drift`, numpy, the payload models and :mod:`.plots` are imported by the functions
+that use them, not with the app (each ``conddb serve`` worker imports the app before its first
+health check).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from conditions import drift, store
+from conditions import store
 from conditions.documents import decode_document, summarise_arrays, typed_types
 from conditions.errors import InvalidInput
-from conditions.payloads import ChannelStatus, LpmtNonlinearityV1, decode_payload
 from conditions.resolve import resolve
 
-from . import plots, queries
+from . import queries
 from .pages import seg
+
+if TYPE_CHECKING:
+    from conditions.drift import SeriesSource, Trend
+    from conditions.payloads import LpmtNonlinearityV1
 
 
 def global_tags(s: Session) -> dict[str, Any]:
@@ -62,6 +67,8 @@ def tags(s: Session, type_name: str | None) -> dict[str, Any]:
 def global_tag(s: Session, name: str, as_of: dt.datetime | None) -> dict[str, Any]:
     """A global tag: its record -> tag map (now or at ``as_of``), its map history, the other
     global tags to diff against."""
+    from conditions import drift
+
     g = store.get_global_tag(s, name)
     mapping = store.global_tag_map(s, g, as_of=as_of)
     iov_counts = {t.name: n for t, n in store.list_tags(s)}
@@ -88,6 +95,8 @@ def global_tag(s: Session, name: str, as_of: dt.datetime | None) -> dict[str, An
 
 def gt_diff(s: Session, a: str, b: str) -> dict[str, Any]:
     """Record-by-record comparison of two global tags (``conditions.drift.gt_diff``)."""
+    from conditions import drift
+
     diff = drift.gt_diff(s, a, b)
     return {"a": a, "b": b, "diff": diff, "changed": len(diff.changed())}
 
@@ -102,6 +111,8 @@ def lookup(s: Session, name: str, run: int, as_of: dt.datetime | None) -> dict[s
 def tag(s: Session, name: str, as_of: dt.datetime | None) -> dict[str, Any]:
     """A tag: every IOV row (superseded ones too) as it was at ``as_of`` (default: now), and the
     global tags whose records point at it."""
+    from conditions import drift
+
     t = store.get_tag(s, name)
     rows = store.list_iovs(s, name, as_of=as_of, history=True)
     return {
@@ -135,6 +146,8 @@ def _fields(model: BaseModel) -> list[Field]:
 
 def payload_model(s: Session, payload_hash: str) -> tuple[str, BaseModel]:
     """The decoded typed payload (refuses untyped JSON payloads, which have no plots)."""
+    from conditions.payloads import decode_payload
+
     p = store.get_payload(s, payload_hash)
     if p.type_name not in typed_types():
         raise InvalidInput(f"payload {payload_hash[:12]} is untyped JSON", "it has no plots")
@@ -142,6 +155,11 @@ def payload_model(s: Session, payload_hash: str) -> tuple[str, BaseModel]:
 
 
 def _lpmt_summary(m: LpmtNonlinearityV1) -> dict[str, Any]:
+    import numpy as np
+
+    from conditions import drift
+    from conditions.payloads import ChannelStatus
+
     counts = {st.name: int(np.count_nonzero(m.status == st)) for st in ChannelStatus}
     cc = drift.channel_corrections(m)
     x = cc.correction[cc.good]
@@ -180,6 +198,11 @@ def payload(
     """A payload: metadata, provenance, content in the schema's words, plots, the tags and
     global tags that use it, and the tag whose IOV history is drawn (``tag_name`` or the first
     tag holding it)."""
+    from conditions import drift
+    from conditions.payloads import LpmtNonlinearityV1, decode_payload
+
+    from . import plots
+
     p = store.get_payload(s, payload_hash)
     provenance = dict(p.provenance or {})
     uses = queries.tags_using_payload(s, p.hash)
@@ -228,14 +251,18 @@ def payload(
 
 def check_channel(m: LpmtNonlinearityV1, channel: int) -> int:
     """``channel`` if the payload has it, else an :class:`InvalidInput` naming the range."""
+    import numpy as np
+
     if not np.any(m.channel_ids == channel):
         lo, hi = int(m.channel_ids.min()), int(m.channel_ids.max())
         raise InvalidInput(f"no LPMT channel {channel} in this payload", f"give {lo}..{hi}")
     return channel
 
 
-def trend(s: Session, source: drift.SeriesSource) -> dict[str, Any]:
+def trend(s: Session, source: SeriesSource) -> dict[str, Any]:
     """The drift analysis of a tag or a global tag: every tracked quantity with its flags."""
+    from conditions import drift
+
     report = drift.track(s, source)
     rows = []
     for t in report.trends:
@@ -258,8 +285,10 @@ def trend(s: Session, source: drift.SeriesSource) -> dict[str, Any]:
 
 def history_trend(
     s: Session, tag_name: str, quantity_name: str, as_of: dt.datetime | None
-) -> drift.Trend:
+) -> Trend:
     """One tracked quantity across the IOVs of a tag, with its drift analysis."""
+    from conditions import drift
+
     ser = drift.series(s, tag_name, quantity_name, as_of=as_of)
     return drift.analyse_series(ser, drift.DriftConfig())
 
