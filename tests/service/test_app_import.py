@@ -3,9 +3,11 @@
 Each uvicorn worker runs ``create_app()`` (``--factory``) in a fresh interpreter, and the
 supervisor kills a worker that does not answer in time (issues 12, 15).  Alembic (the schema
 check is one plain query, :mod:`conditions.db.revision`), matplotlib and scipy (the browser's
-plots), Jinja2 (the browser's templates), :mod:`conditions.drift` (trend pages), numpy and the
-payload models (typed payloads, validation) are imported by the code that uses them, at the first
-such request: never by building the app.  The cost
+plots), Jinja2 (the browser's templates), :mod:`conditions.drift` (trend pages) and the payload
+models (typed payloads, validation) are imported by the code that uses them, at the first such
+request: never by building the app.  numpy is imported: the lookup's IOV index
+(:mod:`conditions.store.index`) keeps its since arrays in numpy, and every worker serves lookups.
+The cost
 itself is measured in ``benchmarks/bench_cli.py`` (its ``import conditions.service.app`` row).
 """
 
@@ -20,7 +22,6 @@ DEFERRED = {
     "alembic",
     "matplotlib",
     "scipy",
-    "numpy",
     "jinja2",
     "conditions.drift",
     "conditions.payloads",
@@ -62,4 +63,4 @@ def test_building_the_app_defers_the_heavy_imports(db_url: str) -> None:
     # index renders a template, a trend page of an unknown tag runs the drift code to its 404
     statuses, served = lines["SERVED"].split()[1:3], _modules(lines["SERVED"])
     assert statuses == ["200", "404"]
-    assert {"jinja2", "conditions.drift", "numpy", "conditions.payloads"} <= _deferred(served)
+    assert {"jinja2", "conditions.drift", "conditions.payloads"} <= _deferred(served)
