@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import random
 import sqlite3
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -46,6 +47,8 @@ from bench_store import (
 from conditions import migrate, store
 from conditions.db import make_engine, write_session
 from conditions.resolve import Resolver
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support: the fixtures
 from tests.support.lifecycle import publish
 
 

@@ -50,6 +50,8 @@ from conditions import migrate, store
 from conditions.db import make_engine, write_session
 from conditions.payloads import encode_payload, examples
 from conditions.service.testing import free_socket
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support: the fixtures
 from tests.support.lifecycle import publish
 
 REPO = Path(__file__).resolve().parent.parent

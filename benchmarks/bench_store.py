@@ -24,6 +24,7 @@ import io
 import random
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +39,8 @@ from sqlalchemy.engine import Engine
 from conditions import migrate, store
 from conditions.db import make_engine, write_session
 from conditions.resolve import Resolver, resolve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support: the fixtures
 from tests.support.lifecycle import publish
 
 RECORDS = 8
