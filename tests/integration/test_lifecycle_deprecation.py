@@ -151,6 +151,14 @@ def test_http_client_and_cli_answers_are_deprecated(
             again = http.get(path, params=params, headers={"If-None-Match": got.headers["etag"]})
             assert again.status_code == 304 and again.headers["deprecation"] == "true"
         assert http.get("/v1/resolve/G2/150").json()["deprecation"] is None
+        # the HSF lookup (v5.1 and legacy shapes have no field for it): the same headers
+        for path in ("/api/cdb_rest/payload-iovs/query/", "/api/cdb_rest/payloadiovs/"):
+            hsf = http.get(path, params={"gtName": "G", "majorIOV": 150})
+            assert hsf.status_code == 200 and hsf.json(), hsf.text
+            assert hsf.headers["deprecation"] == "true", path
+            assert hsf.headers["warning"] == f'299 - "{DEP.message()}"'
+            plain = http.get(path, params={"gtName": "G2", "majorIOV": 150})
+            assert plain.status_code == 200 and "deprecation" not in plain.headers
 
         client = ConditionsClient(svc.base_url, tmp_path / "cache", token=svc.tokens["reader"])
         with pytest.warns(DeprecatedGlobalTag, match=f"{REASON}; use G2"):

@@ -21,6 +21,7 @@ from .. import wire
 from ..caching import cached_response, public
 from ..lookup import Body
 from ..read_api import _json as read_json
+from ..read_api import deprecated
 from ..state import ServiceState
 from . import views
 
@@ -50,10 +51,11 @@ def _cache(request: Request) -> LRU[Body]:
 
 
 def _query_body(st: ServiceState, global_tag: str, major: int, minor: int, rows: bool) -> Body:
-    found, frozen = views.query(st.lookups, global_tag, major, minor)
+    found, frozen, dep = views.query(st.lookups, global_tag, major, minor)
     doc = [f.as_row() if rows else f.as_dict() for f in found]
     content = wire.dumps(doc)
-    return Body(content, wire.body_etag(content), frozen)
+    # the reference's shape has no room for it: an invalid global tag says so in the headers
+    return Body(content, wire.body_etag(content), frozen, None if dep is None else dep.message())
 
 
 async def query_answer(
@@ -68,6 +70,6 @@ async def query_answer(
         if body.frozen:
             cache.put(key, body, len(body.content))
     max_age = frozen_or(st, body.frozen, st.settings.open_max_age)
-    return cached_response(
+    return deprecated(body, cached_response(
         request, body.content, etag=body.etag, cache_control=public(max_age), media_type=JSON
-    )
+    ))

@@ -20,6 +20,8 @@ from conditions import store
 from conditions.db import read_session
 from conditions.errors import InvalidInput, RecordNotFound, RunNotCovered
 from conditions.resolve import ResolvedIOV, resolve
+from conditions.states import Deprecation
+from conditions.store.global_tags import deprecation_of
 
 from .. import wire
 from ..lookup import Lookups
@@ -220,9 +222,10 @@ class Found:
 
 def query(
     lookups: Lookups, global_tag: str, major_iov: int, minor_iov: int
-) -> tuple[list[Found], bool]:
+) -> tuple[list[Found], bool, Deprecation | None]:
     """The payload of every record of ``global_tag`` in force at ``(major_iov, minor_iov)``,
-    and whether the global tag is frozen.  A record that does not cover the run is absent.
+    whether the global tag is immutable, and its deprecation when it is invalid (issue 18).
+    A record that does not cover the run is absent.
 
     Our IOVs start at ``minor = 0``, so the sub-run coordinate never changes the answer.
     """
@@ -232,24 +235,27 @@ def query(
     with lookups.reader.connect() as conn:
         try:
             res = resolve(conn, global_tag, major_iov)
-            found, frozen = list(res.records.values()), res.frozen
+            found, frozen, dep = list(res.records.values()), res.frozen, res.deprecation
         except (RunNotCovered, RecordNotFound):  # some (or all) records do not cover the run
-            found, frozen = _covered(lookups, global_tag, major_iov)
-    return [Found(r, lookups.meta(r.payload_hash).size) for r in found], frozen
+            found, frozen, dep = _covered(lookups, global_tag, major_iov)
+    return [Found(r, lookups.meta(r.payload_hash).size) for r in found], frozen, dep
 
 
-def _covered(lookups: Lookups, global_tag: str, run: int) -> tuple[list[ResolvedIOV], bool]:
+def _covered(
+    lookups: Lookups, global_tag: str, run: int
+) -> tuple[list[ResolvedIOV], bool, Deprecation | None]:
     with read_session(lookups.engine) as s:
         gt = store.get_global_tag(s, global_tag)
         records = sorted(store.global_tag_map(s, gt))
-        frozen = gt.state.value == "published"
+        frozen = gt.state in store.IMMUTABLE_STATES
+        dep = deprecation_of(s, global_tag)
         found: list[ResolvedIOV] = []
         for record in records:
             try:
                 found.extend(resolve(s, global_tag, run, record=record).records.values())
             except RunNotCovered:
                 continue
-    return found, frozen
+    return found, frozen, dep
 
 
 # --- paging ---------------------------------------------------------------------------------------
