@@ -159,7 +159,12 @@ def test_migration_0003_downgrades_and_upgrades_a_populated_database(populated: 
         assert dict(states)["GT"] == "frozen"
     migrate.upgrade(populated)
     migrate.check(populated)
-    assert row_counts(populated) == counts
+    # the lifecycle's own tables are 0006's: a downgrade below it drops them with their rows
+    # (the publish of the fixture stored a validation report); everything else is kept
+    lifecycle = {"validation_report", "global_tag_approval", "processed_run", "sync_state",
+                 "drift_ack"}
+    kept = {k: v for k, v in counts.items() if k not in lifecycle}
+    assert {k: v for k, v in row_counts(populated).items() if k not in lifecycle} == kept
     after = resolve(populated, "GT", 5)
     assert after.records == before.records and after.frozen
     attack = wipes(populated.dialect.name, "iov")[0]
@@ -167,4 +172,4 @@ def test_migration_0003_downgrades_and_upgrades_a_populated_database(populated: 
         attack = "REPLACE INTO payload SELECT * FROM payload"
     with pytest.raises(DBAPIError, match="conddb"), populated.begin() as conn:
         conn.execute(text(attack))
-    assert row_counts(populated) == counts
+    assert {k: v for k, v in row_counts(populated).items() if k not in lifecycle} == kept
