@@ -77,29 +77,34 @@ class ChangeCheck:
         self._sql: dict[int, str] = {}
 
     def counter_sum(self, gt_id: int, tag_ids: tuple[int, ...]) -> int:
-        """Sum of the counters of global tag ``gt_id`` and tags ``tag_ids`` (committed now)."""
-        try:
-            raw = self._idle.pop()
-        except IndexError:
-            raw = _Raw(self.engine)
-        try:
-            value = self._read(raw, gt_id, tag_ids)
-        except Exception:
-            raw.close()  # a broken connection (server restart): retry once on a new one
-            raw = _Raw(self.engine)
+        """Sum of the counters of global tag ``gt_id`` and tags ``tag_ids`` (committed now).
+
+        A broken connection (server restart) is replaced once; when the database cannot be
+        reached at all, the driver's error is raised as SQLAlchemy's :class:`DBAPIError` (the
+        service answers it with a 503), whether opening or reading failed."""
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        for attempt in (1, 2):
+            raw: _Raw | None = None
             try:
+                raw = self._idle.pop() if self._idle else _Raw(self.engine)
                 value = self._read(raw, gt_id, tag_ids)
-            except self.engine.dialect.loaded_dbapi.Error as exc:
-                raw.close()
-                # as SQLAlchemy would raise it (the service answers DBAPIError with a 503)
+            except (dbapi_error, DBAPIError) as exc:
+                if raw is not None:
+                    raw.close()
+                if attempt == 1:
+                    continue  # a connection the server dropped: once more on a new one
+                if isinstance(exc, DBAPIError):
+                    raise
+                # as SQLAlchemy would raise it
                 raise DBAPIError.instance(
-                    "change check", (gt_id, *tag_ids), exc, self.engine.dialect.loaded_dbapi.Error
+                    "change check", (gt_id, *tag_ids), exc, dbapi_error
                 ) from exc
-        if len(self._idle) < KEEP:
-            self._idle.append(raw)
-        else:
-            raw.close()
-        return value
+            if len(self._idle) < KEEP:
+                self._idle.append(raw)
+            else:
+                raw.close()
+            return value
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _read(self, raw: _Raw, gt_id: int, tag_ids: tuple[int, ...]) -> int:
         key = (gt_id, tag_ids)
