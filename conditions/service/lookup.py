@@ -7,7 +7,8 @@ and only the run number is spliced in per request, so a lookup in a known segmen
 serialisation, and under a frozen global tag no database query either.
 :meth:`Lookups.fast_resolution` is the event-loop path of :mod:`.read_api`'s lean route: memory
 only under a frozen global tag, one change-counter query under an open one whose index is
-loaded and current (never a rebuild on the event loop).  Batch lookups without ``as_of`` are
+loaded and current, run in a thread and shared by concurrent lookups (:mod:`.flights`; never
+a check or a rebuild on the event loop).  Batch lookups without ``as_of`` are
 cut from the same index segments (:meth:`Lookups.resolve_batch`); ``as_of`` lookups use the
 reader statements (:mod:`conditions.store.reader`), their bodies cached only under *frozen*
 global tags.  Payload bytes are cached by hash.  Every cache is a :class:`conditions.lru.LRU`
@@ -35,6 +36,7 @@ from conditions.store.index import GlobalTagIndex, Segment
 from conditions.store.reader import PayloadMeta, payload_meta
 
 from . import serializers, wire
+from .flights import SingleFlight
 
 __all__ = ["Body", "Lookups", "PayloadMeta", "check_hash"]
 
@@ -87,21 +89,26 @@ class Lookups:
         #: open global tags whose index the resolver has built (the fast path may check them)
         self._open: dict[str, bool] = {}  # insertion-ordered set
         self._open_lock = threading.Lock()
+        #: the change checks of the lean path, one at a time per open global tag, in a thread
+        self._checks: SingleFlight[str, GlobalTagIndex | None] = SingleFlight(self._current)
 
-    def fast_resolution(self, global_tag: str, run: int, record: str | None) -> Body | None:
+    async def fast_resolution(self, global_tag: str, run: int, record: str | None) -> Body | None:
         """The body of a lookup without ``as_of`` answered on the event loop, or None.
 
         Frozen global tag with a loaded index: memory only.  Open global tag whose index was
         built before: the resolver's change check (one tiny statement; after a write the index
-        is brought up to date incrementally).  None (a global tag not loaded yet, a segment the
-        index does not cover): the caller takes the thread-pool path (:meth:`resolve`), so a
-        first, full build never runs on the event loop.
+        is brought up to date incrementally), run in a check thread and shared by the lookups
+        of that global tag that arrived before it was launched (:class:`.flights.SingleFlight`:
+        never one launched before the lookup arrived, so a write committed before the request
+        was sent is seen); the loop serves other requests meanwhile.  None (a global tag not
+        loaded yet, a segment the index does not cover): the caller takes the thread-pool path
+        (:meth:`resolve`), so a first, full build never runs on the event loop.
         """
         index = self.resolver.frozen_index(global_tag)
         if index is None:
             if global_tag not in self._open:
                 return None
-            index = self._current(global_tag)
+            index = await self._checks.fresh(global_tag)
             if index is None:
                 return None
         seg = index.segment(run)

@@ -5,11 +5,15 @@ front (nginx, Squid, Varnish) can serve thousands of batch jobs that ask for the
 
 The hot route, ``GET /v1/resolve/{global_tag}/{run}[?record=R]``, is answered by
 :class:`LookupApp` before FastAPI sees it: no middleware, routing table, dependency injection
-or pydantic validation, no thread-pool hop; it sends the segment's pre-rendered bytes
-(:meth:`.lookup.Lookups.fast_resolution`).  Whatever it cannot answer from the index at once
-(``as_of``, another parameter, a bad run, an unknown global tag, a segment not seen yet, an open
-global tag whose counters moved) goes on to the FastAPI route below, which documents the
-endpoint, validates, explains errors and rebuilds in a thread - the same answer, slower.
+or pydantic validation; it sends the segment's pre-rendered bytes
+(:meth:`.lookup.Lookups.fast_resolution`).  Under a frozen global tag that is memory only;
+under an open one the change check (a database round trip) is awaited off the loop, one check
+at a time per global tag shared by the lookups that arrived before it was launched
+(:mod:`.flights`: read-your-writes holds), so the loop keeps serving meanwhile (a counter that
+moved brings the index up to date in that thread).  Whatever it cannot answer from the index
+(``as_of``, another parameter, a bad run, an unknown global tag or one not loaded yet, a segment
+not covered, a failed check) goes on to the FastAPI route below, which documents the endpoint,
+validates, explains errors and builds in a thread - the same answer, slower.
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ class LookupApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(_RESOLVE):
-            answer = _fast_answer(scope, self.state.conddb)
+            answer = await _fast_answer(scope, self.state.conddb)
             if answer is not None:
                 start, body = answer
                 await send(start)
@@ -119,8 +123,9 @@ class LookupApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def _fast_answer(scope: Scope, st: ServiceState) -> tuple[dict[str, Any], bytes] | None:
-    """``(response start message, body)`` of a lookup answerable from memory, else None."""
+async def _fast_answer(scope: Scope, st: ServiceState) -> tuple[dict[str, Any], bytes] | None:
+    """``(response start message, body)`` of a lookup answerable from the index, else None
+    (under an open global tag after its change check, awaited off the loop: :mod:`.flights`)."""
     method = scope["method"]
     if method not in ("GET", "HEAD"):
         return None
@@ -137,7 +142,7 @@ def _fast_answer(scope: Scope, st: ServiceState) -> tuple[dict[str, Any], bytes]
             return None
         record = query[0][1]
     try:
-        body = st.lookups.fast_resolution(global_tag, int(run_text), record)
+        body = await st.lookups.fast_resolution(global_tag, int(run_text), record)
     except Exception:  # e.g. the database is down: the full route answers (503, ...)
         return None
     if body is None or body.deprecation is not None:  # deprecation headers: the full route

@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +34,7 @@ from conditions.service.app import create_app
 from conditions.service.client import ConditionsClient
 from conditions.service.read_api import _fast_answer
 from conditions.service.settings import ServiceSettings
+from conditions.service.state import ServiceState
 from conditions.service.testing import running_service
 from tests.support.lifecycle import publish
 
@@ -80,15 +83,26 @@ def _scope(path: str, query: bytes = b"", headers: list[tuple[bytes, bytes]] | N
     }
 
 
+def _lean(scope: dict[str, Any], st: ServiceState) -> tuple[dict[str, Any], bytes] | None:
+    """The lean path's answer to ``scope`` (awaited on a loop of its own)."""
+    return asyncio.run(_fast_answer(scope, st))
+
+
+def _lean_ok(scope: dict[str, Any], st: ServiceState) -> tuple[dict[str, Any], bytes]:
+    answer = _lean(scope, st)
+    assert answer is not None, scope["path"]
+    return answer
+
+
 def test_lean_path_sends_the_library_answer_rendered_once(data: Data) -> None:
     app = create_app(ServiceSettings(url=data.url))
     st = app.state.conddb
     for gt in ("G", "G-frozen"):
-        assert _fast_answer(_scope(f"/v1/resolve/{gt}/40"), st) is None  # not loaded: full route
+        assert _lean(_scope(f"/v1/resolve/{gt}/40"), st) is None  # not loaded: full route
         st.lookups.resolve(gt, 40, None, None)  # what the full route does (in its thread)
         for run in range(10, LAST_RUN):
             for record, query in ((None, b""), ("b", b"record=b")):
-                answer = _fast_answer(_scope(f"/v1/resolve/{gt}/{run}", query), st)
+                answer = _lean(_scope(f"/v1/resolve/{gt}/{run}", query), st)
                 assert answer is not None, (gt, run, record)
                 start, body = answer
                 expected = wire.dumps(
@@ -103,15 +117,15 @@ def test_lean_path_sends_the_library_answer_rendered_once(data: Data) -> None:
                 )
                 assert headers[b"cache-control"] == f"public, max-age={max_age}".encode()
                 etag = headers[b"etag"]
-                again = _fast_answer(
+                again = _lean(
                     _scope(f"/v1/resolve/{gt}/{run}", query, [(b"if-none-match", etag)]), st
                 )
                 assert again is not None and again[0]["status"] == 304 and again[1] == b""
     # ETags differ between runs of one segment (the body holds the run) and between segments
     etags = {
-        dict(_fast_answer(_scope(f"/v1/resolve/G/{r}"), st)[0]["headers"])[b"etag"]
+        dict(_lean_ok(_scope(f"/v1/resolve/G/{r}"), st)[0]["headers"])[b"etag"]
         for r in range(10, LAST_RUN)
-    }  # type: ignore[index]
+    }
     assert len(etags) == LAST_RUN - 10
     # what the lean path leaves to the full route
     for path, query in (
@@ -125,14 +139,14 @@ def test_lean_path_sends_the_library_answer_rendered_once(data: Data) -> None:
         ("/v1/resolve/G/40/", b""),
         ("/v1/resolve/nope/40", b""),
     ):
-        assert _fast_answer(_scope(path, query), st) is None, (path, query)
+        assert _lean(_scope(path, query), st) is None, (path, query)
     # an append under the open global tag is seen by the very next lean answer (change check)
     with write_session(data.engine) as s:
         store.append_iovs(s, "t-a", [(45, data.hashes[7])])
-    start, body = _fast_answer(_scope("/v1/resolve/G/50"), st)  # type: ignore[misc]
+    start, body = _lean_ok(_scope("/v1/resolve/G/50"), st)
     assert wire.resolution_from_json(json.loads(body))["a"].since == 45
-    frozen = _fast_answer(_scope("/v1/resolve/G-frozen/50"), st)
-    assert frozen is not None and b'"since":30' in frozen[1]  # the snapshot is not moved
+    snap = _lean_ok(_scope("/v1/resolve/G-frozen/50"), st)
+    assert b'"since":30' in snap[1]  # the snapshot is not moved
     st.dispose()
 
 
@@ -234,3 +248,98 @@ def test_frozen_answers_teach_their_segment(data: Data, tmp_path: Path) -> None:
         job.resolve("G-frozen", 60)
         assert job.requests == 2  # outside the segment
         assert res.run == 56
+
+
+def _since_of_a(body: bytes) -> int:
+    return wire.resolution_from_json(json.loads(body))["a"].since
+
+
+def test_a_write_committed_before_a_lookup_is_seen_under_concurrent_lookups(data: Data) -> None:
+    """Read-your-writes on the lean path while other lookups keep change checks in flight:
+    after each commit returns, the next lean lookup sees it (a check launched before the
+    lookup arrived is never shared: :mod:`conditions.service.flights`)."""
+    app = create_app(ServiceSettings(url=data.url))
+    st: ServiceState = app.state.conddb
+    st.lookups.resolve("G", 40, None, None)  # loaded: the lean path answers G from now on
+    index = st.lookups.resolver.index
+
+    def slow_index(global_tag: str) -> Any:
+        """The check with a slow round trip: its answer arrives 5 ms after it was read, so a
+        lookup that shared a check already in flight would often get the state before."""
+        got = index(global_tag)
+        time.sleep(0.005)
+        return got
+
+    st.lookups.resolver.index = slow_index  # type: ignore[method-assign]
+    writes = 25
+    counts = {"lean": 0, "stale": 0}
+
+    async def background(seed: int, stop: asyncio.Event) -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            answer = await _fast_answer(_scope(f"/v1/resolve/G/{rng.randint(10, 99)}"), st)
+            assert answer is not None and answer[0]["status"] == 200
+            counts["lean"] += 1
+
+    def append(since: int) -> None:
+        with write_session(data.engine) as s:
+            store.append_iovs(s, "t-a", [(since, data.hashes[since % 9])])
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(background(k, stop)) for k in range(12)]
+        await asyncio.sleep(0.05)
+        for i in range(writes):
+            since = 100 + i
+            await asyncio.to_thread(append, since)  # committed when this returns
+            answer = await _fast_answer(_scope(f"/v1/resolve/G/{since + 1}"), st)
+            assert answer is not None
+            counts["lean"] += 1
+            counts["stale"] += _since_of_a(answer[1]) != since
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert counts["stale"] == 0, counts
+    # the lookups shared their checks (12 awaiting at once: at most one check each time)
+    assert st.lookups._checks.launched < counts["lean"], (st.lookups._checks.launched, counts)
+    st.dispose()
+
+
+def test_a_write_is_seen_by_the_next_request_over_http_under_load(
+    data: Data, tmp_path: Path
+) -> None:
+    """The same contract through a real server (uvicorn, one loop): client threads keep open
+    lookups in flight while a writer commits and then asks."""
+    import threading
+
+    with running_service(data.url, tmp_path) as svc:
+        base = svc.base_url
+        assert httpx.get(f"{base}/v1/resolve/G/40").status_code == 200  # builds the index
+        stop = threading.Event()
+        failures: list[str] = []
+
+        def background(seed: int) -> None:
+            rng = random.Random(seed)
+            with httpx.Client(base_url=base, timeout=30) as http:
+                while not stop.is_set():
+                    r = http.get(f"/v1/resolve/G/{rng.randint(10, 99)}")
+                    if r.status_code != 200:
+                        failures.append(r.text)
+
+        threads = [threading.Thread(target=background, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        try:
+            with httpx.Client(base_url=base, timeout=30) as http:
+                for i in range(15):
+                    since = 200 + i
+                    with write_session(data.engine) as s:
+                        store.append_iovs(s, "t-a", [(since, data.hashes[since % 9])])
+                    r = http.get(f"/v1/resolve/G/{since + 1}")
+                    assert r.status_code == 200 and _since_of_a(r.content) == since, i
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert not failures, failures[:3]
