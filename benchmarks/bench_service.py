@@ -3,6 +3,8 @@ framework floor, and (``--suite all``) a 2 MB payload with and without the nginx
 
     python benchmarks/bench_service.py [--db URL] [--duration 4] [--connections 32]
                                        [--iovs 1000] [--workers 2] [--suite lookups|all]
+                                       [--baseline DIR] [--paced-rate 1000]
+                                       [--paced-connections 8]
 
 ``lookups`` (issue 15): 8 records with ``--iovs`` IOVs per tag (loaded through the public write
 path), an open global tag ``L-open`` and a frozen clone ``L``.  With ``--workers`` uvicorn
@@ -13,7 +15,11 @@ workers (the ``conddb serve`` stack: uvloop, httptools, :mod:`conditions.service
 * ``GET /v1/resolve/L/<random run>`` (frozen: a bisection and a dict hit) and
   ``GET /v1/resolve/L-open/<random run>`` (open: plus one change-counter query);
 
-printing req/s, p50, p99, the ratio to the floor (target >= 0.5) and p99/p50 (target <= 10).
+printing req/s, p50, p99, the ratio to the floor (target >= 0.5) and p99/p50 (target <= 10),
+saturated (``--connections``) and paced (about ``--paced-rate`` req/s offered: the latency of
+one request, beside the floor's own p99/p50 in the same run; :func:`lookup_rows`).
+``--baseline DIR`` serves the same database with another checkout's code in the same rounds
+(before/after in one run).
 
 ``all`` adds the former rows: a frozen and an open lookup at one run, the 2 MB payload and the
 HSF routes, direct and through nginx (``deploy/nginx/conddb-locations.conf``, warm cache), against
@@ -181,13 +187,19 @@ _STACK = [
 ]  # fmt: skip
 
 
-def start_app(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
+def start_app(
+    url: str, workers: int, port: int, checkout: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``conddb serve``'s app on ``port``; ``checkout``: the ``conditions`` package of another
+    source tree (e.g. ``git archive main``) is imported instead of this one (PYTHONPATH first)."""
     env = {**os.environ, "CONDDB_URL": url}
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(checkout), env.get("PYTHONPATH", "")])
     cmd = [
         sys.executable, "-m", "uvicorn", "--factory", "conditions.service.app:create_app",
         *_STACK, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, cwd=checkout)  # cwd: first on sys.path
     wait_http(f"http://127.0.0.1:{port}/healthz", proc, "the conditions service")
     return proc
 
@@ -274,15 +286,27 @@ setup = function(thread) n = n + 1; thread:set("seed", n) end
 init = function(args) math.randomseed(seed * 7919 + os.time()) end
 request = function() return wrk.format("GET", prefix .. math.random(lo, hi)) end
 """
+#: Pacing (``--paced-rate``): each connection waits this many ms before each request (wrk
+#: starts a request's latency clock when it is sent, so the wait is not counted).
+_WRK_DELAY = """
+delay = function() return %g end
+"""
 
 
-def run_wrk(url: str, duration: float, connections: int) -> Result:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s"]
+def run_wrk(url: str, duration: float, connections: int, delay_ms: float = 0.0) -> Result:
+    """``wrk`` on ``url`` (``{run}``: random runs); ``delay_ms`` > 0: paced connections."""
+    threads = min(2, connections)
+    cmd = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency",
+        "--timeout", "10s",
+    ]  # fmt: skip
     script = None
     if url.endswith(RANDOM_RUN):
         prefix = urlsplit(url.removesuffix(RANDOM_RUN)).path
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
         script.write(_WRK_RANDOM % (prefix, *RUNS))
+        if delay_ms > 0:
+            script.write(_WRK_DELAY % delay_ms)
         script.close()
         cmd += ["-s", script.name]
         url = url.removesuffix(RANDOM_RUN)
@@ -306,9 +330,10 @@ def run_wrk(url: str, duration: float, connections: int) -> Result:
     return Result(rps, _ms(lat["50"]), _ms(lat["99"]), errors, total)
 
 
-def run_python(url: str, duration: float, connections: int) -> Result:
+def run_python(url: str, duration: float, connections: int, delay_ms: float = 0.0) -> Result:
     """Bounded fallback load: ``connections`` threads, each one keep-alive client, for
-    ``duration`` seconds or 200,000 requests in all, whichever comes first."""
+    ``duration`` seconds or 200,000 requests in all, whichever comes first (``delay_ms``: a
+    pause before each request, not timed)."""
     samples: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -320,6 +345,8 @@ def run_python(url: str, duration: float, connections: int) -> Result:
         with httpx.Client(timeout=10) as http:
             while time.monotonic() < deadline and len(samples) + len(local) < 200_000:
                 target = url.replace(RANDOM_RUN, str(rng.randint(*RUNS)))
+                if delay_ms > 0:
+                    time.sleep(delay_ms / 1e3)
                 t0 = time.perf_counter()
                 r = http.get(target)
                 local.append(time.perf_counter() - t0)
@@ -346,9 +373,18 @@ def run_python(url: str, duration: float, connections: int) -> Result:
 def lookup_rows(args: argparse.Namespace, load: Any) -> None:
     """Random-run lookups (open, frozen) against the framework floor, same stack, same run.
 
-    The app and the floor run side by side; the targets are measured in turn, ``--rounds``
-    times, so a shared machine's changing load hits all of them alike; the figures are the
-    medians over the rounds, the ratio the median of the per-round ratios."""
+    The app (and, with ``--baseline``, the app of another checkout on the same database) and
+    the floor run side by side; the targets are measured in turn, ``--rounds`` times, so a
+    shared machine's changing load hits all of them alike; the figures are the medians over
+    the rounds, the ratio the median of the per-round ratios.  Two tables:
+
+    * saturated: ``--connections`` connections as fast as they go (req/s and its ratio to the
+      floor's; latencies include queueing behind the other connections);
+    * paced (``--paced-rate`` > 0): ``--paced-connections`` connections, each waiting before
+      every request so that all of them offer about ``--paced-rate`` req/s, well below the
+      floor's capacity: the latencies are then those of one request, not of a queue, and
+      the floor's own p99/p50 in the same run shows what the machine (its load, the
+      scheduler) adds; judge the p99/p50 target here, against the floor's."""
     global RUNS
     workers = int(args.workers.split(",")[-1])
     with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
@@ -359,36 +395,72 @@ def lookup_rows(args: argparse.Namespace, load: Any) -> None:
             f"seeded {RECORDS} records x {args.iovs:,} IOVs in {time.perf_counter() - t0:.1f} s"
             f" ({url.split('://')[0]}); random runs {RUNS[0]}..{RUNS[1]}"
         )
-        app_port, floor_port = free_port(), free_port()
-        app = start_app(url, workers, app_port)
-        floor = None
+        procs: list[subprocess.Popen[bytes]] = []
         try:
+            app_port, floor_port = free_port(), free_port()
+            procs.append(start_app(url, workers, app_port))
             direct = f"http://127.0.0.1:{app_port}"
             # the first lookup builds the index of the global tag (seconds for 1M IOVs)
             body = httpx.get(f"{direct}/v1/resolve/L/{RUNS[0] + 1}", timeout=300).content
-            floor = start_floor(workers, floor_port, body)
+            procs.append(start_floor(workers, floor_port, body))
             targets = {
-                "floor (minimal ASGI)": f"http://127.0.0.1:{floor_port}/v1/resolve/L/{RANDOM_RUN}",
+                FLOOR: f"http://127.0.0.1:{floor_port}/v1/resolve/L/{RANDOM_RUN}",
                 "lookup frozen": f"{direct}/v1/resolve/L/{RANDOM_RUN}",
                 "lookup open": f"{direct}/v1/resolve/L-open/{RANDOM_RUN}",
             }
+            if args.baseline is not None:
+                base_port = free_port()
+                procs.append(start_app(url, workers, base_port, args.baseline))
+                base = f"http://127.0.0.1:{base_port}"
+                targets["frozen [baseline]"] = f"{base}/v1/resolve/L/{RANDOM_RUN}"
+                targets["open [baseline]"] = f"{base}/v1/resolve/L-open/{RANDOM_RUN}"
             for target in targets.values():  # warm: every worker loads its index
                 load(target, min(args.duration, 3.0), args.connections)
-            rounds: dict[str, list[Result]] = {name: [] for name in targets}
+            loads = [os.getloadavg()[0]]
+            saturated: dict[str, list[Result]] = {name: [] for name in targets}
+            paced: dict[str, list[Result]] = {name: [] for name in targets}
+            delay_ms = 1e3 * args.paced_connections / args.paced_rate if args.paced_rate else 0
             for _ in range(args.rounds):
                 for name, target in targets.items():
-                    rounds[name].append(load(target, args.duration, args.connections))
+                    saturated[name].append(load(target, args.duration, args.connections))
+                loads.append(os.getloadavg()[0])
+                if delay_ms:
+                    for name, target in targets.items():
+                        paced[name].append(
+                            load(target, args.duration, args.paced_connections, delay_ms)
+                        )
+                    loads.append(os.getloadavg()[0])
         finally:
-            if floor is not None:
-                stop(floor)
-            stop(app)
+            for proc in reversed(procs):
+                stop(proc)
     print(
-        f"\n{workers} workers, {args.connections} connections, {len(body)}-byte answers, "
-        f"medians of {args.rounds} rounds of {args.duration:g} s"
+        f"\n{workers} workers, {len(body)}-byte answers, medians of {args.rounds} rounds of "
+        f"{args.duration:g} s; 1-min load average during the rounds: "
+        + ", ".join(f"{x:.1f}" for x in loads)
     )
+    print(f"baseline: {args.baseline}" if args.baseline else "no baseline checkout")
+    print_table(f"saturated: {args.connections} connections", saturated)
+    if delay_ms:
+        print_table(
+            f"paced: {args.paced_connections} connections, {delay_ms:g} ms wait before each "
+            f"request (about {args.paced_rate:g} req/s offered)",
+            paced,
+        )
+    print(
+        "x floor: req/s divided by the floor's in the same round (target >= 0.5, saturated); "
+        "p99/p50 target <= 10 (paced: compare with the floor's own)"
+    )
+
+
+FLOOR = "floor (minimal ASGI)"
+
+
+def print_table(title: str, rounds: dict[str, list[Result]]) -> None:
+    """One row per target: medians over the rounds; ``x floor`` per round, then the median."""
+    print(f"\n{title}")
     print(f"{'target':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
           f"{'x floor':>8} {'p99/p50':>8}")  # fmt: skip
-    base = rounds["floor (minimal ASGI)"]
+    base = rounds[FLOOR]
     for name, results in rounds.items():
         ratio = statistics.median(r.rps / b.rps for r, b in zip(results, base, strict=True))
         p50 = statistics.median(r.p50_ms for r in results)
@@ -398,7 +470,6 @@ def lookup_rows(args: argparse.Namespace, load: Any) -> None:
             f"{p99:8.2f} {sum(r.errors for r in results):6d} {ratio:8.2f} "
             f"{statistics.median(r.p99_ms / max(r.p50_ms, 1e-6) for r in results):8.1f}"
         )
-    print("x floor: req/s divided by the floor's (target >= 0.5); p99/p50 (target <= 10)")
 
 
 def legacy_rows(args: argparse.Namespace, load: Any, have_nginx: bool) -> None:
@@ -501,7 +572,22 @@ def main() -> None:
     parser.add_argument("--iovs", type=int, default=1000, help="IOVs per tag (lookups)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the lookup rows")
     parser.add_argument("--suite", choices=("lookups", "all"), default="lookups")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another source tree (e.g. `git archive main | tar -x -C DIR`): its app is "
+        "measured too, on the same database, in the same rounds",
+    )
+    parser.add_argument(
+        "--paced-rate", type=float, default=1000.0, help="paced rows: req/s offered (0: none)"
+    )
+    parser.add_argument("--paced-connections", type=int, default=8, help="paced rows")
     args = parser.parse_args()
+    if args.baseline is not None and not (args.baseline / "conditions").is_dir():
+        raise SystemExit(f"--baseline {args.baseline}: no conditions/ package there")
+    if not 0 <= args.paced_rate <= 20_000 or not 0 < args.paced_connections <= 64:
+        raise SystemExit("keep 0 <= --paced-rate <= 20000 and 0 < --paced-connections <= 64")
     if not 0 < args.duration <= 30 or not 0 < args.connections <= 256:
         raise SystemExit("keep --duration <= 30 s and --connections <= 256")
     if not 0 < args.iovs <= 1_000_000 or not 0 < args.rounds <= 20:

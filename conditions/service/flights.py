@@ -1,12 +1,13 @@
-"""Single-flight change checks on the event loop: one blocking check per key at a time, in a
-thread, shared by every request that may use it.
+"""Single-flight change checks on the event loop: one check per key at a time, awaited
+without blocking the loop, shared by every request that may use it.
 
 The lean lookup path (:mod:`.read_api`) must know, for each lookup under an *open* global tag,
 that the in-memory index is current: one change-counter statement (:mod:`conditions.store.stamps`).
-Run on the event loop it blocks every other request for a database round trip; run once per
-request in a thread it costs a thread hop and a statement per request.  :class:`SingleFlight`
-runs it in a small thread pool, at most one per key (global tag) at a time, and lets the
-requests that arrive meanwhile share the *next* one.
+Run synchronously on the event loop it blocks every other request for a database round trip;
+run once per request it costs a round trip per request.  :class:`SingleFlight` awaits it as a
+task (:class:`conditions.store.stamps.AsyncChangeCheck` on PostgreSQL; a blocking step goes to
+:func:`check_pool`), at most one per key (global tag) at a time, and lets the requests that
+arrive meanwhile share the *next* one.
 
 Read-your-writes (why a request never shares a check that began before it arrived)
 ------------------------------------------------------------------------------------
@@ -33,7 +34,7 @@ arrived*.  Concretely, per key there is at most one check running and one batch 
    launches the next check for the whole batch, so ``t_k >`` every member's ``t_a``.
 
 The loop is single-threaded, so "registered" and "launched" are ordered by the loop itself; the
-thread that runs the check starts the statement later still.  A request waits for at most the
+task that runs the check begins its statement later still.  A request waits for at most the
 end of the running check plus one check; under load one check answers a whole batch.
 
 A result is a value or an exception, delivered to every member of its batch; a member that is
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar, cast
 
@@ -83,10 +84,10 @@ class _Key:
 
 
 class SingleFlight(Generic[K, T]):
-    """``await fresh(key)`` = ``check(key)`` run in :func:`check_pool` by a call launched after
-    the await began, shared with the concurrent awaiters of the same key (module docstring)."""
+    """``await fresh(key)`` = ``await check(key)`` in a task launched after the call began,
+    shared with the concurrent callers of the same key (module docstring)."""
 
-    def __init__(self, check: Callable[[K], T]) -> None:
+    def __init__(self, check: Callable[[K], Awaitable[T]]) -> None:
         self._check = check
         # per event loop (a test may run several loops one after another): key -> state
         self._keys: dict[tuple[int, K], _Key] = {}
@@ -121,13 +122,13 @@ class SingleFlight(Generic[K, T]):
     ) -> None:
         state.running = future
         self.launched += 1
-        job = loop.run_in_executor(check_pool(), self._outcome, slot[1])
+        job = loop.create_task(self._outcome(slot[1]))
         job.add_done_callback(lambda done: self._finish(loop, slot, state, future, done))
 
-    def _outcome(self, key: K) -> object:
+    async def _outcome(self, key: K) -> object:
         try:
-            return self._check(key)
-        except BaseException as exc:  # handed to every awaiter of the batch
+            return await self._check(key)
+        except Exception as exc:  # handed to every awaiter of the batch
             return _Failure(exc)
 
     def _finish(
@@ -136,7 +137,7 @@ class SingleFlight(Generic[K, T]):
         slot: tuple[int, K],
         state: _Key,
         future: asyncio.Future[object],
-        done: asyncio.Future[object],
+        done: asyncio.Task[object],
     ) -> None:
         outcome: object = _Failure(asyncio.CancelledError()) if done.cancelled() else done.result()
         future.set_result(outcome)

@@ -17,6 +17,7 @@ global tags.  Payload bytes are cached by hash.  Every cache is a :class:`condit
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import datetime as dt
 import re
@@ -34,9 +35,10 @@ from conditions.resolve import Resolver, resolve, resolve_many
 from conditions.states import Deprecation
 from conditions.store.index import GlobalTagIndex, Segment
 from conditions.store.reader import PayloadMeta, payload_meta
+from conditions.store.stamps import AsyncChangeCheck, ChangeCheck
 
 from . import serializers, wire
-from .flights import SingleFlight
+from .flights import SingleFlight, check_pool
 
 __all__ = ["Body", "Lookups", "PayloadMeta", "check_hash"]
 
@@ -86,29 +88,42 @@ class Lookups:
         self.resolver = Resolver(engine, payload_cache_bytes=payload_cache_bytes, index=True)
         self._bodies: LRU[Body] = LRU(100_000, 512 * 1024 * 1024)
         self._meta: LRU[PayloadMeta] = LRU(100_000)
-        #: open global tags whose index the resolver has built (the fast path may check them)
-        self._open: dict[str, bool] = {}  # insertion-ordered set
+        #: open global tags whose index the resolver has built -> the last such index (the
+        #: lean path checks its stamp; insertion-ordered, bounded like the resolver's)
+        self._open: dict[str, GlobalTagIndex] = {}
         self._open_lock = threading.Lock()
-        #: the change checks of the lean path, one at a time per open global tag, in a thread
-        self._checks: SingleFlight[str, GlobalTagIndex | None] = SingleFlight(self._current)
+        # the lean path's own change checks (the resolver's run in threads): SQLite inline
+        # (PRAGMA data_version: microseconds, no round trip), PostgreSQL on an async connection
+        sqlite = engine.dialect.name == "sqlite"
+        self._inline_check = ChangeCheck(engine) if sqlite else None
+        self._async_check = None if sqlite else AsyncChangeCheck(engine)
+        #: one check at a time per open global tag, shared by the lookups arriving meanwhile
+        self._checks: SingleFlight[str, GlobalTagIndex | None] = SingleFlight(self._checked)
 
     async def fast_resolution(self, global_tag: str, run: int, record: str | None) -> Body | None:
         """The body of a lookup without ``as_of`` answered on the event loop, or None.
 
         Frozen global tag with a loaded index: memory only.  Open global tag whose index was
-        built before: the resolver's change check (one tiny statement; after a write the index
-        is brought up to date incrementally), run in a check thread and shared by the lookups
-        of that global tag that arrived before it was launched (:class:`.flights.SingleFlight`:
-        never one launched before the lookup arrived, so a write committed before the request
-        was sent is seen); the loop serves other requests meanwhile.  None (a global tag not
-        loaded yet, a segment the index does not cover): the caller takes the thread-pool path
-        (:meth:`resolve`), so a first, full build never runs on the event loop.
+        built before: its change check (one tiny statement), awaited without blocking the loop
+        and shared by the lookups of that global tag that arrived before it was launched
+        (:class:`.flights.SingleFlight`: never one launched before the lookup arrived, so a
+        write committed before the request was sent is seen); on SQLite ``PRAGMA data_version``
+        answers inline.  A counter that moved: the index is brought up to date in a check
+        thread.  None (a global tag not loaded yet, a segment the index does not cover): the
+        caller takes the thread-pool path (:meth:`resolve`), so a first, full build never runs
+        on the event loop.
         """
         index = self.resolver.frozen_index(global_tag)
         if index is None:
-            if global_tag not in self._open:
+            held = self._open.get(global_tag)
+            if held is None:
                 return None
-            index = await self._checks.fresh(global_tag)
+            if self._inline_check is not None and held.stamp == self._inline_check.counter_sum(
+                held.gt_id, held.tag_ids
+            ):
+                index = held  # checked now, on arrival: read-your-writes trivially
+            else:
+                index = await self._checks.fresh(global_tag)
             if index is None:
                 return None
         seg = index.segment(run)
@@ -116,17 +131,33 @@ class Lookups:
             return None
         return self._segment_body(index, seg, run, record)
 
+    async def _checked(self, global_tag: str) -> GlobalTagIndex | None:
+        """The current index of an open ``global_tag``, read by a check that begins now: the
+        held index if the counter sum still equals its stamp (PostgreSQL: one awaited
+        statement), else the resolver's (checked again and brought up to date in a thread)."""
+        held = self._open.get(global_tag)
+        check = self._async_check
+        if (
+            held is not None
+            and check is not None
+            and held.stamp == await check.counter_sum(held.gt_id, held.tag_ids)
+        ):
+            return held
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(check_pool(), self._current, global_tag)
+
     def _current(self, global_tag: str) -> GlobalTagIndex | None:
         """The resolver's current index of ``global_tag`` (an open one: checked, rebuilt if a
         counter moved, and remembered for :meth:`fast_resolution`)."""
         index = self.resolver.index(global_tag)
         if index is None or index.frozen:
             self._open.pop(global_tag, None)
-        elif global_tag not in self._open:
+        elif self._open.get(global_tag) is not index:
             with self._open_lock:  # threads of the pool and the event loop
+                self._open.pop(global_tag, None)
                 while len(self._open) >= 64:  # as many as the resolver keeps
                     self._open.pop(next(iter(self._open)), None)
-                self._open[global_tag] = True
+                self._open[global_tag] = index
         return index
 
     def cached_resolution(

@@ -23,17 +23,23 @@ could get the old answer in between; the counter statement is exact by construct
 Connections: a free list (LIFO) of raw connections detached from the engine's pool (so that the
 engine's connect hooks ran on them: SQLite pragmas, PostgreSQL ``plan_cache_mode``); a thread
 takes one, runs the check, gives it back; at most :data:`KEEP` idle ones are kept.
+
+:class:`AsyncChangeCheck` is the same statement for an event loop on PostgreSQL: one psycopg
+``AsyncConnection`` (autocommit, prepared statement) per loop, so that the loop waits for the
+round trip without blocking and without a thread hop (the service's lean lookups,
+:mod:`conditions.service.flights`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["ChangeCheck"]
+__all__ = ["AsyncChangeCheck", "ChangeCheck"]
 
 #: Idle raw connections kept per engine (more threads at once open more, closed after use).
 KEEP = 4
@@ -134,3 +140,68 @@ class ChangeCheck:
         """Close the idle connections (those in use are closed when given back)."""
         while self._idle:
             self._idle.pop().close()
+
+
+class AsyncChangeCheck:
+    """:meth:`ChangeCheck.counter_sum` awaited on an event loop (PostgreSQL only): one psycopg
+    ``AsyncConnection`` in autocommit mode (each statement sees every commit before it began),
+    opened on first use on the running loop and replaced when used from another loop (a
+    connection belongs to the loop that opened it) or after a failure."""
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("AsyncChangeCheck is for PostgreSQL (SQLite: ChangeCheck)")
+        self.engine = engine
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._conn: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._sql: dict[int, str] = {}
+
+    async def counter_sum(self, gt_id: int, tag_ids: tuple[int, ...]) -> int:
+        """As :meth:`ChangeCheck.counter_sum`: a broken connection is replaced once; a database
+        that cannot be reached raises SQLAlchemy's :class:`DBAPIError`."""
+        import psycopg
+
+        sql = self._sql.get(len(tag_ids))
+        if sql is None:
+            sql = self._sql.setdefault(len(tag_ids), _check_sql(len(tag_ids), "%s"))
+        params = (gt_id, *tag_ids)
+        for attempt in (1, 2):
+            try:
+                conn = await self._connection()
+                async with conn.cursor() as cur:
+                    await cur.execute(sql, params, prepare=True)
+                    row = await cur.fetchone()
+                return int(row[0])
+            except psycopg.Error as exc:
+                self._drop()
+                if attempt == 1:
+                    continue  # a connection the server dropped: once more on a new one
+                raise DBAPIError.instance("change check", params, exc, psycopg.Error) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _connection(self) -> Any:
+        import psycopg
+
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._drop()
+            self._loop, self._connecting = loop, asyncio.Lock()
+        assert self._connecting is not None
+        async with self._connecting:  # one connect at a time per loop
+            if self._conn is None or self._conn.closed:
+                self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken, or its loop is gone
+                conn.pgconn.finish()  # synchronous: the loop it belongs to may be closed
+
+    def close(self) -> None:
+        """Close the connection (the next check opens a new one)."""
+        self._drop()

@@ -7,6 +7,7 @@ connection is replaced (PostgreSQL: the server terminates it; the next lookup st
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -17,7 +18,7 @@ from conditions import store
 from conditions.db import write_session
 from conditions.resolve import Resolver
 from conditions.store.index import stamp_of, versions
-from conditions.store.stamps import ChangeCheck
+from conditions.store.stamps import AsyncChangeCheck, ChangeCheck
 
 
 def _setup(engine: Engine) -> str:
@@ -75,3 +76,48 @@ def test_a_killed_check_connection_is_replaced(engine: Engine) -> None:
     assert killed >= 1  # the resolver's raw check connection among them
     assert resolver.resolve("cc_gt", 3) == first
     resolver.clear()
+
+
+def test_the_async_check_reads_the_same_sums_and_survives_a_killed_connection(
+    engine: Engine,
+) -> None:
+    """PostgreSQL's event-loop check (AsyncChangeCheck) reads what the blocking one reads,
+    sees each commit made before it is awaited, and replaces a connection the server killed."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's lean path checks inline with ChangeCheck")
+    h = _setup(engine)
+    sync_check, async_check = ChangeCheck(engine), AsyncChangeCheck(engine)
+
+    def ids() -> tuple[int, tuple[int, ...]]:
+        with engine.connect() as c:
+            version = versions(c, "cc_gt")
+        assert version is not None
+        return version[0], tuple(sorted(o for sc, o, _ in version[1] if sc == "tag"))
+
+    async def main() -> list[int]:
+        seen = []
+        for since in (5, 6, 7):
+            gt_id, tag_ids = ids()
+            got = await async_check.counter_sum(gt_id, tag_ids)
+            assert got == sync_check.counter_sum(gt_id, tag_ids)
+            seen.append(got)
+            with write_session(engine) as s:  # committed before the next await
+                store.append_iovs(s, "cc_a", [(since, h)])
+            assert await async_check.counter_sum(gt_id, tag_ids) > got
+        with engine.connect() as c:
+            c.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        gt_id, tag_ids = ids()
+        assert await async_check.counter_sum(gt_id, tag_ids) == sync_check.counter_sum(
+            gt_id, tag_ids
+        )
+        return seen
+
+    seen = asyncio.run(main())
+    assert all(a < b for a, b in itertools.pairwise(seen)), seen
+    async_check.close()
+    sync_check.close()
