@@ -7,12 +7,14 @@ and only the run number is spliced in per request, so a lookup in a known segmen
 serialisation, and under a frozen global tag no database query either.
 :meth:`Lookups.fast_resolution` is the event-loop path of :mod:`.read_api`'s lean route: memory
 only under a frozen global tag, one change-counter query under an open one whose index is
-loaded and current, run in a thread and shared by concurrent lookups (:mod:`.flights`; never
-a check or a rebuild on the event loop).  Batch lookups without ``as_of`` are
-cut from the same index segments (:meth:`Lookups.resolve_batch`); ``as_of`` lookups use the
-reader statements (:mod:`conditions.store.reader`), their bodies cached only under *frozen*
-global tags.  Payload bytes are cached by hash.  Every cache is a :class:`conditions.lru.LRU`
-(thread-safe: the sync endpoints run in a thread pool).
+loaded and current: awaited without blocking the loop (PostgreSQL: an async connection, one
+check at a time per global tag shared by the lookups that arrived before it began,
+:mod:`.flights`; SQLite: ``PRAGMA data_version`` inline), a rebuild in a thread, never on the
+loop.  Batch lookups without ``as_of`` are cut from the same index segments
+(:meth:`Lookups.resolve_batch`); ``as_of`` lookups use the reader statements
+(:mod:`conditions.store.reader`), their bodies cached only under *frozen* global tags.
+Payload bytes are cached by hash.  Every cache is a :class:`conditions.lru.LRU` (thread-safe:
+the sync endpoints run in a thread pool).
 """
 
 from __future__ import annotations
@@ -291,6 +293,7 @@ class Lookups:
         """Drop the cached lookups (a published global tag was invalidated: issue 18)."""
         self.resolver.clear()
         self._bodies.clear()
+        self._open.clear()
 
     def payload(self, payload_hash: str) -> bytes:
         """Canonical bytes of a payload (immutable: cached by hash)."""

@@ -46,6 +46,21 @@ class GatedCheck:
         self.gate.release()
 
 
+Task = asyncio.Task[tuple[str, int]]
+
+
+async def one_running_and_a_batch(
+    flight: SingleFlight[str, tuple[str, int]], check: GatedCheck, n: int
+) -> tuple[Task, list[Task]]:
+    """A check running for ``first`` (held at its gate) and ``n`` awaiters of the same key
+    that arrived after it began."""
+    first = asyncio.create_task(flight.fresh("G"))
+    await check.wait_started()
+    batch = [asyncio.create_task(flight.fresh("G")) for _ in range(n)]
+    await asyncio.sleep(0.01)
+    return first, batch
+
+
 def test_awaiters_that_arrive_during_a_check_share_the_next_one() -> None:
     check = GatedCheck()
     flight: SingleFlight[str, tuple[str, int]] = SingleFlight(check.run)
@@ -84,10 +99,7 @@ def test_an_error_reaches_every_member_of_its_batch_and_the_next_check_runs() ->
     flight: SingleFlight[str, tuple[str, int]] = SingleFlight(check.run)
 
     async def main() -> None:
-        first = asyncio.create_task(flight.fresh("G"))
-        await check.wait_started()
-        batch = [asyncio.create_task(flight.fresh("G")) for _ in range(3)]
-        await asyncio.sleep(0.01)
+        first, batch = await one_running_and_a_batch(flight, check, 3)
         check.release()
         await first
         await check.wait_started()
@@ -109,10 +121,7 @@ def test_a_cancelled_awaiter_does_not_cancel_the_check_of_the_others() -> None:
     flight: SingleFlight[str, tuple[str, int]] = SingleFlight(check.run)
 
     async def main() -> None:
-        first = asyncio.create_task(flight.fresh("G"))
-        await check.wait_started()
-        batch = [asyncio.create_task(flight.fresh("G")) for _ in range(3)]
-        await asyncio.sleep(0.01)
+        first, batch = await one_running_and_a_batch(flight, check, 3)
         first.cancel()  # its client went away
         batch[0].cancel()
         check.release()
