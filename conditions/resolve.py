@@ -142,7 +142,9 @@ class Resolver:
                     return held
                 if stamp_of(held.version) > stamp_of(version):
                     return held  # another thread built from a later state: as good
-            index, used = build_global_tag_index(conn, global_tag, version, self._tags)
+            index, used = build_global_tag_index(
+                conn, global_tag, version, self._tags, previous=held
+            )
             self._indexes.pop(global_tag, None)
             while len(self._indexes) >= self._max_global_tags:
                 self._indexes.pop(next(iter(self._indexes)))
