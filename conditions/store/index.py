@@ -204,10 +204,11 @@ class _Columns:
     """
 
     SPARE_NUM, SPARE_DEN, GROWTH = 1, 8, 1.25
+    MIN_SPARE = 64  # rows
 
     def __init__(self, sinces: np.ndarray, micros: np.ndarray, hashes: np.ndarray, cap: int = 0):
         n = len(sinces)
-        cap = max(cap, n + n * self.SPARE_NUM // self.SPARE_DEN + 64)
+        cap = max(cap, n + n * self.SPARE_NUM // self.SPARE_DEN + self.MIN_SPARE)
         self.sinces = np.empty(cap, np.int64)
         self.micros = np.empty(cap, np.int64)
         self.hashes = np.empty((cap, 32), np.uint8)
@@ -427,10 +428,12 @@ class _Merged:
     arrays, ``m`` entries of a buffer with spare capacity (shared with the successor built by
     :meth:`extended` when the new starts all lie after the last one: written in place)."""
 
+    MIN_SPARE = 64  # starts
+
     def __init__(self, starts: np.ndarray, buf: np.ndarray | None = None) -> None:
         m = len(starts)
         if buf is None:
-            buf = np.empty(m + m // 8 + 64, np.int64)
+            buf = np.empty(m + m // 8 + self.MIN_SPARE, np.int64)
             buf[:m] = starts
         self.buf, self.m = buf, m
         self.used = [m]  # the length of the newest user of ``buf`` (shared, boxed)
@@ -514,7 +517,8 @@ class GlobalTagIndex:
     deprecation: Deprecation | None = None
     max_segments: int = 100_000
     _merged: _Merged | None = None
-    _segments: dict[int, Segment] = field(default_factory=dict)
+    _segments: dict[int, Segment] = field(default_factory=dict)  # by merged segment number
+    _by_run: dict[int, Segment] = field(default_factory=dict)  # by run asked
     _lock: threading.Lock = field(default_factory=threading.Lock)
     gt_id: int = field(init=False)
     stamp: int = field(init=False)
@@ -550,21 +554,32 @@ class GlobalTagIndex:
             self._merged = previous._merged.extended(added)
 
     def segment(self, run: int) -> Segment | None:
-        """The segment of ``run``, or None if a record does not cover it (no records: None)."""
+        """The segment of ``run``, or None if a record does not cover it (no records: None).
+
+        A run asked before: one dict hit (independent of the tags' sizes: a bisection of 1M
+        starts misses the CPU caches); else one bisection of the merged starts, and a segment
+        not seen before is made (its records resolved when read).
+        """
+        seg = self._by_run.get(run)
+        if seg is not None:
+            return seg
         merged = self._merged or self.merged()
         k = bisect.bisect_right(merged.view, run) - 1
         seg = self._segments.get(k)
-        if seg is not None:
-            return seg
-        if k < 0 or merged.view[k] < self._covered_from:
-            return None
-        first = merged.view[k]
-        last = merged.view[k + 1] - 1 if k + 1 < merged.m else None
-        seg = Segment(first, last, SegmentRecords(self._sorted, first))
-        with self._lock:
-            if len(self._segments) >= self.max_segments:
-                self._segments.clear()
-            return self._segments.setdefault(k, seg)
+        if seg is None:
+            if k < 0 or merged.view[k] < self._covered_from:
+                return None
+            first = merged.view[k]
+            last = merged.view[k + 1] - 1 if k + 1 < merged.m else None
+            seg = Segment(first, last, SegmentRecords(self._sorted, first))
+            with self._lock:
+                if len(self._segments) >= self.max_segments:
+                    self._segments.clear()
+                seg = self._segments.setdefault(k, seg)
+        if len(self._by_run) >= self.max_segments:
+            self._by_run.clear()
+        self._by_run[run] = seg
+        return seg
 
     def __post_init__(self) -> None:
         self.gt_id = self.version[0]
