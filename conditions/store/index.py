@@ -427,6 +427,16 @@ class Segment:
         return self.first <= run and (self.last is None or run <= self.last)
 
 
+def _union(arrays: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct values of int64 arrays (not ``np.unique``: its first call imports
+    ``numpy.ma``, ~70 ms, inside the first lookup after an append)."""
+    union = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+    union.sort(kind="stable")  # sorted runs: merged
+    keep = np.ones(len(union), dtype=bool)
+    keep[1:] = union[1:] != union[:-1]
+    return union[keep]
+
+
 class _Merged:
     """The merged segment starts of a global tag's records: the sorted union of their ``since``
     arrays, ``m`` entries of a buffer with spare capacity (shared with the successor built by
@@ -452,11 +462,7 @@ class _Merged:
                 arrays.append(t.sinces)
         if len(arrays) == 1:
             return cls(arrays[0])
-        union = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
-        union.sort(kind="stable")  # sorted runs: timsort merges them
-        keep = np.ones(len(union), dtype=bool)
-        keep[1:] = union[1:] != union[:-1]
-        return cls(union[keep])
+        return cls(_union(arrays))
 
     def extended(self, added: np.ndarray) -> _Merged:
         """These starts and ``added`` (sorted, unique among themselves): the new ones after the
@@ -502,9 +508,7 @@ def _added_sinces(prev: Mapping[str, TagIndex], now: Mapping[str, TagIndex]) -> 
         ):
             return None  # a since inserted inside the held range (copied index)
         tails.append(t.sinces[p.n :])
-    if not tails:
-        return np.zeros(0, np.int64)
-    return np.unique(np.concatenate(tails))
+    return _union(tails)
 
 
 @dataclass(eq=False)
