@@ -126,18 +126,18 @@ class _Rows:
         return _Rows(rows.sinces[last], rows.micros[last], rows.hashes[last], rows.ids[last])
 
 
-def _read_rows(conn: Connection, tag_id: int, after_id: int) -> _Rows:
+def _read_rows(conn: Connection, tag_id: int, after_id: int, by_key: bool = False) -> _Rows:
     """The rows of tag ``tag_id`` with id > ``after_id``: one statement, no row objects kept.
 
     PostgreSQL: a binary ``COPY`` parsed by numpy (fixed-width rows); SQLite: ``fetchmany``
-    chunks turned into arrays (insertion times parsed once per distinct value).  Newer rows
-    only (``after_id >= 0``): a range of the primary key (``tag_id + 0`` keeps the planners
-    off the tag's index, whose rows would all be scanned for the id filter: O(rows added since,
-    not O(rows of the tag)).
+    chunks turned into arrays (insertion times parsed once per distinct value).  ``by_key``:
+    read the primary-key range ``id > after_id`` (``tag_id + 0`` keeps the planners off the
+    tag's index, all of whose rows they would scan for the id filter): the better plan when
+    fewer rows of all tags lie above ``after_id`` than the tag has.
     """
     tag_id, after_id = int(tag_id), int(after_id)  # inlined below: integers only
     raw: Any = conn.connection.driver_connection
-    of_tag = "tag_id" if after_id < 0 else "tag_id + 0"
+    of_tag = "tag_id + 0" if by_key else "tag_id"
     if conn.dialect.name == "postgresql":
         sql = (
             "COPY (SELECT since, insertion_time, decode(payload_hash, 'hex'), id FROM iov "
@@ -339,10 +339,15 @@ def extend_tag_index(conn: Connection, held: TagIndex) -> TagIndex | None:
     replaces the one in force for its ``since`` when inserted at the same time or later, and
     the newer rows have the greater ids).  The count of the rows up to ``max_id`` catches a
     row that committed after others with greater ids (a writer not holding the tag's lock).
+    Cost: the count (an index-only scan of the tag's rows, the one O(n) step left), the newer
+    rows read by whichever of the primary key or the tag's index visits fewer rows, and the
+    arrays: O(rows added) when they land after the last ``since`` (in place), else O(n).
     """
     if held.max_id >= 0 and _count_upto(conn, held.tag_id, held.max_id) != held.rows:
         return None
-    new = _read_rows(conn, held.tag_id, held.max_id).sorted()
+    top = conn.execute(select(func.max(IOV.id))).scalar_one()  # one probe of the primary key
+    by_key = top is not None and int(top) - held.max_id < held.rows  # fewer rows to visit
+    new = _read_rows(conn, held.tag_id, held.max_id, by_key).sorted()
     if not len(new):
         return held
     max_id, rows = int(new.ids.max()), held.rows + len(new)
