@@ -19,7 +19,9 @@ change counters that triggers bump in every writing transaction (migration 0005)
 tags cost one tiny counter statement per lookup on a raw driver connection
 (:mod:`conditions.store.stamps`; on SQLite usually just ``PRAGMA data_version``); when a counter
 moved, the tags whose counter moved are extended with their newer rows only; frozen global
-tags (fixed map + snapshot time) cost none.  Resolutions are memoised per IOV segment, not per run.
+tags (fixed map + snapshot time) cost none.  Resolutions are memoised per IOV segment, not per run:
+the segments are numbered by the merged ``since`` starts of the records (one bisection), and a
+segment seen for the first time resolves each record when it is read (one bisection each).
 Lookups with ``as_of`` go to the SQL reader (frozen ones cached).  Payload bytes are cached by
 hash (immutable).
 """
@@ -142,7 +144,9 @@ class Resolver:
                     return held
                 if stamp_of(held.version) > stamp_of(version):
                     return held  # another thread built from a later state: as good
-            index, used = build_global_tag_index(conn, global_tag, version, self._tags)
+            index, used = build_global_tag_index(
+                conn, global_tag, version, self._tags, previous=held
+            )
             self._indexes.pop(global_tag, None)
             while len(self._indexes) >= self._max_global_tags:
                 self._indexes.pop(next(iter(self._indexes)))

@@ -2,8 +2,11 @@
 
 A :class:`TagIndex` holds the IOVs *in force* of one tag as of one snapshot (the rules are those
 of :func:`conditions.iov.winners` / :func:`conditions.iov.index_of`): three flat arrays (since,
-insertion time in µs since the epoch, payload hash as 32 raw bytes), ~28 bytes per IOV, so
-1M IOVs take ~28 MB instead of ~300 MB of row objects.  A lookup is one bisection.
+insertion time in µs since the epoch, payload hash as 32 raw bytes), 48 bytes per IOV, so
+1M IOVs take ~48 MB instead of ~300 MB of row objects.  A lookup is one bisection.  The arrays
+are views of the first ``n`` rows of buffers with spare capacity (:class:`_Columns`, +1/8 and
+geometric growth): rows appended after the last ``since`` are written in place beyond every view
+handed out, so extending a tag by k rows costs O(k), not a copy of its n rows.
 
 A :class:`GlobalTagIndex` is the map in force of one global tag (no ``as_of``) over tag indexes,
 stamped with the *change counters* of migration 0005 (:func:`versions`): the global tag's own
@@ -13,8 +16,13 @@ indexed query per lookup is exact: the stamp is read *before* the rows, so an in
 older than its stamp says (rebuilt once more), never newer.
 
 Resolutions are memoised per **segment**: the run range over which every record keeps its IOV
-(the intersection of their bounds); every run of the segment gets the same records, so a repeated
-lookup in a known segment is a bisection over the known segment starts plus a dict hit.
+(the intersection of their bounds); every run of the segment gets the same records.  The
+segments of a global tag are numbered by its *merged starts* (:class:`_Merged`): the sorted
+union of the ``since`` arrays of its records, built once per index (an appended index inherits
+its predecessor's and adds the new starts), so segment ``k`` runs from ``starts[k]`` to
+``starts[k + 1] - 1``.  Any lookup is one bisection of the merged starts plus a dict lookup by
+``k``; a segment not seen before is created with lazy records (:class:`SegmentRecords`: the
+record's IOV is found, one bisection, when first read), and its renderings are memoised on it.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import bisect
 import datetime as dt
 import functools
 import threading
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -41,6 +49,7 @@ from .global_tags import deprecation_of
 __all__ = [
     "GlobalTagIndex",
     "Segment",
+    "SegmentRecords",
     "TagIndex",
     "Version",
     "build_global_tag_index",
@@ -117,18 +126,22 @@ class _Rows:
         return _Rows(rows.sinces[last], rows.micros[last], rows.hashes[last], rows.ids[last])
 
 
-def _read_rows(conn: Connection, tag_id: int, after_id: int) -> _Rows:
+def _read_rows(conn: Connection, tag_id: int, after_id: int, by_key: bool = False) -> _Rows:
     """The rows of tag ``tag_id`` with id > ``after_id``: one statement, no row objects kept.
 
     PostgreSQL: a binary ``COPY`` parsed by numpy (fixed-width rows); SQLite: ``fetchmany``
-    chunks turned into arrays (insertion times parsed once per distinct value).
+    chunks turned into arrays (insertion times parsed once per distinct value).  ``by_key``:
+    read the primary-key range ``id > after_id`` (``tag_id + 0`` keeps the planners off the
+    tag's index, all of whose rows they would scan for the id filter): the better plan when
+    fewer rows of all tags lie above ``after_id`` than the tag has.
     """
     tag_id, after_id = int(tag_id), int(after_id)  # inlined below: integers only
     raw: Any = conn.connection.driver_connection
+    of_tag = "tag_id + 0" if by_key else "tag_id"
     if conn.dialect.name == "postgresql":
         sql = (
             "COPY (SELECT since, insertion_time, decode(payload_hash, 'hex'), id FROM iov "
-            f"WHERE tag_id = {tag_id} AND id > {after_id} "
+            f"WHERE {of_tag} = {tag_id} AND id > {after_id} "
             "ORDER BY since, insertion_time, id) TO STDOUT (FORMAT binary)"
         )
         buf = bytearray()
@@ -151,7 +164,7 @@ def _read_rows(conn: Connection, tag_id: int, after_id: int) -> _Rows:
         )
     cur = raw.cursor()
     cur.execute(
-        "SELECT since, insertion_time, payload_hash, id FROM iov WHERE tag_id = ? AND id > ? "
+        f"SELECT since, insertion_time, payload_hash, id FROM iov WHERE {of_tag} = ? AND id > ? "
         "ORDER BY since, insertion_time, id",
         (tag_id, after_id),
     )
@@ -185,6 +198,56 @@ def _read_rows(conn: Connection, tag_id: int, after_id: int) -> _Rows:
     )
 
 
+class _Columns:
+    """Growable ``since`` / insertion-time / hash buffers of one tag index with spare capacity.
+
+    Successive indexes of one tag share the buffers: an index holds views of the first ``n``
+    rows; :meth:`append` writes beyond ``used`` (the rows of the newest index) only, so no view
+    handed out ever changes.  Capacity: ``n + n // 8 + 64`` when built, grown by 5/4 (so
+    amortised O(1) per appended row; ~12 % more memory than the rows need).
+    """
+
+    SPARE_NUM, SPARE_DEN, GROWTH = 1, 8, 1.25
+    MIN_SPARE = 64  # rows
+
+    def __init__(self, sinces: np.ndarray, micros: np.ndarray, hashes: np.ndarray, cap: int = 0):
+        n = len(sinces)
+        cap = max(cap, n + n * self.SPARE_NUM // self.SPARE_DEN + self.MIN_SPARE)
+        self.sinces = np.empty(cap, np.int64)
+        self.micros = np.empty(cap, np.int64)
+        self.hashes = np.empty((cap, 32), np.uint8)
+        self.sinces[:n], self.micros[:n], self.hashes[:n] = sinces, micros, hashes
+        self.used = n
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        return len(self.sinces)
+
+    def nbytes(self) -> int:
+        """Memory of the buffers, spare capacity included [bytes]."""
+        return int(self.sinces.nbytes + self.micros.nbytes + self.hashes.nbytes)
+
+    def append(
+        self, n: int, sinces: np.ndarray, micros: np.ndarray, hashes: np.ndarray
+    ) -> _Columns:
+        """The buffers holding the first ``n`` rows followed by the given rows: these buffers
+        (rows written in place, O(rows)) when row ``n`` is free and there is room, else new
+        buffers (the first ``n`` rows copied, capacity grown by :attr:`GROWTH`)."""
+        k = len(sinces)
+        if not k:
+            return self  # views of the first n rows stay valid whatever ``used`` is
+        with self._lock:
+            if n == self.used and n + k <= self.capacity:
+                self.sinces[n : n + k], self.micros[n : n + k] = sinces, micros
+                self.hashes[n : n + k] = hashes
+                self.used = n + k
+                return self
+        cap = max(n + k, int(self.GROWTH * self.capacity))
+        grown = _Columns(self.sinces[:n], self.micros[:n], self.hashes[:n], cap)
+        return grown.append(n, sinces, micros, hashes)
+
+
 def _count_upto(conn: Connection, tag_id: int, max_id: int) -> int:
     """Rows of the tag with id <= ``max_id`` (an index-only count)."""
     found = conn.execute(
@@ -195,7 +258,8 @@ def _count_upto(conn: Connection, tag_id: int, max_id: int) -> int:
 
 @dataclass(frozen=True, eq=False)
 class TagIndex:
-    """The IOVs in force of tag ``name`` (as of ``snapshot``), ascending ``since``.
+    """The IOVs in force of tag ``name`` (as of ``snapshot``), ascending ``since``: the first
+    ``n`` rows of ``columns``.
 
     ``max_id`` / ``rows``: the greatest IOV id read and the number of the tag's rows with an id
     up to it (visible or not): what :func:`extend_tag_index` needs to read only newer rows.
@@ -205,31 +269,39 @@ class TagIndex:
     name: str
     type_name: str
     snapshot: dt.datetime | None
-    sinces: np.ndarray  # int64: first run of each interval
-    micros: np.ndarray  # int64: insertion time, µs since 1970-01-01 UTC
-    hashes: bytes  # 32 raw bytes per interval
+    columns: _Columns
+    n: int
     max_id: int = -1
     rows: int = 0
+    sinces: np.ndarray = field(init=False, repr=False)  # int64: first run of each interval
+    micros: np.ndarray = field(init=False, repr=False)  # int64: insertion time, µs since 1970
+    hashes: np.ndarray = field(init=False, repr=False)  # uint8, shape (n, 32)
     _view: memoryview = field(init=False, repr=False)
     _micro_view: memoryview = field(init=False, repr=False)
+    _hash_view: memoryview = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        c, n, put = self.columns, self.n, object.__setattr__
+        put(self, "sinces", c.sinces[:n])
+        put(self, "micros", c.micros[:n])
+        put(self, "hashes", c.hashes[:n])
         # memoryviews: bisect and item access on them are ~3x faster than on numpy arrays
-        object.__setattr__(self, "_view", memoryview(self.sinces))  # type: ignore[arg-type]
-        object.__setattr__(self, "_micro_view", memoryview(self.micros))  # type: ignore[arg-type]
+        put(self, "_view", memoryview(self.sinces))  # type: ignore[arg-type]
+        put(self, "_micro_view", memoryview(self.micros))  # type: ignore[arg-type]
+        put(self, "_hash_view", memoryview(self.hashes.reshape(-1)))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
-        return len(self.sinces)
+        return self.n
 
     def nbytes(self) -> int:
-        """Memory of the arrays [bytes]."""
-        return int(self.sinces.nbytes + self.micros.nbytes) + len(self.hashes)
+        """Memory of the rows [bytes] (spare capacity not counted: :meth:`_Columns.nbytes`)."""
+        return 48 * self.n
 
     def at(self, k: int) -> tuple[int, int | None, str, dt.datetime]:
         """(since, until, payload hash, insertion time) of interval ``k`` (until None: open)."""
         view = self._view
-        until = view[k + 1] - 1 if k + 1 < len(view) else None
-        phash = self.hashes[32 * k : 32 * k + 32].hex()
+        until = view[k + 1] - 1 if k + 1 < self.n else None
+        phash = self._hash_view[32 * k : 32 * k + 32].hex()
         return view[k], until, phash, _EPOCH + self._micro_view[k] * _US
 
     def find(self, run: int) -> int:
@@ -246,17 +318,8 @@ def _tag_index(
     max_id: int,
     rows: int,
 ) -> TagIndex:
-    return TagIndex(
-        tag_id,
-        name,
-        type_name,
-        snapshot,
-        np.ascontiguousarray(won.sinces),
-        np.ascontiguousarray(won.micros),
-        won.hashes.tobytes(),
-        max_id,
-        rows,
-    )
+    columns = _Columns(won.sinces, won.micros, won.hashes)
+    return TagIndex(tag_id, name, type_name, snapshot, columns, len(won), max_id, rows)
 
 
 def build_tag_index(
@@ -276,33 +339,83 @@ def extend_tag_index(conn: Connection, held: TagIndex) -> TagIndex | None:
     replaces the one in force for its ``since`` when inserted at the same time or later, and
     the newer rows have the greater ids).  The count of the rows up to ``max_id`` catches a
     row that committed after others with greater ids (a writer not holding the tag's lock).
+    Cost: the count (an index-only scan of the tag's rows, the one O(n) step left), the newer
+    rows read by whichever of the primary key or the tag's index visits fewer rows, and the
+    arrays: O(rows added) when they land after the last ``since`` (in place), else O(n).
     """
     if held.max_id >= 0 and _count_upto(conn, held.tag_id, held.max_id) != held.rows:
         return None
-    new = _read_rows(conn, held.tag_id, held.max_id).sorted()
+    top = conn.execute(select(func.max(IOV.id))).scalar_one()  # one probe of the primary key
+    by_key = top is not None and int(top) - held.max_id < held.rows  # fewer rows to visit
+    new = _read_rows(conn, held.tag_id, held.max_id, by_key).sorted()
     if not len(new):
         return held
     max_id, rows = int(new.ids.max()), held.rows + len(new)
     cand = new.winners(held.snapshot)
-    sinces, micros = held.sinces, held.micros
-    hashes = np.frombuffer(held.hashes, dtype=np.uint8).reshape(-1, 32)
+    sinces, n = held.sinces, held.n
     pos = np.searchsorted(sinces, cand.sinces)
-    same = pos < len(sinces)
+    same = pos < n
     same[same] = sinces[pos[same]] == cand.sinces[same]
     wins = same.copy()
-    wins[same] = cand.micros[same] >= micros[pos[same]]
-    if wins.any():  # a newer row for a since already held: it supersedes the held one
-        micros, hashes = micros.copy(), hashes.copy()
-        micros[pos[wins]] = cand.micros[wins]
-        hashes[pos[wins]] = cand.hashes[wins]
+    wins[same] = cand.micros[same] >= held.micros[pos[same]]
     fresh = ~same
-    if fresh.any():  # new sinces (usually after the last one: an append at the end)
+    if not wins.any() and not (pos[fresh] < n).any():
+        # new sinces after the last one only (the usual append): written in place, O(rows)
+        columns = held.columns.append(n, cand.sinces[fresh], cand.micros[fresh], cand.hashes[fresh])
+        return TagIndex(
+            held.tag_id,
+            held.name,
+            held.type_name,
+            held.snapshot,
+            columns,
+            n + int(fresh.sum()),
+            max_id,
+            rows,
+        )
+    # a newer row for a since already held, or a since inside the held range: copied, O(n)
+    micros, hashes = held.micros.copy(), held.hashes.copy()
+    micros[pos[wins]] = cand.micros[wins]  # a newer row for a held since supersedes it
+    hashes[pos[wins]] = cand.hashes[wins]
+    if fresh.any():
         at = pos[fresh]
         sinces = np.insert(sinces, at, cand.sinces[fresh])
         micros = np.insert(micros, at, cand.micros[fresh])
         hashes = np.insert(hashes, at, cand.hashes[fresh], axis=0)
     won = _Rows(sinces, micros, hashes, np.zeros(0, np.int64))
     return _tag_index(held.tag_id, held.name, held.type_name, held.snapshot, won, max_id, rows)
+
+
+class SegmentRecords(Mapping[str, ResolvedIOV]):
+    """The records of one segment, each :class:`ResolvedIOV` made when first read (one
+    bisection of its tag index) and kept; iteration in record order."""
+
+    __slots__ = ("_got", "_run", "_tags")
+
+    def __init__(self, tags: Mapping[str, TagIndex], run: int) -> None:
+        self._tags = tags  # sorted by record
+        self._run = run  # any run of the segment (its first)
+        self._got: dict[str, ResolvedIOV] = {}
+
+    def __getitem__(self, record: str) -> ResolvedIOV:
+        got = self._got.get(record)
+        if got is None:
+            tix = self._tags[record]  # KeyError: no such record
+            since, until, phash, inserted = tix.at(tix.find(self._run))
+            got = ResolvedIOV(record, tix.name, tix.type_name, phash, since, until, inserted)
+            self._got[record] = got
+        return got
+
+    def __contains__(self, record: object) -> bool:
+        return record in self._tags
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tags)
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    def __repr__(self) -> str:
+        return f"SegmentRecords({dict(self)!r})"
 
 
 @dataclass(eq=False)
@@ -319,6 +432,90 @@ class Segment:
         return self.first <= run and (self.last is None or run <= self.last)
 
 
+def _union(arrays: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct values of int64 arrays (not ``np.unique``: its first call imports
+    ``numpy.ma``, ~70 ms, inside the first lookup after an append)."""
+    union = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+    union.sort(kind="stable")  # sorted runs: merged
+    keep = np.ones(len(union), dtype=bool)
+    keep[1:] = union[1:] != union[:-1]
+    return union[keep]
+
+
+class _Merged:
+    """The merged segment starts of a global tag's records: the sorted union of their ``since``
+    arrays, ``m`` entries of a buffer with spare capacity (shared with the successor built by
+    :meth:`extended` when the new starts all lie after the last one: written in place)."""
+
+    MIN_SPARE = 64  # starts
+
+    def __init__(self, starts: np.ndarray, buf: np.ndarray | None = None) -> None:
+        m = len(starts)
+        if buf is None:
+            buf = np.empty(m + m // 8 + self.MIN_SPARE, np.int64)
+            buf[:m] = starts
+        self.buf, self.m = buf, m
+        self.used = [m]  # the length of the newest user of ``buf`` (shared, boxed)
+        self.view = memoryview(buf[:m])  # type: ignore[arg-type]
+
+    @classmethod
+    def of(cls, tags: Iterable[TagIndex]) -> _Merged:
+        """Built from the tag indexes (the union of their sinces; O(M log M), one sort)."""
+        arrays: list[np.ndarray] = []
+        for t in tags:
+            if not any(len(a) == len(t.sinces) and np.array_equal(a, t.sinces) for a in arrays):
+                arrays.append(t.sinces)
+        if len(arrays) == 1:
+            return cls(arrays[0])
+        return cls(_union(arrays))
+
+    def extended(self, added: np.ndarray) -> _Merged:
+        """These starts and ``added`` (sorted, unique among themselves): the new ones after the
+        last start are appended in place when this is the newest user of the buffer and there
+        is room (O(added)); otherwise, or for a start inside the range, a copy (O(M))."""
+        m = self.m
+        if m:
+            pos = np.searchsorted(self.buf[:m], added)
+            held = pos < m
+            held[held] = self.buf[:m][pos[held]] == added[held]
+            added, pos = added[~held], pos[~held]
+        if not len(added):
+            return self
+        k = len(added)
+        if (not m or pos[0] == m) and self.used[0] == m and m + k <= len(self.buf):
+            self.buf[m : m + k] = added
+            grown = _Merged(self.buf[: m + k], self.buf)
+            grown.used = self.used
+            grown.used[0] = m + k
+            return grown
+        if not m or pos[0] == m:
+            return _Merged(np.concatenate([self.buf[:m], added]))
+        return _Merged(np.insert(self.buf[:m], pos, added))
+
+    def nbytes(self) -> int:
+        return int(self.buf.nbytes)
+
+
+def _added_sinces(prev: Mapping[str, TagIndex], now: Mapping[str, TagIndex]) -> np.ndarray | None:
+    """The sinces of ``now``'s tag indexes beyond those of ``prev`` (sorted, unique), or None
+    when a record changed tag or an index is not ``prev``'s with rows after its end."""
+    if prev.keys() != now.keys():
+        return None
+    tails: list[np.ndarray] = []
+    for rec, t in now.items():
+        p = prev[rec]
+        if t is p:
+            continue
+        if t.tag_id != p.tag_id or t.snapshot != p.snapshot or t.n < p.n:
+            return None
+        if t.columns.sinces is not p.columns.sinces and not np.array_equal(
+            t.sinces[: p.n], p.sinces
+        ):
+            return None  # a since inserted inside the held range (copied index)
+        tails.append(t.sinces[p.n :])
+    return _union(tails)
+
+
 @dataclass(eq=False)
 class GlobalTagIndex:
     """The map in force of one global tag over tag indexes, stamped with its change counters."""
@@ -332,49 +529,69 @@ class GlobalTagIndex:
     #: set when the global tag is invalid: every answer carries it (issue 18)
     deprecation: Deprecation | None = None
     max_segments: int = 100_000
-    _starts: list[int] = field(default_factory=list)
-    _segments: list[Segment] = field(default_factory=list)
+    _merged: _Merged | None = None
+    _segments: dict[int, Segment] = field(default_factory=dict)  # by merged segment number
+    _by_run: dict[int, Segment] = field(default_factory=dict)  # by run asked
     _lock: threading.Lock = field(default_factory=threading.Lock)
     gt_id: int = field(init=False)
     stamp: int = field(init=False)
     #: time.monotonic() after which a published global tag's own counter is read again: it may
     #: still be invalidated (issue 18) by another process (:meth:`Resolver.frozen_index`)
     recheck_at: float = field(default=0.0, init=False)
+    #: the records in record order, and the first run every record covers
+    _sorted: dict[str, TagIndex] = field(init=False, repr=False)
+    _covered_from: int = field(init=False, repr=False)
 
     @property
     def gt_counter(self) -> int:
         """The global tag's own change counter when the index was built (state and map)."""
         return next((n for s, o, n in self.version[1] if s == "gt" and o == self.gt_id), 0)
 
+    def merged(self) -> _Merged:
+        """The merged segment starts (built on first use)."""
+        merged = self._merged
+        if merged is None:
+            with self._lock:
+                merged = self._merged
+                if merged is None:
+                    merged = self._merged = _Merged.of(self._sorted.values())
+        return merged
+
+    def inherit(self, previous: GlobalTagIndex) -> None:
+        """Take ``previous``'s merged starts plus the new sinces of this index's records when
+        they only grew at their ends (an append); else leave them to be built on first use."""
+        if previous._merged is None or self._merged is not None:
+            return
+        added = _added_sinces(previous.records, self.records)
+        if added is not None:
+            self._merged = previous._merged.extended(added)
+
     def segment(self, run: int) -> Segment | None:
-        """The segment of ``run``, or None if a record does not cover it (no records: None)."""
-        k = bisect.bisect_right(self._starts, run) - 1
-        if k >= 0:
-            seg = self._segments[k]
-            if seg.covers(run):
-                return seg
-        if not self.records:
-            return None
-        found: dict[str, ResolvedIOV] = {}
-        first, last = 0, None
-        for rec, tix in self.records.items():
-            j = tix.find(run)
-            if j < 0:
+        """The segment of ``run``, or None if a record does not cover it (no records: None).
+
+        A run asked before: one dict hit (independent of the tags' sizes: a bisection of 1M
+        starts misses the CPU caches); else one bisection of the merged starts, and a segment
+        not seen before is made (its records resolved when read).
+        """
+        seg = self._by_run.get(run)
+        if seg is not None:
+            return seg
+        merged = self._merged or self.merged()
+        k = bisect.bisect_right(merged.view, run) - 1
+        seg = self._segments.get(k)
+        if seg is None:
+            if k < 0 or merged.view[k] < self._covered_from:
                 return None
-            since, until, phash, inserted = tix.at(j)
-            found[rec] = ResolvedIOV(rec, tix.name, tix.type_name, phash, since, until, inserted)
-            first = max(first, since)
-            last = until if last is None else (last if until is None else min(last, until))
-        seg = Segment(first, last, {r: found[r] for r in sorted(found)})
-        with self._lock:
-            if len(self._starts) >= self.max_segments:
-                self._starts.clear()
-                self._segments.clear()
-            at = bisect.bisect_left(self._starts, first)
-            if at < len(self._starts) and self._starts[at] == first:
-                return self._segments[at]
-            self._starts.insert(at, first)
-            self._segments.insert(at, seg)
+            first = merged.view[k]
+            last = merged.view[k + 1] - 1 if k + 1 < merged.m else None
+            seg = Segment(first, last, SegmentRecords(self._sorted, first))
+            with self._lock:
+                if len(self._segments) >= self.max_segments:
+                    self._segments.clear()
+                seg = self._segments.setdefault(k, seg)
+        if len(self._by_run) >= self.max_segments:
+            self._by_run.clear()
+        self._by_run[run] = seg
         return seg
 
     def __post_init__(self) -> None:
@@ -382,10 +599,18 @@ class GlobalTagIndex:
         #: the sum of the counters of :attr:`version`, compared per lookup with
         #: :meth:`conditions.store.stamps.ChangeCheck.counter_sum`
         self.stamp = stamp_of(self.version)
+        self._sorted = {r: self.records[r] for r in sorted(self.records)}
+        tags = list(self.records.values())
+        # no records, or a record whose tag is empty: no run is covered
+        self._covered_from = (
+            max(t._view[0] for t in tags) if tags and all(t.n for t in tags) else 2**63 - 1
+        )
 
     def nbytes(self) -> int:
-        """Memory of the tag indexes' arrays [bytes] (each tag counted once)."""
-        return sum(t.nbytes() for t in {id(t): t for t in self.records.values()}.values())
+        """Memory of the tag indexes' rows (each tag counted once) and of the merged starts
+        [bytes], spare capacity included."""
+        cols = {id(t.columns): t.columns for t in self.records.values()}
+        return sum(c.nbytes() for c in cols.values()) + self.merged().nbytes()
 
 
 def stamp_of(version: Version) -> int:
@@ -431,13 +656,15 @@ def build_global_tag_index(
     gt_name: str,
     version: Version,
     reuse: Mapping[tuple[int, dt.datetime | None], tuple[int, TagIndex]] | None = None,
+    previous: GlobalTagIndex | None = None,
 ) -> tuple[GlobalTagIndex, dict[tuple[int, dt.datetime | None], tuple[int, TagIndex]]]:
     """Load the map in force of ``gt_name`` (newest row per record) and an index per tag.
 
     ``reuse``: (tag id, snapshot) -> (counter, index) built earlier; an index whose tag counter
     has not moved is kept, one whose counter moved is extended with the newer rows
     (:func:`extend_tag_index`), else rebuilt.  Returns the global-tag index and the tag indexes
-    it uses.
+    it uses.  ``previous``: the index of the global tag this one replaces; its merged segment
+    starts are extended instead of rebuilt when the records' tags only grew at their ends.
     """
     gt = conn.execute(
         select(GlobalTag.state, GlobalTag.snapshot_time).where(GlobalTag.id == version[0])
@@ -471,9 +698,9 @@ def build_global_tag_index(
         records[rec] = held[1]
     frozen = gt.state in (GlobalTagState.PUBLISHED, GlobalTagState.INVALID)  # never change again
     deprecation = deprecation_of(conn, gt_name) if gt.state == GlobalTagState.INVALID else None
-    return (
-        GlobalTagIndex(
-            gt_name, version, frozen, records, tuple(sorted(named)), deprecation=deprecation
-        ),
-        used,
+    index = GlobalTagIndex(
+        gt_name, version, frozen, records, tuple(sorted(named)), deprecation=deprecation
     )
+    if previous is not None and previous.gt_id == index.gt_id:
+        index.inherit(previous)
+    return index, used

@@ -7,7 +7,11 @@ re-appends with another payload, repeats of the payload in force), raw SQL appen
 an insertion time *older* than the row in force: it must not win), rows committed with an id
 *below* the greatest id the index has read (the count guard must rebuild), map changes, tag
 locks and a freeze.  After every step each lookup must equal what conditions/iov.py computes
-from the rows the test itself wrote (an oracle independent of the SQL reader), errors included.
+from the rows the test itself wrote (an oracle independent of the SQL reader), errors included,
+and the index segment of the run must be the intersection of the records' IOVs (the merged
+segment starts, inherited and extended across appends).  The spare capacity of the index
+buffers is drawn too (none: every append grows them by a copy; a few rows; the default: in
+place), so appends into spare capacity, growths and the copies of a superseded row all occur.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import bindparam, text
@@ -26,6 +31,7 @@ from conditions.db import write_session
 from conditions.db.model import UTCDateTime
 from conditions.errors import ConddbError
 from conditions.resolve import Resolver
+from conditions.store import index as iov_index
 from tests.support.lifecycle import publish
 
 _names = itertools.count()
@@ -59,6 +65,19 @@ class World:
     locked: set[int] = field(default_factory=set)
     snapshot: dt.datetime | None = None
 
+    def bounds(self, run: int) -> tuple[int, int | None] | None:
+        """The intersection of the records' IOVs holding ``run`` (None: a record misses it)."""
+        first, last = 0, None
+        for k in self.mapping.values():
+            ordered = [row for _, row in sorted(self.rows.get(k, []), key=lambda x: x[0])]
+            hit = iov.locate(iov.in_force(ordered, snapshot=self.snapshot), run)
+            if hit is None:
+                return None
+            first = max(first, hit.since)
+            if last is None or (hit.until is not None and hit.until < last):
+                last = hit.until  # None: open-ended, the identity of min
+        return (first, last) if self.mapping else None
+
     def expected(self, tags: list[str], run: int) -> object:
         if not self.mapping:
             return "RecordNotFound"
@@ -71,6 +90,11 @@ class World:
                 return "RunNotCovered"
             found[rec] = (tags[k], hit.payload_hash, hit.since, hit.until, hit.insertion_time)
         return (self.snapshot is not None, found)
+
+
+def _segment(resolver: Resolver, gt: str, run: int) -> tuple[int, int | None] | None:
+    found = resolver.segment(gt, run)
+    return None if found is None else (found[1].first, found[1].last)
 
 
 def _got(resolver: Resolver, gt: str, run: int) -> object:
@@ -109,11 +133,24 @@ def _raw_insert(engine: Engine, tag: str, since: int, at: dt.datetime, h: str, i
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(plan=steps)
-@example(plan=[("append", 0, [0, 9]), ("late", 0, [5])])  # a row committed below the last id
-@example(plan=[("append", 0, [0, 9]), ("tie", 0, [9])])  # same since, same time: later id wins
-@example(plan=[("append", 0, [20]), ("raw_old", 0, [20]), ("append", 0, [20, 30])])
-def test_index_equals_the_iov_rules(engine: Engine, plan: list[tuple[str, int, list[int]]]) -> None:
+@given(plan=steps, spare=st.sampled_from([0, 2, 64]))
+@example(plan=[("append", 0, [0, 9]), ("late", 0, [5])], spare=64)  # a row below the last id
+@example(plan=[("append", 0, [0, 9]), ("tie", 0, [9])], spare=0)  # same time: later id wins
+@example(plan=[("append", 0, [20]), ("raw_old", 0, [20]), ("append", 0, [20, 30])], spare=2)
+@example(  # appends after the last start, inside the merged range, and a map change between
+    plan=[("append", 0, [10]), ("map", 1, [0]), ("append", 1, [5, 30]), ("append", 0, [20])],
+    spare=64,
+)
+def test_index_equals_the_iov_rules(
+    engine: Engine, plan: list[tuple[str, int, list[int]]], spare: int
+) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(iov_index._Columns, "MIN_SPARE", spare)
+        mp.setattr(iov_index._Merged, "MIN_SPARE", spare)
+        _check_plan(engine, plan)
+
+
+def _check_plan(engine: Engine, plan: list[tuple[str, int, list[int]]]) -> None:
     n = next(_names)
     tags = [f"ox{n}_t{k}" for k in range(N_TAGS)]
     gt = f"ox{n}_gt"
@@ -188,5 +225,8 @@ def test_index_equals_the_iov_rules(engine: Engine, plan: list[tuple[str, int, l
             want = world.expected(tags, run)
             assert _got(resolver, gt, run) == want, (op, x, runs, run)
             assert _got(fresh, gt, run) == want, ("fresh", op, x, runs, run)
+            bounds = world.bounds(run)
+            assert _segment(resolver, gt, run) == bounds, ("segment", op, x, runs, run)
+            assert _segment(fresh, gt, run) == bounds, ("fresh segment", op, x, runs, run)
         fresh.clear()
     resolver.clear()
