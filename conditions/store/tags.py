@@ -8,26 +8,26 @@ PostgreSQL; on SQLite the write transaction already holds the database lock from
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import iov, times
-from ..db.model import IOV, Payload, Tag, TagState, utcnow
+from ..db.model import IOV, Tag, TagState, utcnow
 from ..errors import AlreadyExists, InvalidIOV, PayloadNotFound, TagLocked, TagNotFound
 from .common import (
     check_name,
     check_run,
     check_text,
-    chunk_size,
     db_now,
-    hash_among,
     insert_if_missing,
     valid_name,
 )
-from .payloads import get_payload_type
+from .payloads import bind_value, get_payload_type
 from .runs import check_sync
 
 
@@ -132,17 +132,34 @@ def _current_hashes(s: Session, tag_id: int, lo: int, hi: int) -> dict[int, str]
     return {since: row.payload_hash for since, row in best.items()}
 
 
-#: PostgreSQL: IOV rows in one statement over two arrays (ids follow the array order).
-_PG_INSERT_IOVS = text(
+#: PostgreSQL: IOV rows in one statement over two binary arrays (ids follow the array order).
+_PG_INSERT_IOVS = (
     "INSERT INTO iov (tag_id, since, insertion_time, payload_hash) "
-    "SELECT :tag_id, s, :at, h FROM unnest(CAST(:sinces AS bigint[]), CAST(:hashes AS text[])) "
+    "SELECT %(tag_id)s, s, %(at)s, h FROM unnest(%(sinces)b::bigint[], %(hashes)b::text[]) "
     "AS u(s, h)"
 )
+#: SQLite: one prepared INSERT executed per row (``executemany`` over tuples).
+_SQLITE_INSERT_IOVS = (
+    "INSERT INTO iov (tag_id, since, insertion_time, payload_hash) VALUES (?, ?, ?, ?)"
+)
+#: The hashes among an array of them that are not stored as payloads of one type, with the
+#: type they are stored as (NULL: not stored), in one statement.
+_NOT_OF_TYPE = {
+    "postgresql": (
+        "SELECT u.h, p.type_name FROM unnest(%(hashes)b::text[]) AS u(h) "
+        "LEFT JOIN payload p ON p.hash = u.h WHERE p.type_name IS DISTINCT FROM %(type)s"
+    ),
+    "sqlite": (
+        "SELECT j.value, p.type_name FROM json_each(?) AS j "
+        "LEFT JOIN payload p ON p.hash = j.value WHERE p.type_name IS NOT ?"
+    ),
+}
 
 
 def _insert_iovs(s: Session, tag_id: int, at: dt.datetime, rows: list[tuple[int, str]]) -> None:
     """Insert ``(since, payload hash)`` rows of one tag, all inserted at ``at``."""
-    if s.get_bind().dialect.name == "postgresql":
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
         step = 100_000
         for start in range(0, len(rows), step):
             part = rows[start : start + step]
@@ -152,11 +169,33 @@ def _insert_iovs(s: Session, tag_id: int, at: dt.datetime, rows: list[tuple[int,
                 "sinces": [x for x, _ in part],
                 "hashes": [h for _, h in part],
             }
-            s.execute(_PG_INSERT_IOVS, params)
+            conn.exec_driver_sql(_PG_INSERT_IOVS, params)
         return
-    s.execute(  # Core executemany on the table: no ORM bulk bookkeeping per row
-        insert(IOV.__table__),  # type: ignore[arg-type]
-        [{"tag_id": tag_id, "since": x, "insertion_time": at, "payload_hash": h} for x, h in rows],
+    stamp = bind_value(s, IOV.__table__.c.insertion_time, at)
+    conn.exec_driver_sql(_SQLITE_INSERT_IOVS, [(tag_id, x, stamp, h) for x, h in rows])
+
+
+def _check_payloads(s: Session, tag: Tag, hashes: list[str]) -> None:
+    """Raise :class:`PayloadNotFound` / :class:`InvalidIOV` for the first of ``hashes`` (in
+    hash order) that is not stored / stored as a payload of another type than ``tag``'s."""
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
+        params: Any = {"hashes": hashes, "type": tag.type_name}
+        rows = conn.exec_driver_sql(_NOT_OF_TYPE["postgresql"], params)
+    else:
+        rows = conn.exec_driver_sql(_NOT_OF_TYPE["sqlite"], (json.dumps(hashes), tag.type_name))
+    bad = sorted((h, t) for h, t in rows)
+    if not bad:
+        return
+    payload_hash, stored_type = bad[0]
+    if stored_type is None:
+        raise PayloadNotFound(
+            f"no payload with hash {payload_hash!r}", "put the payload before appending its IOV"
+        )
+    raise InvalidIOV(
+        f"payload {payload_hash[:12]} is of type {stored_type!r}, "
+        f"tag {tag.name!r} holds {tag.type_name!r}",
+        "append it to a tag of its type",
     )
 
 
@@ -186,25 +225,7 @@ def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> A
     if not wanted:
         return AppendResult(tag_name, 0, 0, db_now(s))
     check_sync(s, tag, wanted)  # prompt / express tags: since >= FCSR (issue 18)
-    hashes = sorted(set(wanted.values()))
-    types: dict[str, str] = {}
-    step = chunk_size(s)
-    for start in range(0, len(hashes), step):
-        chunk = hashes[start : start + step]
-        stmt = select(Payload.hash, Payload.type_name).where(hash_among(s, Payload.hash, chunk))
-        rows = s.execute(stmt)
-        types.update((h, t) for h, t in rows)
-    for payload_hash in hashes:
-        if payload_hash not in types:
-            raise PayloadNotFound(
-                f"no payload with hash {payload_hash!r}", "put the payload before appending its IOV"
-            )
-        if types[payload_hash] != tag.type_name:
-            raise InvalidIOV(
-                f"payload {payload_hash[:12]} is of type {types[payload_hash]!r}, "
-                f"tag {tag_name!r} holds {tag.type_name!r}",
-                "append it to a tag of its type",
-            )
+    _check_payloads(s, tag, sorted(set(wanted.values())))
     current = _current_hashes(s, tag.id, min(wanted), max(wanted))
     new_rows = [(since, h) for since, h in sorted(wanted.items()) if current.get(since) != h]
     now = db_now(s)
