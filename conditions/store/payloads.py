@@ -188,6 +188,7 @@ def put_payloads(
     """
     checked = [_checked_bytes(b, max_bytes) for b in blobs]
     get_payload_type(s, type_name)
+    s.flush()  # the statements below go to the driver: no autoflush of pending ORM rows
     digests = [sha256_hex(b) for b in checked]
     by_hash = dict(zip(digests, checked, strict=True))
     now = utcnow()

@@ -225,6 +225,7 @@ def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> A
     if not wanted:
         return AppendResult(tag_name, 0, 0, db_now(s))
     check_sync(s, tag, wanted)  # prompt / express tags: since >= FCSR (issue 18)
+    s.flush()  # the checks and inserts below go to the driver: no autoflush of pending rows
     _check_payloads(s, tag, sorted(set(wanted.values())))
     current = _current_hashes(s, tag.id, min(wanted), max(wanted))
     new_rows = [(since, h) for since, h in sorted(wanted.items()) if current.get(since) != h]
