@@ -142,17 +142,22 @@ _PG_INSERT_IOVS = (
 _SQLITE_INSERT_IOVS = (
     "INSERT INTO iov (tag_id, since, insertion_time, payload_hash) VALUES (?, ?, ?, ?)"
 )
-#: The hashes among an array of them that are not stored as payloads of one type, with the
-#: type they are stored as (NULL: not stored), in one statement.
-_NOT_OF_TYPE = {
+#: How many of an array of hashes are stored as payloads, and how many of those are of another
+#: type than the given one: one statement, one row back, index probes (no join plan to choose).
+_TYPE_COUNTS = {
     "postgresql": (
-        "SELECT u.h, p.type_name FROM unnest(%(hashes)b::text[]) AS u(h) "
-        "LEFT JOIN payload p ON p.hash = u.h WHERE p.type_name IS DISTINCT FROM %(type)s"
+        "SELECT count(*), count(CASE WHEN type_name <> %(type)s THEN 1 END) FROM payload "
+        "WHERE hash = ANY(%(hashes)b::text[])"
     ),
     "sqlite": (
-        "SELECT j.value, p.type_name FROM json_each(?) AS j "
-        "LEFT JOIN payload p ON p.hash = j.value WHERE p.type_name IS NOT ?"
+        "SELECT count(*), count(CASE WHEN type_name <> ? THEN 1 END) FROM payload "
+        "WHERE hash IN (SELECT value FROM json_each(?))"
     ),
+}
+#: The stored type of each of an array of hashes (only when :data:`_TYPE_COUNTS` finds a fault).
+_TYPES = {
+    "postgresql": "SELECT hash, type_name FROM payload WHERE hash = ANY(%(hashes)b::text[])",
+    "sqlite": "SELECT hash, type_name FROM payload WHERE hash IN (SELECT value FROM json_each(?))",
 }
 
 
@@ -176,27 +181,30 @@ def _insert_iovs(s: Session, tag_id: int, at: dt.datetime, rows: list[tuple[int,
 
 
 def _check_payloads(s: Session, tag: Tag, hashes: list[str]) -> None:
-    """Raise :class:`PayloadNotFound` / :class:`InvalidIOV` for the first of ``hashes`` (in
-    hash order) that is not stored / stored as a payload of another type than ``tag``'s."""
+    """Raise :class:`PayloadNotFound` / :class:`InvalidIOV` for the first of ``hashes`` (sorted,
+    distinct) that is not stored / stored as a payload of another type than ``tag``'s."""
     conn = s.connection()
-    if conn.dialect.name == "postgresql":
-        params: Any = {"hashes": hashes, "type": tag.type_name}
-        rows = conn.exec_driver_sql(_NOT_OF_TYPE["postgresql"], params)
-    else:
-        rows = conn.exec_driver_sql(_NOT_OF_TYPE["sqlite"], (json.dumps(hashes), tag.type_name))
-    bad = sorted((h, t) for h, t in rows)
-    if not bad:
+    postgres = conn.dialect.name == "postgresql"
+    params: Any = {"hashes": hashes, "type": tag.type_name} if postgres else None
+    dialect = "postgresql" if postgres else "sqlite"
+    counts = params if postgres else (tag.type_name, json.dumps(hashes))
+    found, other = conn.exec_driver_sql(_TYPE_COUNTS[dialect], counts).one()
+    if found == len(hashes) and not other:
         return
-    payload_hash, stored_type = bad[0]
-    if stored_type is None:
-        raise PayloadNotFound(
-            f"no payload with hash {payload_hash!r}", "put the payload before appending its IOV"
-        )
-    raise InvalidIOV(
-        f"payload {payload_hash[:12]} is of type {stored_type!r}, "
-        f"tag {tag.name!r} holds {tag.type_name!r}",
-        "append it to a tag of its type",
-    )
+    rows = conn.exec_driver_sql(_TYPES[dialect], params if postgres else (json.dumps(hashes),))
+    types: dict[str, str] = {h: t for h, t in rows}
+    for payload_hash in hashes:
+        if payload_hash not in types:
+            raise PayloadNotFound(
+                f"no payload with hash {payload_hash!r}", "put the payload before appending its IOV"
+            )
+        if types[payload_hash] != tag.type_name:
+            raise InvalidIOV(
+                f"payload {payload_hash[:12]} is of type {types[payload_hash]!r}, "
+                f"tag {tag.name!r} holds {tag.type_name!r}",
+                "append it to a tag of its type",
+            )
+    # none found: a payload missing from the counts was stored since (READ COMMITTED) - fine
 
 
 def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> AppendResult:
