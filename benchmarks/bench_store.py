@@ -1,6 +1,7 @@
 """Benchmark of the conditions store: lookup latency vs tag size, cache, bulk append.
 
     python benchmarks/bench_store.py [--backend sqlite|postgresql|both] [--sizes 1000,100000]
+                                     [--load 100000] [--writes-only]
 
 For each backend and size N: a global tag with 8 records whose tags hold N IOVs each.  Prints the
 p50/p99 of ``resolve(gt, run)`` in-process (uncached through a held connection; through the
@@ -10,9 +11,11 @@ Also the time to append 100k IOVs to a tag with :func:`conditions.store.append_i
 The ``Resolver`` answers from its in-memory IOV index (conditions/store/index.py): under an open
 global tag one change-counter query per lookup, under a frozen one none; also printed: the index
 build time and its memory, and the time to load 100k IOVs x 8 records with distinct payloads
-through the public write path.  Targets (issues 2, 15): Resolver(open) <= 2x the raw select,
-frozen <= 5 us, t(1M)/t(1k) <= 1.2, index < 100 MB per 1M IOVs, load < 60 s,
-100k appends < 10 s.  The fill itself uses COPY / executemany without the triggers (not
+through the public write path, with (same run) the same rows inserted through the bare driver,
+triggers and foreign keys on (PostgreSQL COPY, SQLite executemany): the database's own share.
+``--writes-only`` runs the append and the load alone.  Targets (issues 2, 15): Resolver(open)
+<= 2x the raw select, frozen <= 5 us, t(1M)/t(1k) <= 1.2, index < 100 MB per 1M IOVs,
+load < 60 s, 100k appends < 10 s.  The fill itself uses COPY / executemany without the triggers (not
 measured).
 """
 
