@@ -74,6 +74,11 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=60000")
+        # Page cache of up to 128 MiB (default 2 MiB): a bulk load inserts random SHA-256 keys
+        # into the payload and IOV hash indexes, whose pages otherwise keep being evicted and
+        # re-read (8 x 100k IOVs + payloads: 61 s -> 31 s, raw sqlite3).  Memory is taken only
+        # as pages are read; durability is unchanged (this is a read cache).
+        cursor.execute("PRAGMA cache_size=-131072")
         cursor.close()
 
     @event.listens_for(engine, "begin")

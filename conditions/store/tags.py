@@ -8,26 +8,26 @@ PostgreSQL; on SQLite the write transaction already holds the database lock from
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import iov, times
-from ..db.model import IOV, Payload, Tag, TagState, utcnow
+from ..db.model import IOV, Tag, TagState, utcnow
 from ..errors import AlreadyExists, InvalidIOV, PayloadNotFound, TagLocked, TagNotFound
 from .common import (
     check_name,
     check_run,
     check_text,
-    chunk_size,
     db_now,
-    hash_among,
     insert_if_missing,
     valid_name,
 )
-from .payloads import get_payload_type
+from .payloads import bind_value, get_payload_type
 from .runs import check_sync
 
 
@@ -132,17 +132,39 @@ def _current_hashes(s: Session, tag_id: int, lo: int, hi: int) -> dict[int, str]
     return {since: row.payload_hash for since, row in best.items()}
 
 
-#: PostgreSQL: IOV rows in one statement over two arrays (ids follow the array order).
-_PG_INSERT_IOVS = text(
+#: PostgreSQL: IOV rows in one statement over two binary arrays (ids follow the array order).
+_PG_INSERT_IOVS = (
     "INSERT INTO iov (tag_id, since, insertion_time, payload_hash) "
-    "SELECT :tag_id, s, :at, h FROM unnest(CAST(:sinces AS bigint[]), CAST(:hashes AS text[])) "
+    "SELECT %(tag_id)s, s, %(at)s, h FROM unnest(%(sinces)b::bigint[], %(hashes)b::text[]) "
     "AS u(s, h)"
 )
+#: SQLite: one prepared INSERT executed per row (``executemany`` over tuples).
+_SQLITE_INSERT_IOVS = (
+    "INSERT INTO iov (tag_id, since, insertion_time, payload_hash) VALUES (?, ?, ?, ?)"
+)
+#: How many of an array of hashes are stored as payloads, and how many of those are of another
+#: type than the given one: one statement, one row back, index probes (no join plan to choose).
+_TYPE_COUNTS = {
+    "postgresql": (
+        "SELECT count(*), count(CASE WHEN type_name <> %(type)s THEN 1 END) FROM payload "
+        "WHERE hash = ANY(%(hashes)b::text[])"
+    ),
+    "sqlite": (
+        "SELECT count(*), count(CASE WHEN type_name <> ? THEN 1 END) FROM payload "
+        "WHERE hash IN (SELECT value FROM json_each(?))"
+    ),
+}
+#: The stored type of each of an array of hashes (only when :data:`_TYPE_COUNTS` finds a fault).
+_TYPES = {
+    "postgresql": "SELECT hash, type_name FROM payload WHERE hash = ANY(%(hashes)b::text[])",
+    "sqlite": "SELECT hash, type_name FROM payload WHERE hash IN (SELECT value FROM json_each(?))",
+}
 
 
 def _insert_iovs(s: Session, tag_id: int, at: dt.datetime, rows: list[tuple[int, str]]) -> None:
     """Insert ``(since, payload hash)`` rows of one tag, all inserted at ``at``."""
-    if s.get_bind().dialect.name == "postgresql":
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
         step = 100_000
         for start in range(0, len(rows), step):
             part = rows[start : start + step]
@@ -152,12 +174,37 @@ def _insert_iovs(s: Session, tag_id: int, at: dt.datetime, rows: list[tuple[int,
                 "sinces": [x for x, _ in part],
                 "hashes": [h for _, h in part],
             }
-            s.execute(_PG_INSERT_IOVS, params)
+            conn.exec_driver_sql(_PG_INSERT_IOVS, params)
         return
-    s.execute(  # Core executemany on the table: no ORM bulk bookkeeping per row
-        insert(IOV.__table__),  # type: ignore[arg-type]
-        [{"tag_id": tag_id, "since": x, "insertion_time": at, "payload_hash": h} for x, h in rows],
-    )
+    stamp = bind_value(s, IOV.__table__.c.insertion_time, at)
+    conn.exec_driver_sql(_SQLITE_INSERT_IOVS, [(tag_id, x, stamp, h) for x, h in rows])
+
+
+def _check_payloads(s: Session, tag: Tag, hashes: list[str]) -> None:
+    """Raise :class:`PayloadNotFound` / :class:`InvalidIOV` for the first of ``hashes`` (sorted,
+    distinct) that is not stored / stored as a payload of another type than ``tag``'s."""
+    conn = s.connection()
+    postgres = conn.dialect.name == "postgresql"
+    params: Any = {"hashes": hashes, "type": tag.type_name} if postgres else None
+    dialect = "postgresql" if postgres else "sqlite"
+    counts = params if postgres else (tag.type_name, json.dumps(hashes))
+    found, other = conn.exec_driver_sql(_TYPE_COUNTS[dialect], counts).one()
+    if found == len(hashes) and not other:
+        return
+    rows = conn.exec_driver_sql(_TYPES[dialect], params if postgres else (json.dumps(hashes),))
+    types: dict[str, str] = {h: t for h, t in rows}
+    for payload_hash in hashes:
+        if payload_hash not in types:
+            raise PayloadNotFound(
+                f"no payload with hash {payload_hash!r}", "put the payload before appending its IOV"
+            )
+        if types[payload_hash] != tag.type_name:
+            raise InvalidIOV(
+                f"payload {payload_hash[:12]} is of type {types[payload_hash]!r}, "
+                f"tag {tag.name!r} holds {tag.type_name!r}",
+                "append it to a tag of its type",
+            )
+    # none found: a payload missing from the counts was stored since (READ COMMITTED) - fine
 
 
 def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> AppendResult:
@@ -186,25 +233,8 @@ def append_iovs(s: Session, tag_name: str, iovs: Iterable[tuple[int, str]]) -> A
     if not wanted:
         return AppendResult(tag_name, 0, 0, db_now(s))
     check_sync(s, tag, wanted)  # prompt / express tags: since >= FCSR (issue 18)
-    hashes = sorted(set(wanted.values()))
-    types: dict[str, str] = {}
-    step = chunk_size(s)
-    for start in range(0, len(hashes), step):
-        chunk = hashes[start : start + step]
-        stmt = select(Payload.hash, Payload.type_name).where(hash_among(s, Payload.hash, chunk))
-        rows = s.execute(stmt)
-        types.update((h, t) for h, t in rows)
-    for payload_hash in hashes:
-        if payload_hash not in types:
-            raise PayloadNotFound(
-                f"no payload with hash {payload_hash!r}", "put the payload before appending its IOV"
-            )
-        if types[payload_hash] != tag.type_name:
-            raise InvalidIOV(
-                f"payload {payload_hash[:12]} is of type {types[payload_hash]!r}, "
-                f"tag {tag_name!r} holds {tag.type_name!r}",
-                "append it to a tag of its type",
-            )
+    s.flush()  # the checks and inserts below go to the driver: no autoflush of pending rows
+    _check_payloads(s, tag, sorted(set(wanted.values())))
     current = _current_hashes(s, tag.id, min(wanted), max(wanted))
     new_rows = [(since, h) for since, h in sorted(wanted.items()) if current.get(since) != h]
     now = db_now(s)
