@@ -116,8 +116,10 @@ def set_tag_sync(s: Session, tag_name: str, sync: TagSync) -> Tag:
 def check_sync(s: Session, tag: Tag, sinces: Iterable[int]) -> None:
     """Refuse an append to a prompt / express tag below its first safe run (one line).
 
-    Called by the append use case before it inserts; the IOV trigger of migration 0006 enforces
-    the same rule for every writer (and is the race-free part: it reads the FCSR ``FOR SHARE``).
+    Called by the append use case before it inserts; the IOV guard enforces the same rule for
+    every writer (and is the race-free part: it reads the FCSR ``FOR SHARE``).  The guard is a
+    row trigger of migration 0006 on SQLite and, since migration 0007, one statement-level
+    trigger over the inserted rows on PostgreSQL.
     """
     if tag.synchronization is TagSync.OFFLINE:
         return
