@@ -118,7 +118,7 @@ def check_sync(s: Session, tag: Tag, sinces: Iterable[int]) -> None:
 
     Called by the append use case before it inserts; the IOV guard enforces the same rule for
     every writer (and is the race-free part: it reads the FCSR ``FOR SHARE``).  The guard is a
-    row trigger of migration 0006 on SQLite and, since migration 0007, one statement-level
+    row trigger on SQLite and, since migration 0007, one statement-level
     trigger over the inserted rows on PostgreSQL.
     """
     if tag.synchronization is TagSync.OFFLINE:
