@@ -116,7 +116,10 @@ def closure_figures(out_dir: Path, truth: DetectorTruth, constants: Any,
     fig: dict[str, float] = {}
     ly = pay.get("light_yield")
     if ly is not None:
-        fig["y0_pull"] = (ly.y0 - doc["y0_centre_effective_pe_per_mev"]) / ly.y0_uncertainty
+        # the paper's definition (mean PE of centre n-H captures / 2.22 MeV); older truth
+        # files without it: the effective centre Y0 (1e-4 lower, the deposit cloud's g)
+        y0_true = doc.get("y0_centre_nh_pe_per_mev", doc["y0_centre_effective_pe_per_mev"])
+        fig["y0_pull"] = (ly.y0 - y0_true) / ly.y0_uncertainty
     dn = pay["dark_noise"]
     fig["dq_lpmt_pull"] = (dn.offset_lpmt - now.lpmt_dark_noise_pe) / dn.offset_lpmt_uncertainty
     nl = pay.get("energy_nonlinearity")
