@@ -11,6 +11,17 @@ its ~1 m deposit cloud, section 3.4); at 1 MeV an E_vis offset counts about twic
 (E_vis ~ T + 1.02 MeV).  Study code: it reads the truth.
 
     python benchmarks/positron_bias_study.py --campaign DIR/dim --variant dim [--events 40000]
+
+Measured (2026-12-01, nominal statistics, closure-matrix seeds): extreme, E_rec bias centre
++0.03 % / -0.02 % at 1 / 8 MeV, uniform +0.23 % / +0.10 %; uniform E_vis offset +0.11 % with
+the map, -0.00 % with the true g; map / true g - 1 = -0.09 % (r < 6 m), -0.22 % (13.5-14.3 m),
+-0.38 % (14.3-15 m).  dim: offset +0.02 %, map -0.17 % at 14.3-15 m; its 8 MeV miss is the
+centre's (+0.19 %, f_nonlin).  Cause (dim, the job's 250 points): the n-H values at 15-16 m
+read 0.33 % below the point g (the capture gamma's deposit cloud over the edge drop: cloud /
+point - 1 = -0.1 % at 14.5 m, -0.5..-0.7 % at 15.5 m); the same spline through the true point
+g leaves -0.06 % at 14.3-15 m.  The fix is to unfold the source cloud
+(:class:`fitting.uniformity.SourceKernel`), which needs the deposit positions of the source's
+simulation as a declared input (docs/INPUTS.md section 4 has none yet).
 """
 
 from __future__ import annotations
