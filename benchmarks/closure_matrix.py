@@ -38,7 +38,12 @@ TARGETS = {
     "res_a_pull": ("|pull| < 3", lambda v: abs(v) < 3),
     "res_b_pull": ("|pull| < 3", lambda v: abs(v) < 3),
     "res_c_pull": ("|pull| < 3", lambda v: abs(v) < 3),
-    "a_tilde": ("Table 3: 0.0302 +- 0.0005", lambda v: abs(v - 0.0302) <= 0.0005),
+    # the job's a-tilde is that of positrons at the centre (converted from centre gamma
+    # widths): closure against the mock's own centre positrons (a_tilde_true), and the
+    # paper's centre row (Table 3 "Central IBDs", 2.99(1) %) within 0.05 % on nominal only;
+    # Table 3's 3.02 % is uniform events after the 250-point map (not what the job measures)
+    "a_tilde_pull": ("|pull| < 3", lambda v: abs(v) < 3),
+    "a_tilde_dev": ("|job - centre truth| <= 0.0005", lambda v: abs(v) <= 0.0005),
 }
 
 
@@ -74,6 +79,11 @@ def main() -> None:
         print(f"# {name}: simulated in {t_sim:.0f} s, total {matrix[name]['seconds']:.0f} s",
               flush=True)
         out_json.write_text(json.dumps(matrix, indent=1))
+    if "nominal" in matrix:
+        at = matrix["nominal"].get("a_tilde", math.nan)
+        print(f"nominal a_tilde {100 * at:.3f} % against Table 3 central row 2.99(1) % "
+              f"(target within 0.05 %: {'ok' if abs(at - 0.0299) <= 0.0005 else 'MISS'}); "
+              f"mock centre truth {100 * matrix['nominal'].get('a_tilde_true', math.nan):.3f} %")
     shown = [n for n in VARIANTS if n in matrix]
     keys = sorted({k for row in matrix.values() for k in row if not k.startswith("detail_")})
     width = max(len(k) for k in keys)

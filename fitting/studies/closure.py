@@ -18,6 +18,7 @@ import numpy as np
 
 from fitting.nonlinearity import f_nonlin
 from fitting.physics.lpmt import interpolate_curves
+from fitting.physics.resolution import a_tilde_error
 from fitting.resolution import fit_resolution, resolution_points
 from fitting.toymc.events import positron_events
 from fitting.toymc.pmts import lpmt_channels
@@ -96,6 +97,16 @@ def positron_resolution_truth(samples: list[np.ndarray], res: Any) -> dict[str, 
     true = fit_resolution(mean, rel, err)
     cov = np.asarray(res.covariance)
     fig: dict[str, float] = {"a_tilde_true": float(true.a_tilde)}
+    # a-tilde against the mock's own centre positrons: the job converts centre gamma widths,
+    # so its truth is the centre row (Table 3 "Central IBDs", 2.99(1) %), not the uniform
+    # calibrated 3.02 % (that adds the map residual, vertex smearing and QE spread)
+    job_err = a_tilde_error(float(res.a), float(res.b), float(res.c), cov)
+    err_t = math.hypot(job_err, float(true.a_tilde_err))
+    fig["a_tilde_pull"] = ((float(res.a_tilde) - float(true.a_tilde)) / err_t
+                           if err_t > 0 else math.nan)
+    # the job's quoted error (20 % sharing systematic, fully correlated) is ~0.35 % absolute,
+    # 7x the 0.05 % the issue asks for: the pull alone cannot test that, the difference does
+    fig["a_tilde_dev"] = float(res.a_tilde) - float(true.a_tilde)
     for i, name in enumerate(("a", "b", "c")):
         t = float(true.fit.values[i])
         fig[f"res_{name}_true"] = t
@@ -116,7 +127,10 @@ def closure_figures(out_dir: Path, truth: DetectorTruth, constants: Any,
     fig: dict[str, float] = {}
     ly = pay.get("light_yield")
     if ly is not None:
-        fig["y0_pull"] = (ly.y0 - doc["y0_centre_effective_pe_per_mev"]) / ly.y0_uncertainty
+        # the paper's definition (mean PE of centre n-H captures / 2.22 MeV); older truth
+        # files without it: the effective centre Y0 (1e-4 lower, the deposit cloud's g)
+        y0_true = doc.get("y0_centre_nh_pe_per_mev", doc["y0_centre_effective_pe_per_mev"])
+        fig["y0_pull"] = (ly.y0 - y0_true) / ly.y0_uncertainty
     dn = pay["dark_noise"]
     fig["dq_lpmt_pull"] = (dn.offset_lpmt - now.lpmt_dark_noise_pe) / dn.offset_lpmt_uncertainty
     nl = pay.get("energy_nonlinearity")

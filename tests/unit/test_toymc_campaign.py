@@ -117,3 +117,27 @@ def test_campaign_is_deterministic(tmp_path: Path) -> None:
     assert hashes[0] == hashes[1]
     m = write_campaign("weekly", 10, tmp_path / "c", seed=10, scale=0.02, n_flashes=3)
     assert [r["sha256"] for r in json.loads(m.read_text())["runs"]] != hashes[0]
+
+
+def test_nh_centre_light_factor_is_the_deposit_cloud_g() -> None:
+    """Y0's truth (mean PE of centre n-H captures) carries the g of the gamma's deposit cloud:
+    exactly 1 for a flat g, linear in a2 for g = 1 + a2 (r/R)^2 (same deposits, same seed), and
+    of the size a2 <r^2> / R^2 with <r^2>^(1/2) ~ 0.3-1.5 m (Compton chain + neutron travel)."""
+    import dataclasses
+
+    from fitting.toymc.campaign import nh_centre_light_factor
+    from fitting.toymc.gmap import GMapParams
+    from fitting.toymc.truth import DetectorTruth
+
+    flat = GMapParams(a2=0.0, a6=0.0, edge_depth=0.0, a_cos=0.0, a_cos3=0.0)
+    base = DetectorTruth.default()
+
+    def factor(gm: GMapParams) -> float:
+        return nh_centre_light_factor(dataclasses.replace(base, gmap=gm), n_events=2000)
+
+    assert factor(flat) == pytest.approx(1.0, abs=1e-12)
+    one = factor(dataclasses.replace(flat, a2=0.1)) - 1.0
+    two = factor(dataclasses.replace(flat, a2=0.2)) - 1.0
+    assert two == pytest.approx(2.0 * one, rel=1e-6)
+    rms_m = np.sqrt(one / 0.1) * flat.r_ls_mm / 1000.0
+    assert 0.3 < rms_m < 1.5, rms_m
