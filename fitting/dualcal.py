@@ -66,10 +66,12 @@ from fitting.dualcal_scan import (
     linearise_charge,
     status_reasons,
 )
+from fitting.gain import spe_variance_factor
 
 __all__ = [
     "N_LPMT_NOMINAL", "STATUS_REASONS", "ChannelNonlinearityResult", "ChannelStatus",
     "DualCalConfig", "LaserScan", "fit_dual_calorimetry", "invert_response",
+    "spe_variance_factor_of",
     "linearise_charge", "moment_matrix", "poly_deriv", "poly_eval", "spe_moments",
     "status_reasons",
 ]
@@ -392,3 +394,17 @@ def fit_dual_calorimetry(
         spe_resolution=cfg.spe_resolution,
     )
 
+
+
+def spe_variance_factor_of(result: ChannelNonlinearityResult, scan: LaserScan) -> FloatArray:
+    """Non-linearity factor c (S, C) of the photon-statistics variance/mean of every step and
+    channel (:func:`fitting.gain.spe_variance_factor`) from the fitted responses (R1).
+
+    The true mean PE of channel i at step k is ``gain_i * S_k``; channels not GOOD get 1.
+    """
+    beta = result.response_coeffs
+    pe = result.pe_ref
+    mu = result.gain[:, None] * np.asarray(scan.spmt_total, dtype=np.float64)[None, :]
+    c = spe_variance_factor(lambda m: pe * poly_eval(beta[:, None, :], m / pe),
+                            lambda m: poly_deriv(beta[:, None, :], m / pe), mu)
+    return np.asarray(np.where(result.status[:, None] == 0, c, 1.0).T)
