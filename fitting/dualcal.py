@@ -71,9 +71,8 @@ from fitting.gain import spe_variance_factor
 __all__ = [
     "N_LPMT_NOMINAL", "STATUS_REASONS", "ChannelNonlinearityResult", "ChannelStatus",
     "DualCalConfig", "LaserScan", "fit_dual_calorimetry", "invert_response",
-    "spe_variance_factor_of",
     "linearise_charge", "moment_matrix", "poly_deriv", "poly_eval", "spe_moments",
-    "status_reasons",
+    "spe_variance_factor_of", "status_reasons",
 ]
 
 
@@ -206,16 +205,16 @@ def fit_dual_calorimetry(
 
     Vectorised over channels: the design matrix (powers of the SPMT total) is shared, so
     the weighted normal equations of all channels are two GEMMs and one batched inverse.
-    With ``penalties`` (default) every channel gets the top degree ``min(max_degree,
-    n_steps - 2)`` with the roughness penalty (P1); the penalty is the population's, the one of
-    least leave-one-interior-step-out error summed over channels (PRESS, exact for a linear
-    smoother: ``e_k / (1 - h_kk)``), so the criterion measures how well the response is
-    interpolated between steps, however widely spaced; a channel not monotonic or out of range
-    there falls back to the highest plain degree where it is.  Without penalties the degree
-    (``min_degree`` .. ``min(degree, n_steps - 2)``) minimises the AICc summed over
-    channels; a channel it does not fit (chi2 p-value < ``min_pvalue``) steps up to the lowest
-    degree (<= ``max_degree``) that fits it, one not monotonic or out of range there steps down
-    to the highest degree where it is, so any number and spacing of laser steps works.  The
+    The candidate models are the plain degrees ``min_degree`` .. ``min(degree, n_steps - 2)``
+    and, with ``penalties`` (default), the top degree ``min(max_degree, n_steps - 2)`` with the
+    roughness penalty (P1) at each penalty.  The population's model is the one of least
+    leave-one-interior-step-out error summed over channels (PRESS, exact for a linear smoother:
+    ``e_k / (1 - h_kk)``), which measures how well the response is interpolated between steps
+    however widely spaced (without penalties: least AICc).  A smoothed model takes every channel
+    monotonic there; with a plain degree a channel it does not fit (chi2 p-value <
+    ``min_pvalue``) steps up to the lowest degree (<= ``max_degree``) that fits it; a channel not
+    monotonic or out of range steps down to the highest plain degree where it is, so any number
+    and spacing of laser steps works.  The
     correction curve is the exact (bisection) inverse of the fitted response and is checked
     to increase on the grid.  Bad channels are flagged with a :class:`ChannelStatus` reason
     and given the identity curve; the fit never fails because of a channel.

@@ -176,9 +176,10 @@ class DualCalConfig:
     penalties : tuple of float
         Candidate weights of the roughness penalty (P1) of
         :func:`fitting.dualcal_model.ratio_roughness` (units of the channel's median relative
-        step error, ratio scaled by its top charge); the population's is chosen by PRESS
-        (:func:`fitting.dualcal.fit_dual_calorimetry`).  Empty: plain polynomials, degree by
-        AICc with the p-value step-up.
+        step error, ratio scaled by its top charge) of the smoothed top-degree candidates; the
+        population's model (plain degree or smoothed) is chosen by PRESS
+        (:func:`fitting.dualcal.fit_dual_calorimetry`).  Empty: plain polynomials only, degree
+        by AICc with the p-value step-up.
     min_pvalue : float
         Channels whose chi2 p-value is below this are flagged BAD_FIT.
     dead_fraction : float
