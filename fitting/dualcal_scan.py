@@ -204,7 +204,7 @@ class DualCalConfig:
     grid_points: int = 64
     grid_power: float = 1.5
     min_pvalue: float = 1e-6
-    penalties: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
+    penalties: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
     dead_fraction: float = 0.05
     noisy_factor: float = 5.0
     noisy_floor: float = 0.05
