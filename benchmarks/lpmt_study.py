@@ -9,10 +9,15 @@ repeats the scan to show the spread of the figures (the statistical floor).
 
     nice -n 10 python benchmarks/lpmt_study.py [--variants a,b] [--flashes 100000] [--toys 1]
 
-Measured 2026-12-01 at 100,000 flashes (median / p95 / event level): nominal 0.07 / 0.28 /
-0.07 %, bright 0.02 / 0.33 / 0.01 %, dim 0.10 / 1.00 / 0.20 %, extreme 0.28 / 3.42 / 0.21 %,
-asymmetric 0.01 / 0.17 / 0.005 %.  extreme's p95 (70-100 PE) is set by its 8-step layout, not
-by statistics: 4.2 % at 10^6 flashes, 1.7 % with 12 steps at 10^5 or 10^6.
+Measured 2026-12-01 at 100,000 flashes (median / p95 / event level), plain AICc ladder ->
+smoothed response chosen by PRESS (fitting.dualcal): nominal 0.07 / 0.28 / 0.07 % (unchanged,
+degree 3 kept), bright 0.02 / 0.33 / 0.01 % (unchanged), dim 0.10 / 1.00 / 0.20 -> 0.07 / 0.48 /
+0.08 %, extreme 0.28 / 3.42 / 0.21 -> 0.06 / 0.91 / 0.04 % (its 8-step layout, only 30 and 100
+PE above 10 PE, is bridged by the penalty (P1)), asymmetric 0.01 / 0.17 / 0.005 % (unchanged).
+At the weekly 6,000 flashes: nominal 0.33 / 1.07 / 0.39 % and bright 0.30 / 1.22 / 0.38 %
+(unchanged: PRESS keeps degree 2, biased at 50-70 PE), dim 0.24 / 1.94 / 0.36 -> 0.26 / 1.38 /
+0.24 %, extreme 0.47 / 3.75 / 0.30 -> 0.12 / 1.59 / 0.11 %, asymmetric 0.21 / 0.76 / 0.24 ->
+0.03 / 0.62 / 0.02 %.
 """
 
 from __future__ import annotations

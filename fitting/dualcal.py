@@ -51,6 +51,7 @@ from fitting.dualcal_model import (
     moment_matrix,
     poly_deriv,
     poly_eval,
+    ratio_roughness,
     spe_moments,
 )
 from fitting.dualcal_scan import (
@@ -65,12 +66,13 @@ from fitting.dualcal_scan import (
     linearise_charge,
     status_reasons,
 )
+from fitting.gain import spe_variance_factor
 
 __all__ = [
     "N_LPMT_NOMINAL", "STATUS_REASONS", "ChannelNonlinearityResult", "ChannelStatus",
     "DualCalConfig", "LaserScan", "fit_dual_calorimetry", "invert_response",
     "linearise_charge", "moment_matrix", "poly_deriv", "poly_eval", "spe_moments",
-    "status_reasons",
+    "spe_variance_factor_of", "status_reasons",
 ]
 
 
@@ -97,6 +99,8 @@ class _DegreeFit:
     beta: FloatArray  # (n, d) reduced single-event response coefficients (R1)
     v_top: FloatArray  # reduced true PE at the top step
     flags: NDArray[np.uint16]  # NON_MONOTONIC | OUT_OF_RANGE found at this degree
+    press: FloatArray  # sum over interior steps of the weighted leave-one-out residual^2
+    n_eff: FloatArray  # effective number of parameters tr(H)
 
 
 def _fit_degree(
@@ -107,12 +111,16 @@ def _fit_degree(
     x: FloatArray,
     cfg: DualCalConfig,
     median_gain: float | None,
+    penalty: float = 0.0,
 ) -> _DegreeFit:
     """Weighted polynomial fit of the rows of ``q`` at degree ``d = xpow.shape[1]``.
 
     The design matrix is shared, so the normal equations of all channels are two GEMMs and
     one batched inverse.  ``median_gain`` (None: the median of this batch) sets the
-    plausible gain range.
+    plausible gain range.  ``penalty`` > 0 adds the roughness penalty (P1) of
+    :func:`fitting.dualcal_model.ratio_roughness` with weight ``penalty`` in units of the
+    channel's median relative error, so ``chi2`` then counts the fit to the points only and
+    ``ndf`` becomes ``n - tr(H)`` (effective number of parameters, rounded down).
     """
     n_ch, n_step = q.shape
     d = xpow.shape[1]
@@ -126,6 +134,16 @@ def _fit_degree(
     outer = np.einsum("ka,kb->kab", basis, basis).reshape(n_step, n_par * n_par)
     normal = (w @ outer).reshape(n_ch, n_par, n_par)
     rhs = (w * y) @ basis
+    if penalty > 0.0:
+        # (P1) in the channel's own units: the ratio <q>/x is ~ q_top, the typical relative
+        # error of a step sets the weight, so one dimensionless ``penalty`` serves all channels
+        rel = np.where(usable, err / np.where(np.abs(q) > 0, np.abs(q), 1.0), np.nan)
+        med_rel = np.nanmedian(np.where(usable, rel, np.nan), axis=1)
+        q_top = np.maximum(np.max(np.where(usable, np.abs(q), 0.0), axis=1), 1e-12)
+        scale = np.nan_to_num(1.0 / (q_top * med_rel) ** 2)
+        omega = np.zeros((n_par, n_par))
+        omega[:d, :d] = ratio_roughness(d, float(np.min(x)))
+        normal = normal + penalty * scale[:, None, None] * omega[None]
     # Jacobi (diagonal) scaling for conditioning before the batched inverse
     diag = np.sqrt(np.einsum("caa->ca", normal))
     diag = np.where(diag > 0, diag, 1.0)
@@ -136,7 +154,18 @@ def _fit_degree(
     c_leg = np.matmul(cov_leg, rhs[:, :, None])[:, :, 0]
     resid = y - c_leg @ basis.T
     chi2 = np.einsum("ck,ck->c", w * resid, resid)
-    ndf = (usable.sum(axis=1) - n_par).astype(np.int64)
+    # hat-matrix diagonal h_k = w_k b_k^T (N + penalty)^-1 b_k: leave-one-step-out residuals
+    # e_k / (1 - h_k) (exact for a linear smoother) and the effective number of parameters
+    hat = w * np.einsum("ka,cab,kb->ck", basis, cov_leg, basis)
+    n_eff = hat.sum(axis=1)
+    interior = np.zeros(n_step, dtype=bool)
+    interior[1:-1] = True
+    order = np.argsort(x)
+    inner = np.zeros(n_step, dtype=bool)
+    inner[order[interior]] = True
+    loo = np.where(usable & inner[None, :], w * (resid / np.maximum(1.0 - hat, 1e-6)) ** 2, 0.0)
+    press = loo.sum(axis=1)
+    ndf = np.floor(usable.sum(axis=1) - n_eff + 1e-6).astype(np.int64)
     dark_offset = c_leg[:, d] if cfg.fit_offset else np.zeros(n_ch)
     fit_coeffs = c_leg[:, :d] @ to_power.T
     fit_cov = np.matmul(np.matmul(to_power, cov_leg[:, :d, :d]), to_power.T)
@@ -166,7 +195,7 @@ def _fit_degree(
     ratio_top = poly_eval(beta, v_top) / np.where(v_top > 0, v_top, 1.0)
     flags[~(ratio_top >= cfg.min_ratio_at_top)] |= np.uint16(ChannelStatus.OUT_OF_RANGE)
     return _DegreeFit(fit_coeffs, fit_cov, chi2, ndf, dark_offset, g1, alpha, beta, v_top,
-                      flags)
+                      flags, press, n_eff)
 
 
 def fit_dual_calorimetry(
@@ -176,10 +205,16 @@ def fit_dual_calorimetry(
 
     Vectorised over channels: the design matrix (powers of the SPMT total) is shared, so
     the weighted normal equations of all channels are two GEMMs and one batched inverse.
-    The degree (``min_degree`` .. ``min(degree, n_steps - 2)``) minimises the AICc summed over
-    channels; a channel it does not fit (chi2 p-value < ``min_pvalue``) steps up to the lowest
-    degree (<= ``max_degree``) that fits it, one not monotonic or out of range there steps down
-    to the highest degree where it is, so any number and spacing of laser steps works.  The
+    The candidate models are the plain degrees ``min_degree`` .. ``min(degree, n_steps - 2)``
+    and, with ``penalties`` (default), the top degree ``min(max_degree, n_steps - 2)`` with the
+    roughness penalty (P1) at each penalty.  The population's model is the one of least
+    leave-one-interior-step-out error summed over channels (PRESS, exact for a linear smoother:
+    ``e_k / (1 - h_kk)``), which measures how well the response is interpolated between steps
+    however widely spaced (without penalties: least AICc).  A smoothed model takes every channel
+    monotonic there; with a plain degree a channel it does not fit (chi2 p-value <
+    ``min_pvalue``) steps up to the lowest degree (<= ``max_degree``) that fits it; a channel not
+    monotonic or out of range steps down to the highest plain degree where it is, so any number
+    and spacing of laser steps works.  The
     correction curve is the exact (bisection) inverse of the fitted response and is checked
     to increase on the grid.  Bad channels are flagged with a :class:`ChannelStatus` reason
     and given the identity curve; the fit never fails because of a channel.
@@ -212,8 +247,10 @@ def fit_dual_calorimetry(
     status[few] |= np.uint16(ChannelStatus.FEW_POINTS)
     unfit = few | dead
 
-    # ---- degree by a criterion (AICc), one batched weighted least squares per degree -------
-    # Every degree from min_degree up to min(degree, n_steps - 2) is fitted for all channels.
+    # ---- model by a criterion, one batched weighted least squares per candidate -----------
+    # Default (cfg.penalties): the smoothed top degree, penalty by PRESS (docstring).  The
+    # plain ladder (cfg.penalties = ()): every degree from min_degree up to
+    # min(degree, n_steps - 2) is fitted for all channels.
     # The degree is the one of smallest AICc = chi2 + 2 k + 2 k (k + 1) / (n - k - 1) summed
     # over the channels (they share the response's shape, so the population decides: a
     # per-channel choice would pick too low a degree wherever noise hides the curvature and
@@ -241,37 +278,61 @@ def fit_dual_calorimetry(
     last_flags = np.zeros(n_ch, dtype=np.uint16)
     median_gain: float | None = None
     rows_all = np.flatnonzero(~unfit)
-    fits: dict[int, tuple[IntArray, _DegreeFit, NDArray[np.bool_], NDArray[np.bool_]]] = {}
-    total: dict[int, float] = {}
-    for d in range(cfg.min_degree, d_max + 1):
-        n_par = d + off
-        rows = rows_all[n_use[rows_all] >= n_par + 1]
-        if rows.size == 0:
-            break
+    Key = tuple[int, float]
+    fits: dict[Key, tuple[IntArray, _DegreeFit, NDArray[np.bool_], NDArray[np.bool_]]] = {}
+
+    def fit_on(rows: IntArray, d: int, lam: float) -> tuple[_DegreeFit, NDArray[np.bool_],
+                                                            NDArray[np.bool_], FloatArray]:
+        """Fit ``rows`` at degree ``d`` / penalty ``lam``: (fit, ok, fits well, AICc)."""
+        nonlocal median_gain
         with np.errstate(all="ignore"):
             fit = _fit_degree(q[rows], err[rows], usable[rows], xpow[:, :d], x, cfg,
-                              median_gain)
+                              median_gain, lam)
         if median_gain is None:
             ok_gain = (fit.flags & np.uint16(ChannelStatus.OUT_OF_RANGE)) == 0
             median_gain = float(np.median(fit.gamma1[ok_gain])) if np.any(ok_gain) else 1.0
         n_pts = n_use[rows].astype(np.float64)
-        denom = np.maximum(n_pts - n_par - 1.0, 1e-9)
-        aicc = fit.chi2 + 2.0 * n_par + 2.0 * n_par * (n_par + 1.0) / denom
+        k_eff = fit.n_eff + off if lam > 0.0 else np.full(rows.size, float(d + off))
+        denom = np.maximum(n_pts - k_eff - 1.0, 1e-9)
+        aicc = fit.chi2 + 2.0 * k_eff + 2.0 * k_eff * (k_eff + 1.0) / denom
         ok = (fit.flags == 0) & np.isfinite(aicc) & np.all(np.isfinite(fit.beta), axis=1)
         p_ok = stats.chi2.sf(fit.chi2, np.maximum(fit.ndf, 1)) >= cfg.min_pvalue
-        fits[d] = (rows, fit, ok, ok & (p_ok | (fit.ndf <= 0)))
-        if d <= d_aic:
-            # compare the degrees on the same channels: those with points for every degree
+        return fit, ok, ok & (p_ok | (fit.ndf <= 0)), aicc
+
+    # every plain degree (AICc ladder) and the smoothed top degree at each penalty; with
+    # penalties the population's model is the one of least leave-one-interior-step-out error
+    # (PRESS) summed over channels, which sees how the response is interpolated between
+    # steps (AICc only sees the steps themselves); without, the plain degree of least AICc
+    total: dict[Key, float] = {}
+    penalties = [lam for lam in cfg.penalties if lam > 0.0]
+    candidates: list[Key] = [(d, 0.0) for d in range(cfg.min_degree, d_max + 1)]
+    candidates += [(d_max, lam) for lam in penalties]
+    for d, lam in candidates:
+        rows = rows_all[n_use[rows_all] >= d + off + 1]
+        if rows.size == 0:
+            continue
+        fit, ok, fits_well, aicc = fit_on(rows, d, lam)
+        fits[(d, lam)] = (rows, fit, ok, fits_well)
+        if d <= d_aic or lam > 0.0:
+            # compare the models on the same channels: those with points for every degree
             common = n_use[rows] >= d_aic + off + 1
-            total[d] = float(np.sum(np.where(common & np.isfinite(aicc), aicc, 0.0)))
-    d_best = min(total, key=total.__getitem__) if total else cfg.min_degree
+            score = fit.press if penalties else aicc
+            total[(d, lam)] = float(np.sum(np.where(common & np.isfinite(score), score, 0.0)))
+    best = min(total, key=total.__getitem__) if total else (cfg.min_degree, 0.0)
+    d_best = best[0]
+    plain = sorted(k[0] for k in fits if k[1] == 0.0)
+    ladder: list[tuple[Key, bool]] = []
+    if best[1] > 0.0:
+        ladder.append((best, False))  # the smoothed fit takes every channel monotonic there
+    else:  # up from d_best for channels it does not fit (p < min_pvalue)
+        ladder += [((d, 0.0), True) for d in plain if d >= d_best]
+    # then down from d_best (monotone fallback)
+    ladder += [((d, 0.0), False) for d in reversed(plain) if d <= d_best]
     assigned = np.zeros(n_ch, dtype=bool)
-    # up from d_best for channels it does not fit, then down from d_best (monotone fallback)
-    ladder = [(d, True) for d in sorted(fits) if d >= d_best]
-    ladder += [(d, False) for d in sorted(fits, reverse=True) if d <= d_best]
-    for d, up in ladder:
-        rows, fit, ok, fits_well = fits[d]
-        last = not up and d == min(fits)
+    for i, (key, up) in enumerate(ladder):
+        d = key[0]
+        rows, fit, ok, fits_well = fits[key]
+        last = i == len(ladder) - 1
         take = ~assigned[rows] & (fits_well if up else (ok | last))
         sel = rows[take]
         fit_coeffs[sel, :d] = fit.fit_coeffs[take]
@@ -332,3 +393,17 @@ def fit_dual_calorimetry(
         spe_resolution=cfg.spe_resolution,
     )
 
+
+
+def spe_variance_factor_of(result: ChannelNonlinearityResult, scan: LaserScan) -> FloatArray:
+    """Non-linearity factor c (S, C) of the photon-statistics variance/mean of every step and
+    channel (:func:`fitting.gain.spe_variance_factor`) from the fitted responses (R1).
+
+    The true mean PE of channel i at step k is ``gain_i * S_k``; channels not GOOD get 1.
+    """
+    beta = result.response_coeffs
+    pe = result.pe_ref
+    mu = result.gain[:, None] * np.asarray(scan.spmt_total, dtype=np.float64)[None, :]
+    c = spe_variance_factor(lambda m: pe * poly_eval(beta[:, None, :], m / pe),
+                            lambda m: poly_deriv(beta[:, None, :], m / pe), mu)
+    return np.asarray(np.where(result.status[:, None] == 0, c, 1.0).T)

@@ -132,6 +132,38 @@ def legendre_design(x: FloatArray, degree: int) -> tuple[FloatArray, FloatArray]
     return basis, to_power
 
 
+def ratio_roughness(degree: int, x_min: float, n_nodes: int = 512) -> FloatArray:
+    """Roughness (P1) of the response ratio in log-charge, basis of :func:`legendre_design`.
+
+    For the mean response ``<q>(x) = sum_j c_j x P_j(2x - 1)`` the ratio is
+    ``r(x) = <q>/x = sum_j c_j P_j(2x - 1)`` and, with ``t = ln x`` (``d/dt = x d/dx``),
+
+        R[c] = int_{ln x_min}^{0} (d^3 r / dt^3)^2 dt = c^T Omega c,
+        d^3 r / dt^3 = x r^(1) + 3 x^2 r^(2) + x^3 r^(3).                         (P1)
+
+    A saturating channel's ratio falls smoothly from 1 over decades of charge with a slowly
+    varying log-slope and curvature (power-law, exponential and dead-time saturation alike), so
+    (P1) is the smoothness prior between widely spaced laser steps; it vanishes only for a
+    constant ratio (a linear channel) and, unlike a curvature penalty, does not pull a
+    saturating ratio towards a straight line in ``t``.  Trapezoidal rule on ``n_nodes`` nodes.
+    Returns ``Omega`` of shape (degree, degree).
+    """
+    leg = np.polynomial.legendre
+    t = np.linspace(np.log(x_min), 0.0, n_nodes)
+    xq = np.exp(t)
+    rows = np.empty((degree, n_nodes))
+    shift = np.polynomial.Polynomial([-1.0, 2.0])
+    for j in range(degree):
+        unit = np.zeros(j + 1)
+        unit[j] = 1.0
+        pj = np.polynomial.Polynomial(leg.leg2poly(unit))(shift)
+        # d^3 r / dt^3 with d/dt = x d/dx
+        rows[j] = xq * pj.deriv(1)(xq) + 3.0 * xq**2 * pj.deriv(2)(xq) + xq**3 * pj.deriv(3)(xq)
+    wt = np.full(n_nodes, t[1] - t[0])
+    wt[[0, -1]] *= 0.5
+    return np.asarray((rows * wt) @ rows.T)
+
+
 def correction_curves(
     beta: FloatArray, v_top: FloatArray, charge_grid: FloatArray, pe_ref: float
 ) -> FloatArray:

@@ -173,6 +173,13 @@ class DualCalConfig:
         hits are (1 = uniform).  With 64 nodes and power 1.5, linear interpolation of a
         50 %-at-100-PE curve is exact to 0.06 % below 5 PE and ~0.1 % everywhere (uniform
         nodes: 0.7 %); the payload is then 17,612 x 64 x 4 B = 4.5 MB in float32.
+    penalties : tuple of float
+        Candidate weights of the roughness penalty (P1) of
+        :func:`fitting.dualcal_model.ratio_roughness` (units of the channel's median relative
+        step error, ratio scaled by its top charge) of the smoothed top-degree candidates; the
+        population's model (plain degree or smoothed) is chosen by PRESS
+        (:func:`fitting.dualcal.fit_dual_calorimetry`).  Empty: plain polynomials only, degree
+        by AICc with the p-value step-up.
     min_pvalue : float
         Channels whose chi2 p-value is below this are flagged BAD_FIT.
     dead_fraction : float
@@ -197,6 +204,7 @@ class DualCalConfig:
     grid_points: int = 64
     grid_power: float = 1.5
     min_pvalue: float = 1e-6
+    penalties: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
     dead_fraction: float = 0.05
     noisy_factor: float = 5.0
     noisy_floor: float = 0.05

@@ -18,12 +18,19 @@ are used, where the channel non-linearity is negligible.  X is averaged over tho
   slope (LPMT PE per SPMT PE) tracks G x QE x illumination with much smaller errors; it is
   returned as ``relative_response`` (median 1) for trending.
 
+A non-linear channel q = f(q0) has Var(q) / <q> = c X with c = f'(mu)^2 mu / f(mu) (delta
+method, mu the true mean PE): ~1 - 3 d(mu) for a charge deficit d(mu) = 1 - f(mu)/mu, i.e. X is
+biased low by a few % at 3 PE for a channel losing 50 % at 100 PE.  ``variance_factor`` (S, K) =
+c of each step and channel (from the dual-calorimetry response,
+:func:`spe_variance_factor`) removes it: X / c.
+
 Inputs are the laser-scan arrays of docs/INPUTS.md: ``lpmt_mean`` (S, K), ``lpmt_sem`` (S, K),
 ``spmt_total`` (S, F) [PE]; F = flashes per step (any number >= 2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,10 +78,12 @@ def fit_channel_gain(
     spe_resolution: float | None = None,
     min_pe: float = 0.05,
     max_pe: float = 3.0,
+    variance_factor: FloatArray | None = None,
 ) -> GainResult:
     """G_k (Eq. G1) of every channel from the steps with ``min_pe <= m <= max_pe``.
 
-    ``spe_resolution`` None: measured as sqrt(median X - 1) (module docstring).
+    ``spe_resolution`` None: measured as sqrt(median X - 1) (module docstring);
+    ``variance_factor`` (S, K): the non-linearity factor c of X (module docstring), None = 1.
     """
     m = np.asarray(lpmt_mean, dtype=np.float64)
     sem = np.asarray(lpmt_sem, dtype=np.float64)
@@ -84,6 +93,10 @@ def fit_channel_gain(
     use = np.isfinite(m) & np.isfinite(var) & (m >= min_pe) & (m <= max_pe)
     m_safe = np.where(use, m, 1.0)
     x = np.where(use, (var - m_safe**2 * j * j) / m_safe, 0.0)
+    if variance_factor is not None:
+        c = np.asarray(variance_factor, dtype=np.float64)
+        ok_c = np.isfinite(c) & (c > 0)
+        x = np.where(use & ok_c, x / np.where(ok_c, c, 1.0), x)
     # weights from the expected variance of X (Var ~ m): weights from the measured variance
     # would favour the steps whose variance fluctuated low and bias X low
     var_x = 2.0 / max(n_flash - 1, 1) + 1.0 / (n_flash * np.maximum(m_safe, 1e-3))
@@ -108,3 +121,18 @@ def relative_response(slope: FloatArray, good: NDArray[np.bool_]) -> FloatArray:
     sl = np.asarray(slope, dtype=np.float64)
     med = float(np.median(sl[good])) if np.any(good) else 1.0
     return np.asarray(sl / med)
+
+
+def spe_variance_factor(response: Callable[[FloatArray], FloatArray],
+                        slope: Callable[[FloatArray], FloatArray],
+                        mu_pe: FloatArray) -> FloatArray:
+    """c = f'(mu)^2 mu / f(mu) of the module docstring at the true mean PE ``mu_pe`` (S, K).
+
+    ``response`` / ``slope``: the channels' single-event response f [PE] and its derivative,
+    each mapping an (S, K) array of true PE to (S, K).  1 where f(mu) <= 0.
+    """
+    mu = np.asarray(mu_pe, dtype=np.float64)
+    f = response(mu)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.where(f > 0, slope(mu) ** 2 * mu / np.where(f > 0, f, 1.0), 1.0)
+    return np.asarray(c)

@@ -40,7 +40,15 @@ def fit_scan_arrays(
         np.full(n_channels, lpmt_dark_pe / n_channels),
     )
     config = dualcal.DualCalConfig(spe_resolution=gain.spe_resolution)
-    return gain, dualcal.fit_dual_calorimetry(laser, config)
+    result = dualcal.fit_dual_calorimetry(laser, config)
+    if spe_resolution is None:
+        # the low steps' variance is reduced by the channels' own non-linearity (fitting.gain):
+        # re-measure s and the gains with the fitted responses (the curves depend on s only
+        # through the Poisson deconvolution, at ~1e-4: not refitted)
+        factor = dualcal.spe_variance_factor_of(result, laser)
+        gain = fit_channel_gain(scan["lpmt_mean"], scan["lpmt_sem"], scan["spmt_total"],
+                                spmt_dark_pe, None, variance_factor=factor)
+    return gain, result
 
 
 def laser_fit(ctx: JobContext) -> LaserFit | None:
