@@ -3,8 +3,9 @@
 Single-run lookups without ``as_of`` go through the :class:`conditions.resolve.Resolver`'s
 in-memory IOV index (exact: change counters, see :mod:`conditions.store.index`); the response
 bytes are rendered once per IOV *segment* (kept in the segment's memo, dropped with the index)
-and only the run number is spliced in per request, so a lookup in a known segment costs no
-serialisation, and under a frozen global tag no database query either.
+by joining per-IOV JSON fragments, each rendered once and shared by the segments holding that
+IOV (:func:`_render`), and only the run number is spliced in per request, so a lookup in a
+known segment costs no serialisation, and under a frozen global tag no database query either.
 :meth:`Lookups.fast_resolution` is the event-loop path of :mod:`.read_api`'s lean route: memory
 only under a frozen global tag, one change-counter query under an open one whose index is
 loaded and current: awaited without blocking the loop (PostgreSQL: an async connection, one
