@@ -304,10 +304,8 @@ class TagIndex:
 
     def at(self, k: int) -> tuple[int, int | None, str, dt.datetime]:
         """(since, until, payload hash, insertion time) of interval ``k`` (until None: open)."""
-        view = self._view
-        until = view[k + 1] - 1 if k + 1 < self.n else None
-        phash = self._hash_view[32 * k : 32 * k + 32].hex()
-        return view[k], until, phash, _EPOCH + self._micro_view[k] * _US
+        since, until, phash, micros = self.at_micros(k)
+        return since, until, phash, _EPOCH + micros * _US
 
     def at_micros(self, k: int) -> tuple[int, int | None, str, int]:
         """:meth:`at` with the insertion time in µs since 1970 (UTC)."""
