@@ -64,6 +64,8 @@ def format_utc(value: dt.datetime | None) -> str | None:
     """ISO 8601 UTC with microseconds (None stays None)."""
     if value is None:
         return None
+    if value.tzinfo is dt.UTC:  # already UTC (the stores' times): as_utc would return it
+        return value.isoformat(timespec="microseconds")
     utc = as_utc(value)
     assert utc is not None
     return utc.isoformat(timespec="microseconds")

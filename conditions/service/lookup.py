@@ -3,8 +3,9 @@
 Single-run lookups without ``as_of`` go through the :class:`conditions.resolve.Resolver`'s
 in-memory IOV index (exact: change counters, see :mod:`conditions.store.index`); the response
 bytes are rendered once per IOV *segment* (kept in the segment's memo, dropped with the index)
-and only the run number is spliced in per request, so a lookup in a known segment costs no
-serialisation, and under a frozen global tag no database query either.
+by joining per-IOV JSON fragments, each rendered once and shared by the segments holding that
+IOV (:func:`_render`), and only the run number is spliced in per request, so a lookup in a
+known segment costs no serialisation, and under a frozen global tag no database query either.
 :meth:`Lookups.fast_resolution` is the event-loop path of :mod:`.read_api`'s lean route: memory
 only under a frozen global tag, one change-counter query under an open one whose index is
 loaded and current: awaited without blocking the loop (PostgreSQL: an async connection, one
@@ -35,7 +36,7 @@ from conditions.iov import Resolution
 from conditions.lru import LRU
 from conditions.resolve import Resolver, resolve, resolve_many
 from conditions.states import Deprecation
-from conditions.store.index import GlobalTagIndex, Segment
+from conditions.store.index import GlobalTagIndex, Segment, SegmentRecords
 from conditions.store.reader import PayloadMeta, payload_meta
 from conditions.store.stamps import AsyncChangeCheck, ChangeCheck
 
@@ -58,6 +59,8 @@ def check_hash(payload_hash: str) -> str:
 
 #: The run member of a rendered resolution (``"run":-1``), replaced by the asked run.
 _RUN_MARK = wire.dumps({"run": -1})[1:-1]
+#: The records member of a resolution without records, replaced by the records' fragments.
+_NO_RECORDS = wire.dumps({"records": {}})[1:-1]
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,28 @@ class Body:
     frozen: bool
     #: one line when the global tag is invalid (the ``Deprecation``/``Warning`` headers)
     deprecation: str | None = None
+
+
+def _render(index: GlobalTagIndex, seg: Segment, record: str | None) -> _Template:
+    """The template of a segment's body (all records, or ``record``), the bytes
+    ``wire.dumps(serializers.resolution_json(...))`` gives (tests compare): the frame of the
+    global tag (rendered once per index, kept in its memo) around the records' fragments
+    (:func:`serializers.resolved_iov_fragment`, rendered once per IOV when the records are the
+    index's :class:`SegmentRecords`, shared by the segments holding that IOV)."""
+    frame: tuple[bytes, bytes] | None = index.memo.get("frame")
+    if frame is None:
+        res = Resolution(index.name, -1, None, index.frozen, {}, index.deprecation)
+        before, after = wire.dumps(serializers.resolution_json(res)).split(_NO_RECORDS)
+        frame = index.memo["frame"] = (before + b'"records":{', b"}" + after)
+    recs = seg.records
+    names = list(recs) if record is None else [record]
+    fragment = serializers.resolved_iov_fragment
+    if isinstance(recs, SegmentRecords):
+        parts = [recs.rendered(r, "json", fragment) for r in names]
+    else:
+        parts = [fragment(recs[r]) for r in names]
+    head, tail = (frame[0] + b",".join(parts) + frame[1]).split(_RUN_MARK)
+    return _Template(head, tail, wire.body_etag(head + _RUN_MARK + tail)[1:17])
 
 
 class Lookups:
@@ -180,11 +205,7 @@ class Lookups:
         """The body for ``run`` from the segment's template (rendered on first use)."""
         template: _Template | None = seg.memo.get(("body", record))
         if template is None:
-            recs = seg.records if record is None else {record: seg.records[record]}
-            res = Resolution(index.name, -1, None, index.frozen, recs, index.deprecation)
-            doc = serializers.resolution_json(res)
-            head, tail = wire.dumps(doc).split(_RUN_MARK)
-            template = _Template(head, tail, wire.body_etag(head + _RUN_MARK + tail)[1:17])
+            template = _render(index, seg, record)
             seg.memo[("body", record)] = template
         content = b'%s"run":%d%s' % (template.head, run, template.tail)
         # 32 hex digits like wire.body_etag: 64 bits of the template's digest + the run

@@ -31,10 +31,10 @@ import bisect
 import datetime as dt
 import functools
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import String, and_, bindparam, func, literal, select, union_all
@@ -61,6 +61,11 @@ __all__ = [
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
+T = TypeVar("T")
+#: insertion times [µs since 1970] -> aware datetimes, for the records of new segments (the
+#: rows of a bulk load share their time; making one costs ~0.3 us), at most _TIMES_MAX
+_TIMES: dict[int, dt.datetime] = {}
+_TIMES_MAX = 4096
 
 #: A global tag's change stamp: its id, and (scope, object id, counter) of it and its tags.
 Version = tuple[int, frozenset[tuple[str, int, int]]]
@@ -299,10 +304,14 @@ class TagIndex:
 
     def at(self, k: int) -> tuple[int, int | None, str, dt.datetime]:
         """(since, until, payload hash, insertion time) of interval ``k`` (until None: open)."""
+        since, until, phash, micros = self.at_micros(k)
+        return since, until, phash, _EPOCH + micros * _US
+
+    def at_micros(self, k: int) -> tuple[int, int | None, str, int]:
+        """:meth:`at` with the insertion time in µs since 1970 (UTC)."""
         view = self._view
         until = view[k + 1] - 1 if k + 1 < self.n else None
-        phash = self._hash_view[32 * k : 32 * k + 32].hex()
-        return view[k], until, phash, _EPOCH + self._micro_view[k] * _US
+        return view[k], until, self._hash_view[32 * k : 32 * k + 32].hex(), self._micro_view[k]
 
     def find(self, run: int) -> int:
         """Index of the interval holding ``run`` (−1: the run lies before the first one)."""
@@ -386,24 +395,70 @@ def extend_tag_index(conn: Connection, held: TagIndex) -> TagIndex | None:
 
 
 class SegmentRecords(Mapping[str, ResolvedIOV]):
-    """The records of one segment, each :class:`ResolvedIOV` made when first read (one
-    bisection of its tag index) and kept; iteration in record order."""
+    """The records of one segment, each :class:`ResolvedIOV` made when first read and kept;
+    iteration in record order.
 
-    __slots__ = ("_got", "_run", "_tags")
+    The segment is number ``k`` of the merged starts and begins at run ``first``.  A tag whose
+    interval ``k`` begins at ``first`` holds it (its starts are among the merged ones, so its
+    ``k + 1`` starts up to ``first`` are exactly the merged ones and its next start is at least
+    the next segment's): one array read instead of a bisection (every tag of the global tag
+    shares the starts, the usual case); otherwise one bisection.  The resolved IOVs and their
+    renderings (:meth:`rendered`) are shared by the segments of the index through ``shared``,
+    keyed by (record, interval number): a coarse record's IOV is made once for all the
+    segments it spans.
+    """
 
-    def __init__(self, tags: Mapping[str, TagIndex], run: int) -> None:
+    __slots__ = ("_first", "_got", "_k", "_shared", "_tags")
+
+    def __init__(
+        self,
+        tags: Mapping[str, TagIndex],
+        k: int,
+        first: int,
+        shared: dict[tuple[Any, ...], Any] | None = None,
+    ) -> None:
         self._tags = tags  # sorted by record
-        self._run = run  # any run of the segment (its first)
+        self._k = k  # the segment's number among the merged starts
+        self._first = first  # the segment's first run
         self._got: dict[str, ResolvedIOV] = {}
+        self._shared: dict[tuple[Any, ...], Any] = {} if shared is None else shared
+
+    def _position(self, record: str) -> tuple[TagIndex, int]:
+        """The tag index of ``record`` and the number of its interval holding the segment."""
+        tix = self._tags[record]  # KeyError: no such record
+        k = self._k
+        if k >= tix.n or tix._view[k] != self._first:
+            k = tix.find(self._first)
+        return tix, k
 
     def __getitem__(self, record: str) -> ResolvedIOV:
         got = self._got.get(record)
         if got is None:
-            tix = self._tags[record]  # KeyError: no such record
-            since, until, phash, inserted = tix.at(tix.find(self._run))
-            got = ResolvedIOV(record, tix.name, tix.type_name, phash, since, until, inserted)
+            tix, k = self._position(record)
+            key = (record, k)
+            got = self._shared.get(key)
+            if got is None:
+                since, until, phash, micros = tix.at_micros(k)
+                inserted = _TIMES.get(micros)
+                if inserted is None:
+                    if len(_TIMES) >= _TIMES_MAX:
+                        _TIMES.clear()
+                    inserted = _TIMES[micros] = _EPOCH + micros * _US
+                got = ResolvedIOV(record, tix.name, tix.type_name, phash, since, until, inserted)
+                self._shared[key] = got
             self._got[record] = got
         return got
+
+    def rendered(self, record: str, what: Hashable, render: Callable[[ResolvedIOV], T]) -> T:
+        """``render(self[record])``, kept per IOV under ``what`` (e.g. the service's JSON
+        fragment of it) and shared with the other segments holding that IOV."""
+        _, k = self._position(record)
+        key = (record, k, what)
+        done: T | None = self._shared.get(key)
+        if done is None:
+            done = render(self[record])
+            self._shared[key] = done
+        return done
 
     def __contains__(self, record: object) -> bool:
         return record in self._tags
@@ -532,6 +587,11 @@ class GlobalTagIndex:
     _merged: _Merged | None = None
     _segments: dict[int, Segment] = field(default_factory=dict)  # by merged segment number
     _by_run: dict[int, Segment] = field(default_factory=dict)  # by run asked
+    #: IOVs resolved and their renderings, by (record, interval number[, what]): shared by the
+    #: segments (:class:`SegmentRecords`), cleared with them
+    _iovs: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    #: renderings of the index as a whole (e.g. the frame of the service's bodies)
+    memo: dict[Hashable, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     gt_id: int = field(init=False)
     stamp: int = field(init=False)
@@ -584,10 +644,11 @@ class GlobalTagIndex:
                 return None
             first = merged.view[k]
             last = merged.view[k + 1] - 1 if k + 1 < merged.m else None
-            seg = Segment(first, last, SegmentRecords(self._sorted, first))
+            seg = Segment(first, last, SegmentRecords(self._sorted, k, first, self._iovs))
             with self._lock:
                 if len(self._segments) >= self.max_segments:
                     self._segments.clear()
+                    self._iovs.clear()
                 seg = self._segments.setdefault(k, seg)
         if len(self._by_run) >= self.max_segments:
             self._by_run.clear()
