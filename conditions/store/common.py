@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, any_, func, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -105,18 +106,29 @@ def insert_for(s: Session) -> Any:
     return sqlite_insert
 
 
-def hash_among(s: Session, column: Any, hashes: list[str]) -> Any:
-    """SQL ``column IN hashes``; on PostgreSQL one array parameter (``= ANY``) instead of one
-    parameter per value, whose query text the driver would parse afresh for every chunk."""
-    if s.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(hashes, ARRAY(String())))
-    return column.in_(hashes)
+#: Per dialect: the placeholder of one parameter, and the condition "``hash`` is among an
+#: array" with the array bound as ONE parameter: PostgreSQL a binary ``text[]`` (psycopg's text
+#: format quotes every element through a regular expression, ~8 us each; binary ~1 us), SQLite
+#: a JSON array read by ``json_each`` (no limit of 32766 parameters, no query text per count).
+_AMONG = {
+    "postgresql": ("%s", "hash = ANY(%b::text[])"),
+    "sqlite": ("?", "hash IN (SELECT value FROM json_each(?))"),
+}
 
 
-def chunk_size(s: Session) -> int:
-    """Rows per batch statement: SQLite binds one parameter per value (at most 32766 per
-    statement); PostgreSQL gets arrays."""
-    return 20_000 if s.get_bind().dialect.name == "postgresql" else 500
+def among_hashes(s: Session, sql: str, hashes: Sequence[str], *params: Any) -> Any:
+    """Run the driver-level statement ``sql`` over the rows whose ``hash`` is among ``hashes``,
+    in one statement whatever their number; returns the result.
+
+    In ``sql``, ``{p}`` stands for the placeholder of each of ``params`` (in order) and
+    ``{among}`` for the condition, whose one array parameter follows them.  It runs in the
+    session's transaction, without autoflush: flush pending ORM rows first.
+    """
+    conn = s.connection()
+    dialect = conn.dialect.name
+    placeholder, among = _AMONG[dialect]
+    array: Any = list(hashes) if dialect == "postgresql" else json.dumps(list(hashes))
+    return conn.exec_driver_sql(sql.format(p=placeholder, among=among), (*params, array))
 
 
 def valid_name(name: object) -> bool:

@@ -25,10 +25,9 @@ from ..errors import (
 )
 from .common import (
     DEFAULT_MAX_PAYLOAD_BYTES,
+    among_hashes,
     check_name,
     check_text,
-    chunk_size,
-    hash_among,
     insert_if_missing,
     sha256_hex,
     valid_name,
@@ -88,14 +87,9 @@ def _checked_bytes(data: object, max_bytes: int) -> bytes:
 def _check_stored(s: Session, type_name: str, given: dict[str, bytes]) -> None:
     """Raise :class:`HashCollision` unless the stored rows of ``given`` (hash -> bytes) hold the
     same bytes and type."""
-    hashes = sorted(given)
-    step = chunk_size(s)
-    for start in range(0, len(hashes), step):
-        chunk = hashes[start : start + step]
-        stmt = select(Payload.hash, Payload.type_name, Payload.data).where(
-            hash_among(s, Payload.hash, chunk)
-        )
-        for digest, stored_type, stored_data in s.execute(stmt):
+    for part in _by_size(sorted(given), given):  # at most ~64 MB of stored data read at once
+        sql = "SELECT hash, type_name, data FROM payload WHERE {among}"
+        for digest, stored_type, stored_data in among_hashes(s, sql, part):
             if stored_data != given[digest]:
                 raise HashCollision(
                     f"payload {digest} is stored with different bytes",
@@ -124,11 +118,6 @@ _SQLITE_INSERT = (
     "INSERT INTO payload (hash, type_name, schema_version, data, size, provenance, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-#: The stored hashes among an array of them, in one statement.
-_STORED = {
-    "postgresql": "SELECT hash FROM payload WHERE hash = ANY(%(hashes)b::text[])",
-    "sqlite": "SELECT hash FROM payload WHERE hash IN (SELECT value FROM json_each(?))",
-}
 
 
 #: Bytes of payload data per PostgreSQL insert statement.
@@ -151,15 +140,10 @@ def _by_size(hashes: list[str], data: dict[str, bytes]) -> list[list[str]]:
 
 def stored_among(s: Session, hashes: list[str]) -> set[str]:
     """The hashes among ``hashes`` whose payloads are stored: one statement whatever their number
-    (PostgreSQL: one binary array parameter; SQLite: one JSON array through ``json_each``)."""
+    (:func:`~.common.among_hashes`)."""
     if not hashes:
         return set()
-    conn = s.connection()
-    if conn.dialect.name == "postgresql":
-        rows = conn.exec_driver_sql(_STORED["postgresql"], {"hashes": hashes})
-    else:
-        rows = conn.exec_driver_sql(_STORED["sqlite"], (json.dumps(hashes),))
-    return {h for (h,) in rows}
+    return {h for (h,) in among_hashes(s, "SELECT hash FROM payload WHERE {among}", hashes)}
 
 
 def bind_value(s: Session, column: Any, value: Any) -> Any:

@@ -8,10 +8,8 @@ PostgreSQL; on SQLite the write transaction already holds the database lock from
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,6 +18,7 @@ from .. import iov, times
 from ..db.model import IOV, Tag, TagState, utcnow
 from ..errors import AlreadyExists, InvalidIOV, PayloadNotFound, TagLocked, TagNotFound
 from .common import (
+    among_hashes,
     check_name,
     check_run,
     check_text,
@@ -144,21 +143,11 @@ _SQLITE_INSERT_IOVS = (
 )
 #: How many of an array of hashes are stored as payloads, and how many of those are of another
 #: type than the given one: one statement, one row back, index probes (no join plan to choose).
-_TYPE_COUNTS = {
-    "postgresql": (
-        "SELECT count(*), count(CASE WHEN type_name <> %(type)s THEN 1 END) FROM payload "
-        "WHERE hash = ANY(%(hashes)b::text[])"
-    ),
-    "sqlite": (
-        "SELECT count(*), count(CASE WHEN type_name <> ? THEN 1 END) FROM payload "
-        "WHERE hash IN (SELECT value FROM json_each(?))"
-    ),
-}
+_TYPE_COUNTS = (
+    "SELECT count(*), count(CASE WHEN type_name <> {p} THEN 1 END) FROM payload WHERE {among}"
+)
 #: The stored type of each of an array of hashes (only when :data:`_TYPE_COUNTS` finds a fault).
-_TYPES = {
-    "postgresql": "SELECT hash, type_name FROM payload WHERE hash = ANY(%(hashes)b::text[])",
-    "sqlite": "SELECT hash, type_name FROM payload WHERE hash IN (SELECT value FROM json_each(?))",
-}
+_TYPES = "SELECT hash, type_name FROM payload WHERE {among}"
 
 
 def _insert_iovs(s: Session, tag_id: int, at: dt.datetime, rows: list[tuple[int, str]]) -> None:
@@ -183,16 +172,10 @@ def _insert_iovs(s: Session, tag_id: int, at: dt.datetime, rows: list[tuple[int,
 def _check_payloads(s: Session, tag: Tag, hashes: list[str]) -> None:
     """Raise :class:`PayloadNotFound` / :class:`InvalidIOV` for the first of ``hashes`` (sorted,
     distinct) that is not stored / stored as a payload of another type than ``tag``'s."""
-    conn = s.connection()
-    postgres = conn.dialect.name == "postgresql"
-    params: Any = {"hashes": hashes, "type": tag.type_name} if postgres else None
-    dialect = "postgresql" if postgres else "sqlite"
-    counts = params if postgres else (tag.type_name, json.dumps(hashes))
-    found, other = conn.exec_driver_sql(_TYPE_COUNTS[dialect], counts).one()
+    found, other = among_hashes(s, _TYPE_COUNTS, hashes, tag.type_name).one()
     if found == len(hashes) and not other:
         return
-    rows = conn.exec_driver_sql(_TYPES[dialect], params if postgres else (json.dumps(hashes),))
-    types: dict[str, str] = {h: t for h, t in rows}
+    types: dict[str, str] = {h: t for h, t in among_hashes(s, _TYPES, hashes)}
     for payload_hash in hashes:
         if payload_hash not in types:
             raise PayloadNotFound(
