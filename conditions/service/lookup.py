@@ -36,7 +36,7 @@ from conditions.iov import Resolution
 from conditions.lru import LRU
 from conditions.resolve import Resolver, resolve, resolve_many
 from conditions.states import Deprecation
-from conditions.store.index import GlobalTagIndex, Segment, SegmentRecords
+from conditions.store.index import GlobalTagIndex, Segment
 from conditions.store.reader import PayloadMeta, payload_meta
 from conditions.store.stamps import AsyncChangeCheck, ChangeCheck
 
@@ -87,8 +87,8 @@ def _render(index: GlobalTagIndex, seg: Segment, record: str | None) -> _Templat
     """The template of a segment's body (all records, or ``record``), the bytes
     ``wire.dumps(serializers.resolution_json(...))`` gives (tests compare): the frame of the
     global tag (rendered once per index, kept in its memo) around the records' fragments
-    (:func:`serializers.resolved_iov_fragment`, rendered once per IOV when the records are the
-    index's :class:`SegmentRecords`, shared by the segments holding that IOV)."""
+    (:func:`serializers.resolved_iov_fragment`, rendered once per IOV through the segment's
+    :class:`~conditions.store.index.SegmentRecords`, shared by the segments holding that IOV)."""
     frame: tuple[bytes, bytes] | None = index.memo.get("frame")
     if frame is None:
         res = Resolution(index.name, -1, None, index.frozen, {}, index.deprecation)
@@ -96,11 +96,7 @@ def _render(index: GlobalTagIndex, seg: Segment, record: str | None) -> _Templat
         frame = index.memo["frame"] = (before + b'"records":{', b"}" + after)
     recs = seg.records
     names = list(recs) if record is None else [record]
-    fragment = serializers.resolved_iov_fragment
-    if isinstance(recs, SegmentRecords):
-        parts = [recs.rendered(r, "json", fragment) for r in names]
-    else:
-        parts = [fragment(recs[r]) for r in names]
+    parts = [recs.rendered(r, "json", serializers.resolved_iov_fragment) for r in names]
     head, tail = (frame[0] + b",".join(parts) + frame[1]).split(_RUN_MARK)
     return _Template(head, tail, wire.body_etag(head + _RUN_MARK + tail)[1:17])
 
