@@ -387,17 +387,17 @@ def write_truth(out: Path, base: DetectorTruth, day: float, kind: str,
     t_grid = np.concatenate((np.arange(0.1, 1.0, 0.05), np.arange(1.0, 16.01, 0.25)))
     fs = now.spmt_fraction
     q0 = float(ch.collection_factor(np.zeros((1, 3)))[0])
+    y0_centre = now.y0_pe_per_mev * ((1.0 - fs) * q0 + fs)  # effective Y0 at the centre
     doc: dict[str, Any] = {
         "format": "juno-conddb-truth/1",
         "kind": kind,
         "day": day,
         "constants": dataclasses.asdict(base),
         "y0_pe_per_mev_at_day": now.y0_pe_per_mev,
-        "y0_centre_effective_pe_per_mev": now.y0_pe_per_mev * ((1.0 - fs) * q0 + fs),
+        "y0_centre_effective_pe_per_mev": y0_centre,
         # the paper's Y0 (section 2.1.3): mean PE of n-H captures at the centre / 2.22 MeV,
         # i.e. the effective centre Y0 times the g of the capture gammas' deposit cloud
-        "y0_centre_nh_pe_per_mev": (now.y0_pe_per_mev * ((1.0 - fs) * q0 + fs)
-                                    * nh_centre_light_factor(now)),
+        "y0_centre_nh_pe_per_mev": y0_centre * nh_centre_light_factor(now),
         "dark_noise_pe": {"lpmt": now.lpmt_dark_noise_pe, "spmt": now.spmt_dark_noise_pe,
                           "window_ns": now.window_ns},
         "resolution_c_expected": float(np.sqrt(now.lpmt_dark_noise_pe + now.spmt_dark_noise_pe)
