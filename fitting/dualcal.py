@@ -138,7 +138,7 @@ def _fit_degree(
         # (P1) in the channel's own units: the ratio <q>/x is ~ q_top, the typical relative
         # error of a step sets the weight, so one dimensionless ``penalty`` serves all channels
         rel = np.where(usable, err / np.where(np.abs(q) > 0, np.abs(q), 1.0), np.nan)
-        med_rel = np.nanmedian(np.where(usable, rel, np.nan), axis=1)
+        med_rel = np.nanmedian(rel, axis=1)
         q_top = np.maximum(np.max(np.where(usable, np.abs(q), 0.0), axis=1), 1e-12)
         scale = np.nan_to_num(1.0 / (q_top * med_rel) ** 2)
         omega = np.zeros((n_par, n_par))
